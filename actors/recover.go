@@ -1,0 +1,66 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/playground-dev/playground"
+)
+
+// Recover ends the sessions that are still marked running but whose owner
+// is gone (a crash, a kill): every response that had not ended becomes
+// error "interrupted", keeping the text of its last checkpoint; a response
+// that had produced nothing gives its unit back; the session is finished
+// and its closing events are published, so viewers elsewhere are told
+// rather than left hanging. orphan decides which sessions are ownerless
+// (with one instance, all of them at start-up). It returns how many
+// sessions it ended.
+func (e *Engine) Recover(ctx context.Context, orphan func(*playground.Session) bool) (int, error) {
+	running, err := e.store.RunningSessions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("actors: recover: %w", err)
+	}
+	n := 0
+	for _, s := range running {
+		if _, local := e.hub.Lookup(s.ID); local || !orphan(s) {
+			continue
+		}
+		if err := e.interrupt(ctx, s); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
+	seq := s.LastSeq
+	for _, r := range s.Responses {
+		if r.Ended() {
+			continue
+		}
+		r.Status = playground.StatusError
+		r.Error = &playground.ResponseError{Code: playground.RErrInterrupted, Retryable: true,
+			Message: "The server running this response stopped before it finished."}
+		r.Metrics = &playground.Metrics{Attempts: r.Attempts, FinishReason: playground.FinishError}
+		refund := r.Text == ""
+		if err := e.store.FinishResponse(ctx, s.ID, r, refund); err != nil {
+			return fmt.Errorf("actors: interrupt %s: %w", s.ID, err)
+		}
+		seq++
+		e.publish(s.ID, playground.EncodeFrame(playground.EventMetrics, s.ID, seq, playground.MetricsEvent{
+			Type: playground.EventMetrics, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model, Metrics: r.Metrics}))
+		seq++
+		e.publish(s.ID, playground.EncodeFrame(playground.EventStatus, s.ID, seq, playground.StatusEvent{
+			Type: playground.EventStatus, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model,
+			Status: r.Status, Error: r.Error}))
+	}
+	status := s.FinalStatus()
+	seq++
+	if err := e.store.FinishSession(ctx, s.ID, status, seq); err != nil {
+		return fmt.Errorf("actors: interrupt %s: %w", s.ID, err)
+	}
+	e.publish(s.ID, playground.EncodeFrame(playground.EventDone, s.ID, seq, playground.DoneEvent{
+		Type: playground.EventDone, SessionID: s.ID, Seq: seq, Status: status}))
+	return nil
+}

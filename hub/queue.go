@@ -1,0 +1,119 @@
+package hub
+
+import (
+	"sync"
+
+	"github.com/playground-dev/playground"
+)
+
+// DefaultQueueSize is how many frames a viewer may have waiting before it
+// is dropped as too slow to keep up.
+const DefaultQueueSize = 1024
+
+// Queue is one viewer connection's outbox: bounded, never blocking the
+// producer. Producers (session actors, followers, the hub) Push encoded
+// frames; the connection's single writer waits on Ready, takes everything
+// waiting with Drain and sends it as one frame (or one SSE flush).
+//
+// A push that finds the queue full marks it overflowed and closes it: the
+// producer drops that viewer, the others never wait for it, and the writer
+// sees Done and closes the connection (WebSocket code 1008). Memory is
+// only held while frames wait: an idle viewer's queue is a few words.
+type Queue struct {
+	mu       sync.Mutex
+	items    []playground.Frame
+	max      int
+	closed   bool
+	overflow bool
+	ready    chan struct{} // capacity 1: "something is waiting"
+	done     chan struct{} // closed once, by Close or an overflow
+}
+
+// NewQueue returns a queue that holds at most max frames.
+func NewQueue(max int) *Queue {
+	if max <= 0 {
+		max = DefaultQueueSize
+	}
+	return &Queue{max: max, ready: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// Push appends a frame. It reports false when the queue is closed or has
+// just overflowed; the caller must then forget this viewer.
+func (q *Queue) Push(f playground.Frame) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	if len(q.items) >= q.max {
+		q.overflow = true
+		q.closeLocked()
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, f)
+	q.mu.Unlock()
+	q.signal()
+	return true
+}
+
+// PushAll appends frames that must arrive together (a subscription's
+// replay), beyond the bound if need be: a replay is bounded by the
+// session's own log, and cutting it short would leave the viewer with a gap.
+func (q *Queue) PushAll(fs []playground.Frame) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, fs...)
+	q.mu.Unlock()
+	q.signal()
+	return true
+}
+
+func (q *Queue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Ready fires when frames may be waiting.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// Done is closed when the queue is closed or overflowed.
+func (q *Queue) Done() <-chan struct{} { return q.done }
+
+// Overflowed reports whether the viewer fell too far behind.
+func (q *Queue) Overflowed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.overflow
+}
+
+// Drain returns every waiting frame, in order, and keeps spare (emptied)
+// as the next buffer, so a writer that hands back the slice it was given
+// last time allocates nothing in the steady state.
+func (q *Queue) Drain(spare []playground.Frame) []playground.Frame {
+	clear(spare)
+	q.mu.Lock()
+	out := q.items
+	q.items = spare[:0]
+	q.mu.Unlock()
+	return out
+}
+
+// Close closes the queue; it is safe to call more than once.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	q.closeLocked()
+	q.mu.Unlock()
+}
+
+func (q *Queue) closeLocked() {
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
+}
