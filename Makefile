@@ -1,0 +1,47 @@
+# Playground: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/playground
+
+.PHONY: run build test test-short chromium fuzz bench screenshot vet clean
+
+## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/playground
+
+## test: the whole suite with the race detector (installs Chromium for the browser tests if missing)
+test: chromium
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## chromium: Debian's Chromium for the browser tests
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## fuzz: run each fuzz target for longer than the seed run in `make test` (FUZZTIME=1m)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+## bench: the benchmark report (not part of make test)
+bench:
+	$(GO) run ./cmd/playbench all -out docs/benchmarks.md
+
+## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
+screenshot: chromium
+	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./cmd/playground/
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

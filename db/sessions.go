@@ -1,0 +1,572 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/playground-dev/playground"
+)
+
+// sessionRow is a row of sessions.
+type sessionRow struct {
+	bun.BaseModel `bun:"table:sessions"`
+
+	ID         string    `bun:"id,pk"`
+	UserID     string    `bun:"user_id"`
+	Prompt     string    `bun:"prompt"`
+	System     *string   `bun:"system"`
+	Params     string    `bun:"params"` // JSON of playground.Params
+	ShareToken *string   `bun:"share_token"`
+	ParentID   *string   `bun:"parent_id"`
+	CreatedAt  time.Time `bun:"created_at"`
+	Status     string    `bun:"status"`
+	LastSeq    int64     `bun:"last_seq"`
+	Owner      string    `bun:"owner"`
+}
+
+// responseRow is a row of responses. Metric columns are NULL until the
+// response ends, and stay NULL when neither reported nor computable.
+type responseRow struct {
+	bun.BaseModel `bun:"table:responses"`
+
+	ID               string     `bun:"id,pk"`
+	SessionID        string     `bun:"session_id"`
+	Position         int        `bun:"position"`
+	Model            string     `bun:"model"`
+	Text             string     `bun:"text"`
+	Status           string     `bun:"status"`
+	Error            *string    `bun:"error"` // JSON of playground.ResponseError
+	TTFTMs           *int64     `bun:"ttft_ms"`
+	DurationMs       *int64     `bun:"duration_ms"`
+	PromptTokens     *int64     `bun:"prompt_tokens"`
+	CompletionTokens *int64     `bun:"completion_tokens"`
+	ReasoningTokens  *int64     `bun:"reasoning_tokens"`
+	CachedTokens     *int64     `bun:"cached_tokens"`
+	CostUSD          *float64   `bun:"cost_usd"`
+	TokensPerSecond  *float64   `bun:"tokens_per_second"`
+	FinishReason     *string    `bun:"finish_reason"`
+	Attempts         int        `bun:"attempts"`
+	NextIndex        int        `bun:"next_index"`
+	Refunded         bool       `bun:"refunded"`
+	Rating           int        `bun:"rating"`
+	EndedAt          *time.Time `bun:"ended_at"`
+}
+
+// endedStatuses is the SQL list of final response statuses.
+const endedStatuses = "('complete', 'error', 'cancelled')"
+
+func toSession(r *sessionRow) (*playground.Session, error) {
+	s := &playground.Session{
+		ID:        r.ID,
+		UserID:    r.UserID,
+		Prompt:    r.Prompt,
+		System:    r.System,
+		CreatedAt: r.CreatedAt.UTC(),
+		Status:    r.Status,
+		ParentID:  r.ParentID,
+		LastSeq:   r.LastSeq,
+		Owner:     r.Owner,
+		Responses: []*playground.Response{},
+	}
+	if r.ShareToken != nil {
+		s.Shared, s.ShareToken = true, *r.ShareToken
+	}
+	if r.Params != "" {
+		if err := json.Unmarshal([]byte(r.Params), &s.Params); err != nil {
+			return nil, fmt.Errorf("session %s: params: %w", r.ID, err)
+		}
+	}
+	return s, nil
+}
+
+func toResponse(r *responseRow) (*playground.Response, error) {
+	resp := &playground.Response{
+		ID:        r.ID,
+		SessionID: r.SessionID,
+		Model:     r.Model,
+		Status:    r.Status,
+		Text:      r.Text,
+		Rating:    r.Rating,
+		NextIndex: r.NextIndex,
+		Attempts:  r.Attempts,
+		Refunded:  r.Refunded,
+	}
+	if r.Error != nil {
+		resp.Error = new(playground.ResponseError)
+		if err := json.Unmarshal([]byte(*r.Error), resp.Error); err != nil {
+			return nil, fmt.Errorf("response %s: error: %w", r.ID, err)
+		}
+	}
+	// Metrics are null until the response ends (API.md, Response).
+	if resp.Ended() {
+		m := &playground.Metrics{
+			TTFTMs:           r.TTFTMs,
+			PromptTokens:     r.PromptTokens,
+			CompletionTokens: r.CompletionTokens,
+			TokensPerSecond:  r.TokensPerSecond,
+			CostUSD:          r.CostUSD,
+			Attempts:         r.Attempts,
+			ReasoningTokens:  r.ReasoningTokens,
+			CachedTokens:     r.CachedTokens,
+		}
+		if r.DurationMs != nil {
+			m.DurationMs = *r.DurationMs
+		}
+		if r.FinishReason != nil {
+			m.FinishReason = *r.FinishReason
+		}
+		resp.Metrics = m
+	}
+	return resp, nil
+}
+
+// CreateSession charges one run per response from the owner's quota and
+// inserts the session and its responses, in one transaction. IDs, status
+// (running / pending) and CreatedAt are set when empty. Not enough quota
+// is EQuotaExceeded with details remaining, required and resetsAt, and
+// nothing is written.
+func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
+	now := d.now()
+	if s.ID == "" {
+		s.ID = NewID(SessionIDPrefix)
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = now
+	}
+	s.CreatedAt = s.CreatedAt.UTC().Truncate(time.Microsecond)
+	if s.Status == "" {
+		s.Status = playground.SessionRunning
+	}
+	if s.Responses == nil {
+		s.Responses = []*playground.Response{}
+	}
+	params, err := json.Marshal(s.Params)
+	if err != nil {
+		return fmt.Errorf("db: create session: params: %w", err)
+	}
+	srow := &sessionRow{
+		ID:        s.ID,
+		UserID:    s.UserID,
+		Prompt:    s.Prompt,
+		System:    s.System,
+		Params:    string(params),
+		ParentID:  s.ParentID,
+		CreatedAt: s.CreatedAt,
+		Status:    s.Status,
+		LastSeq:   s.LastSeq,
+		Owner:     s.Owner,
+	}
+	if s.ShareToken != "" {
+		srow.ShareToken = &s.ShareToken
+		s.Shared = true
+	}
+	rrows := make([]responseRow, len(s.Responses))
+	for i, r := range s.Responses {
+		if r.ID == "" {
+			r.ID = NewID(ResponseIDPrefix)
+		}
+		r.SessionID = s.ID
+		if r.Status == "" {
+			r.Status = playground.StatusPending
+		}
+		rrows[i] = responseRow{
+			ID: r.ID, SessionID: s.ID, Position: i, Model: r.Model, Text: r.Text,
+			Status: r.Status, Attempts: r.Attempts, NextIndex: r.NextIndex, Rating: r.Rating,
+		}
+	}
+
+	n := len(s.Responses)
+	period := playground.PeriodStart(now)
+	eff, effArgs := d.effectiveRemainingSQL(period)
+	// The charge is one statement: the check and the decrement cannot be
+	// separated by a concurrent charge (PostgreSQL re-checks the WHERE on
+	// the locked row; SQLite runs one writer at a time).
+	charge := "UPDATE users SET quota_remaining = " + eff + " - ?, quota_period_start = ?" +
+		" WHERE id = ? AND " + eff + " >= ? RETURNING quota_remaining"
+	args := append(append([]any{}, effArgs...), n, period, s.UserID)
+	args = append(append(args, effArgs...), n)
+
+	err = d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var remaining int
+		if err := tx.QueryRowContext(ctx, charge, args...).Scan(&remaining); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return d.quotaExceeded(ctx, tx, s.UserID, n)
+			}
+			return err
+		}
+		if _, err := tx.NewInsert().Model(srow).Exec(ctx); err != nil {
+			return err
+		}
+		if n > 0 {
+			if _, err := tx.NewInsert().Model(&rrows).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var perr *playground.Error
+	if errors.As(err, &perr) {
+		return perr
+	} else if err != nil {
+		return fmt.Errorf("db: create session: %w", err)
+	}
+	return nil
+}
+
+// quotaExceeded builds the 402 once the charge updated no row: either the
+// user does not exist or has too little left.
+func (d *DB) quotaExceeded(ctx context.Context, tx bun.Tx, userID string, required int) error {
+	row := new(userRow)
+	if err := tx.NewSelect().Model(row).Where("id = ?", userID).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("User")
+		}
+		return err
+	}
+	u := d.toUser(row)
+	return playground.Errorf(playground.EQuotaExceeded,
+		"Not enough quota: %d runs needed, %d left.", required, u.Quota.Remaining).
+		WithDetail("remaining", u.Quota.Remaining).
+		WithDetail("required", required).
+		WithDetail("resetsAt", u.Quota.ResetsAt)
+}
+
+// FindSession returns the session with its responses in order, or ENotFound.
+func (d *DB) FindSession(ctx context.Context, id string) (*playground.Session, error) {
+	return d.findSession(ctx, "id = ?", id)
+}
+
+// FindSessionByShareToken returns the session shared under token, or
+// ENotFound for an unknown or cleared token.
+func (d *DB) FindSessionByShareToken(ctx context.Context, token string) (*playground.Session, error) {
+	if token == "" {
+		return nil, notFound("Session")
+	}
+	return d.findSession(ctx, "share_token = ?", token)
+}
+
+func (d *DB) findSession(ctx context.Context, where string, arg any) (*playground.Session, error) {
+	row := new(sessionRow)
+	if err := d.db.NewSelect().Model(row).Where(where, arg).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound("Session")
+		}
+		return nil, fmt.Errorf("db: find session: %w", err)
+	}
+	ss, err := d.withResponses(ctx, []*sessionRow{row}, true)
+	if err != nil {
+		return nil, fmt.Errorf("db: find session: %w", err)
+	}
+	return ss[0], nil
+}
+
+// withResponses converts session rows and attaches their responses,
+// loaded by one query, in position order; without text when withText is
+// false.
+func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText bool) ([]*playground.Session, error) {
+	out := make([]*playground.Session, len(rows))
+	byID := make(map[string]*playground.Session, len(rows))
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		s, err := toSession(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i], byID[r.ID], ids[i] = s, s, r.ID
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rrows []*responseRow
+	q := d.db.NewSelect().Model(&rrows).Where("session_id IN (?)", bun.List(ids)).Order("session_id", "position")
+	if !withText {
+		q = q.ExcludeColumn("text")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, err
+	}
+	for _, rr := range rrows {
+		r, err := toResponse(rr)
+		if err != nil {
+			return nil, err
+		}
+		s := byID[rr.SessionID]
+		s.Responses = append(s.Responses, r)
+	}
+	return out, nil
+}
+
+// ListSessions returns up to limit of the user's sessions, newest first,
+// starting after cursor (empty for the first page), without response
+// texts, and the cursor of the next page ("" on the last). A limit out of
+// 1..MaxSessionsListed is clamped.
+func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int) ([]*playground.Session, string, error) {
+	if limit < 1 {
+		limit = 20
+	}
+	if limit > playground.MaxSessionsListed {
+		limit = playground.MaxSessionsListed
+	}
+	var rows []*sessionRow
+	q := d.db.NewSelect().Model(&rows).Where("user_id = ?", userID).
+		OrderExpr("created_at DESC, id DESC").
+		Limit(int64(limit) + 1) // one more than asked: is there a next page?
+	if cursor != "" {
+		at, id, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		// A row-value comparison walks sessions_user_created_idx.
+		q = q.Where("(created_at, id) < (?, ?)", at, id)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	ss, err := d.withResponses(ctx, rows, false)
+	if err != nil {
+		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+	}
+	return ss, next, nil
+}
+
+// encodeCursor makes the opaque page cursor: the (created_at, id) of the
+// last session of a page.
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + " " + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	bad := playground.Invalid("cursor", "The cursor is not valid.")
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(b), " ")
+	if !ok || id == "" {
+		return time.Time{}, "", bad
+	}
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	return at.UTC(), id, nil
+}
+
+// SetShareToken sets the session's share token, or clears it with "".
+func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
+	var tok *string
+	if token != "" {
+		tok = &token
+	}
+	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("db: set share token: %w", err)
+	}
+	return mustAffect(res, "Session")
+}
+
+// Checkpoint writes the running state of responses that have not ended,
+// and the session's last seq while it runs, in one transaction. An ended
+// response is never overwritten: its final row came from FinishResponse.
+func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs []playground.ResponseCheckpoint) error {
+	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for _, c := range rs {
+			if _, err := tx.NewUpdate().Table("responses").
+				Set("text = ?", c.Text).
+				Set("status = ?", c.Status).
+				Set("next_index = ?", c.NextIndex).
+				Set("attempts = ?", c.Attempts).
+				Where("id = ? AND session_id = ?", c.ID, sessionID).
+				Where("status IN ('pending', 'streaming')").
+				Exec(ctx); err != nil {
+				return err
+			}
+		}
+		_, err := tx.NewUpdate().Table("sessions").Set("last_seq = ?", lastSeq).
+			Where("id = ? AND status = 'running'", sessionID).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("db: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// FinishResponse writes r's final row. With refund set, the run goes back
+// to the session owner's quota once: the refunded flag flips in the same
+// transaction, so a second call refunds nothing. r.Refunded is set when
+// the unit has been given back (now or before).
+func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground.Response, refund bool) error {
+	row := &responseRow{Text: r.Text, Status: r.Status, NextIndex: r.NextIndex, Attempts: r.Attempts}
+	if r.Error != nil {
+		b, err := json.Marshal(r.Error)
+		if err != nil {
+			return fmt.Errorf("db: finish response: %w", err)
+		}
+		row.Error = new(string(b))
+	}
+	if m := r.Metrics; m != nil {
+		row.TTFTMs, row.PromptTokens, row.CompletionTokens = m.TTFTMs, m.PromptTokens, m.CompletionTokens
+		row.ReasoningTokens, row.CachedTokens = m.ReasoningTokens, m.CachedTokens
+		row.CostUSD, row.TokensPerSecond = m.CostUSD, m.TokensPerSecond
+		row.DurationMs = &m.DurationMs
+		if m.FinishReason != "" {
+			row.FinishReason = &m.FinishReason
+		}
+		row.Attempts = max(row.Attempts, m.Attempts)
+	}
+	var endedAt *time.Time
+	if r.Ended() {
+		endedAt = new(d.now())
+	}
+
+	refunded := false
+	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Table("responses").
+			Set("status = ?", row.Status).
+			Set("text = ?", row.Text).
+			Set("error = ?", row.Error).
+			Set("ttft_ms = ?", row.TTFTMs).
+			Set("duration_ms = ?", row.DurationMs).
+			Set("prompt_tokens = ?", row.PromptTokens).
+			Set("completion_tokens = ?", row.CompletionTokens).
+			Set("reasoning_tokens = ?", row.ReasoningTokens).
+			Set("cached_tokens = ?", row.CachedTokens).
+			Set("cost_usd = ?", row.CostUSD).
+			Set("tokens_per_second = ?", row.TokensPerSecond).
+			Set("finish_reason = ?", row.FinishReason).
+			Set("next_index = ?", row.NextIndex).
+			Set("attempts = ?", row.Attempts).
+			Set("ended_at = ?", endedAt).
+			Where("id = ? AND session_id = ?", r.ID, sessionID).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, "Response"); err != nil {
+			return err
+		}
+		if !refund {
+			return nil
+		}
+		res, err = tx.NewUpdate().Table("responses").Set("refunded = ?", true).
+			Where("id = ? AND refunded = ?", r.ID, false).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			refunded = true // given back by an earlier call
+			return nil
+		}
+		refunded = true
+		_, err = tx.NewRaw("UPDATE users SET quota_remaining = quota_remaining + 1"+
+			" WHERE id = (SELECT user_id FROM sessions WHERE id = ?)", sessionID).Exec(ctx)
+		return err
+	})
+	var perr *playground.Error
+	if errors.As(err, &perr) {
+		return perr
+	} else if err != nil {
+		return fmt.Errorf("db: finish response: %w", err)
+	}
+	if refunded {
+		r.Refunded = true
+	}
+	return nil
+}
+
+// FinishSession commits the session's final status and last seq.
+func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSeq int64) error {
+	res, err := d.db.NewUpdate().Table("sessions").
+		Set("status = ?", status).Set("last_seq = ?", lastSeq).
+		Where("id = ?", sessionID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("db: finish session: %w", err)
+	}
+	return mustAffect(res, "Session")
+}
+
+// RunningSessions lists the sessions still marked running, with their
+// responses, oldest first: at start, those no instance runs any more are
+// marked interrupted.
+func (d *DB) RunningSessions(ctx context.Context) ([]*playground.Session, error) {
+	var rows []*sessionRow
+	if err := d.db.NewSelect().Model(&rows).Where("status = 'running'").
+		OrderExpr("created_at, id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("db: running sessions: %w", err)
+	}
+	ss, err := d.withResponses(ctx, rows, true)
+	if err != nil {
+		return nil, fmt.Errorf("db: running sessions: %w", err)
+	}
+	return ss, nil
+}
+
+// SetRating records the owner's score (-1, 0 or 1) of an ended response
+// and returns the updated response. A response of another session is
+// ENotFound; one still running is EInvalid.
+func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score int) (*playground.Response, error) {
+	if score < -1 || score > 1 {
+		return nil, playground.Invalid("score", "Score must be -1, 0 or 1.")
+	}
+	var out *playground.Response
+	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		row := new(responseRow)
+		if err := tx.NewSelect().Model(row).
+			Where("id = ? AND session_id = ?", responseID, sessionID).Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("Response")
+			}
+			return err
+		}
+		r, err := toResponse(row)
+		if err != nil {
+			return err
+		}
+		if !r.Ended() {
+			return playground.Errorf(playground.EInvalid, "A response can be rated once it has ended.")
+		}
+		if _, err := tx.NewUpdate().Table("responses").Set("rating = ?", score).
+			Where("id = ?", responseID).Exec(ctx); err != nil {
+			return err
+		}
+		r.Rating = score
+		out = r
+		return nil
+	})
+	var perr *playground.Error
+	if errors.As(err, &perr) {
+		return nil, perr
+	} else if err != nil {
+		return nil, fmt.Errorf("db: set rating: %w", err)
+	}
+	return out, nil
+}
+
+// mustAffect turns an update that matched no row into ENotFound.
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("db: rows affected: %w", err)
+	}
+	if n == 0 {
+		return notFound(what)
+	}
+	return nil
+}
