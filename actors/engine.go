@@ -19,7 +19,16 @@ import (
 // Publisher carries a locally owned session's frames to other instances
 // (the Redis broker); nil means one instance.
 type Publisher interface {
+	// Own claims a session that starts here, before anyone can look for it.
+	Own(ctx context.Context, sessionID string)
+	// Publish hands over one logged frame; it must never block.
 	Publish(sessionID string, f playground.Frame)
+}
+
+// Remote reaches sessions that run on other instances.
+type Remote interface {
+	Cancel(ctx context.Context, sessionID, responseID string) error
+	Unshare(ctx context.Context, sessionID, token string) error
 }
 
 // Options configure an Engine.
@@ -32,6 +41,12 @@ type Options struct {
 	Logger   *slog.Logger
 	// Publisher, when set, receives every event of sessions owned here.
 	Publisher Publisher
+	// Remote, when set, carries cancels and unshares to other instances.
+	Remote Remote
+	// Tail, when set, returns a session's logged frames after a seq (the
+	// Redis stream), so that recovery keeps text newer than the last
+	// checkpoint.
+	Tail func(ctx context.Context, sessionID string, after int64) ([]playground.Frame, error)
 	// Viewers returns the viewer count across instances given the local
 	// one (nil: the local count).
 	Viewers func(sessionID string, local int) int
@@ -54,6 +69,8 @@ type Engine struct {
 	policy          Policy
 	log             *slog.Logger
 	publisher       Publisher
+	remote          Remote
+	tail            func(ctx context.Context, sessionID string, after int64) ([]playground.Frame, error)
 	viewersFn       func(string, int) int
 	replayWindow    time.Duration
 	checkpointEvery time.Duration
@@ -95,7 +112,7 @@ func New(opts Options) *Engine {
 	}
 	return &Engine{
 		hub: opts.Hub, store: opts.Store, catalog: opts.Catalog, breakers: opts.Breakers,
-		policy: opts.Policy, log: opts.Logger, publisher: opts.Publisher, viewersFn: opts.Viewers,
+		policy: opts.Policy, log: opts.Logger, publisher: opts.Publisher, remote: opts.Remote, tail: opts.Tail, viewersFn: opts.Viewers,
 		replayWindow: opts.ReplayWindow, checkpointEvery: opts.CheckpointEvery, onEnd: opts.OnResponseEnd,
 		now: opts.Now, idle: make(chan struct{}), drain: make(chan struct{}), stop: make(chan struct{}),
 	}
@@ -145,6 +162,9 @@ func (e *Engine) Start(s *playground.Session) error {
 		}()
 	}
 	go func() { models.Wait(); close(a.modelsRun) }()
+	if e.publisher != nil {
+		e.publisher.Own(context.Background(), s.ID)
+	}
 	e.hub.Register(s.ID, a)
 	go a.run(ctx)
 	return nil
@@ -172,8 +192,34 @@ func (e *Engine) actor(sessionID string) (*sessionActor, bool) {
 func (e *Engine) Cancel(ctx context.Context, sessionID, responseID string) error {
 	if a, ok := e.actor(sessionID); ok {
 		a.cancel(responseID)
+		return nil
+	}
+	if e.remote != nil {
+		return e.remote.Cancel(ctx, sessionID, responseID)
 	}
 	return nil
+}
+
+// CancelLocal cancels a session only if it runs on this instance (for
+// cancels that arrive from other instances).
+func (e *Engine) CancelLocal(sessionID, responseID string) {
+	if a, ok := e.actor(sessionID); ok {
+		a.cancel(responseID)
+	}
+}
+
+// UnshareLocal cuts off share viewers of a session running here.
+func (e *Engine) UnshareLocal(sessionID, token string) {
+	if a, ok := e.actor(sessionID); ok {
+		a.unshare(token)
+	}
+}
+
+// PresenceChanged makes a session running here send its viewer count again.
+func (e *Engine) PresenceChanged(sessionID string) {
+	if a, ok := e.actor(sessionID); ok {
+		a.request(ctrlMsg{kind: ctrlPresence})
+	}
 }
 
 // Live implements playground.Runner.
@@ -186,8 +232,9 @@ func (e *Engine) Live(sessionID string) (*playground.Session, bool) {
 
 // Unshare implements playground.Runner.
 func (e *Engine) Unshare(ctx context.Context, sessionID, token string) error {
-	if a, ok := e.actor(sessionID); ok {
-		a.unshare(token)
+	e.UnshareLocal(sessionID, token)
+	if e.remote != nil {
+		return e.remote.Unshare(ctx, sessionID, token)
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ package actors
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
 )
 
 // Recover ends the sessions that are still marked running but whose owner
@@ -15,14 +17,14 @@ import (
 // rather than left hanging. orphan decides which sessions are ownerless
 // (with one instance, all of them at start-up). It returns how many
 // sessions it ended.
-func (e *Engine) Recover(ctx context.Context, orphan func(*playground.Session) bool) (int, error) {
+func (e *Engine) Recover(ctx context.Context, orphan func(context.Context, *playground.Session) bool) (int, error) {
 	running, err := e.store.RunningSessions(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("actors: recover: %w", err)
 	}
 	n := 0
 	for _, s := range running {
-		if _, local := e.hub.Lookup(s.ID); local || !orphan(s) {
+		if _, local := e.hub.Lookup(s.ID); local || !orphan(ctx, s) {
 			continue
 		}
 		if err := e.interrupt(ctx, s); err != nil {
@@ -33,7 +35,40 @@ func (e *Engine) Recover(ctx context.Context, orphan func(*playground.Session) b
 	return n, nil
 }
 
+// Watch runs Recover every interval until the engine shuts down: with
+// several instances, a session whose owner died is ended by whichever
+// instance notices first. The goroutine is started here and ends with
+// Shutdown, which waits for it.
+func (e *Engine) Watch(every time.Duration, orphan func(context.Context, *playground.Session) bool) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				if _, err := e.Recover(ctx, orphan); err != nil {
+					e.log.Warn("actors: recover orphaned sessions", "err", err)
+				}
+				cancel()
+			case <-e.stop:
+				return
+			}
+		}
+	}()
+}
+
 func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
+	if e.tail != nil {
+		// The stream may hold chunks newer than the last checkpoint.
+		if frames, err := e.tail(ctx, s.ID, s.LastSeq); err == nil {
+			for _, f := range frames {
+				hub.Apply(s, f)
+			}
+		}
+	}
 	seq := s.LastSeq
 	for _, r := range s.Responses {
 		if r.Ended() {

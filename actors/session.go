@@ -18,6 +18,7 @@ const (
 	ctrlCancel
 	ctrlUnshare
 	ctrlSnapshot
+	ctrlPresence
 )
 
 // ctrlMsg is a request from outside (hub, engine, api) to a session actor.
@@ -262,6 +263,8 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 		}
 	case ctrlSnapshot:
 		c.reply <- a.current()
+	case ctrlPresence:
+		a.presence.dirty = a.sess.Status == playground.SessionRunning
 	}
 }
 

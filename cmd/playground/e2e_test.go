@@ -1,0 +1,420 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/db/dbtest"
+)
+
+// eachDialect runs fn against SQLite, and PostgreSQL when configured.
+func eachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
+	for _, d := range dbtest.Dialects() {
+		t.Run(d, func(t *testing.T) { fn(t, d) })
+	}
+}
+
+var threeModels = []string{"openai/gpt-a", "openai/gpt-b", "openai/gpt-c"}
+
+// TestLiveComparison is the core promise: three models stream to two
+// WebSocket viewers and one SSE viewer, who all see the same events, seq
+// 1..n without gaps, chunks that add up to the stored text, done last.
+func TestLiveComparison(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		up := newFakeOpenAI(t, 30, 2*time.Millisecond)
+		ts := startServer(t, dialect, up.env(threeModels...), nil)
+		owner := ts.client(t).register()
+		s := owner.createSession("Explain CRDTs in two sentences", threeModels...)
+		if s.Status != playground.SessionRunning || len(s.Responses) != 3 {
+			t.Fatalf("created session: %+v", s)
+		}
+		for _, r := range s.Responses {
+			if r.Status != playground.StatusPending || r.Text != "" || r.Metrics != nil {
+				t.Fatalf("new response not pending and empty: %+v", r)
+			}
+		}
+
+		// Everyone subscribes before the upstream says a word.
+		var viewers []*wsViewer
+		for range 2 {
+			v := ts.dialWS(t, owner.token, nil)
+			v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+			if ev := v.next(5 * time.Second); ev.Type != playground.EventSubscribed || ev.Seq != 0 {
+				t.Fatalf("first frame %+v, want subscribed at seq 0", ev)
+			}
+			if ev := v.next(5 * time.Second); ev.Type != playground.EventSnapshot || ev.Seq != 0 || ev.Session == nil {
+				t.Fatalf("second frame %+v, want snapshot at seq 0", ev)
+			}
+			viewers = append(viewers, v)
+		}
+		sseOut := make(chan []sseEvent, 1)
+		go func() {
+			evs, _ := owner.readSSE("/sessions/"+s.ID+"/stream", nil, 0)
+			sseOut <- evs
+		}()
+		waitFor(t, "three viewers", func() bool { return viewerCount(viewers[0]) == 3 })
+		up.open()
+
+		a := viewers[0].untilDone(s.ID, 30*time.Second)
+		b := viewers[1].untilDone(s.ID, 30*time.Second)
+		var c []playground.WireEvent
+		for _, e := range <-sseOut {
+			if e.Event == string(playground.EventPresence) {
+				if e.ID != "" {
+					t.Errorf("presence carries an SSE id %q", e.ID)
+				}
+				continue
+			}
+			if e.Event == string(playground.EventSnapshot) {
+				continue
+			}
+			if e.ID != strconv.FormatInt(e.Data.Seq, 10) || e.Event != string(e.Data.Type) {
+				t.Errorf("SSE id %q / event %q do not match the data %+v", e.ID, e.Event, e.Data)
+			}
+			c = append(c, e.Data)
+		}
+		checkLog(t, a)
+		if !sameEvents(a, b) || !sameEvents(a, c) {
+			t.Fatalf("viewers saw different events:\nws1 %d events\nws2 %d\nsse %d", len(a), len(b), len(c))
+		}
+
+		// After done, GET is final and the chunks add up to its text.
+		final := owner.session(s.ID)
+		if final.Status != playground.SessionComplete {
+			t.Fatalf("final status %q", final.Status)
+		}
+		texts := chunkTexts(a)
+		for _, r := range final.Responses {
+			_, model, _ := playground.SplitModelID(r.Model)
+			if r.Status != playground.StatusComplete || r.Text != up.expectedText(model) || texts[r.ID] != r.Text {
+				t.Errorf("%s: status %s text %q, chunks %q", r.Model, r.Status, r.Text, texts[r.ID])
+			}
+			m := r.Metrics
+			if m == nil || m.TTFTMs == nil || m.PromptTokens == nil || *m.PromptTokens != 14 || m.CompletionTokens == nil ||
+				*m.CompletionTokens != 30 || m.Attempts != 1 || m.FinishReason != playground.FinishStop || m.TokensPerSecond == nil {
+				t.Errorf("%s metrics %+v", r.Model, m)
+			}
+		}
+
+		// A late joiner gets a snapshot of the whole session, then done.
+		late := ts.dialWS(t, owner.token, nil)
+		late.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+		evs := late.untilDone(s.ID, 5*time.Second)
+		if len(evs) != 3 || evs[0].Type != playground.EventSubscribed || evs[1].Type != playground.EventSnapshot || evs[2].Type != playground.EventDone {
+			t.Fatalf("late joiner got %v", types(evs))
+		}
+		done := a[len(a)-1]
+		if evs[1].Seq != done.Seq-1 || evs[2].Seq != done.Seq || evs[0].Seq != done.Seq {
+			t.Fatalf("late joiner seqs: subscribed %d snapshot %d done %d, want %d/%d/%d", evs[0].Seq, evs[1].Seq, evs[2].Seq, done.Seq, done.Seq-1, done.Seq)
+		}
+		for _, r := range evs[1].Session.Responses {
+			if r.Text != texts[r.ID] || r.Status != playground.StatusComplete {
+				t.Errorf("late snapshot %s: %q", r.Model, r.Text)
+			}
+		}
+	})
+}
+
+// viewerCount returns the latest presence count a viewer has seen,
+// keeping the other events it reads ahead for next.
+func viewerCount(v *wsViewer) int {
+	for {
+		select {
+		case ev := <-v.events:
+			if ev.Type == playground.EventPresence {
+				v.lastPresence = ev.Viewers
+			} else {
+				v.pending = append(v.pending, ev)
+			}
+		default:
+			return v.lastPresence
+		}
+	}
+}
+
+// checkLogFrom checks the log of a viewer that subscribed before the first
+// event: its subscribed and snapshot frames, then seq 1..n.
+func checkLogFrom(t *testing.T, evs []playground.WireEvent) {
+	t.Helper()
+	for len(evs) > 0 && (evs[0].Type == playground.EventSubscribed || evs[0].Type == playground.EventSnapshot) {
+		evs = evs[1:]
+	}
+	checkLog(t, evs)
+}
+
+// checkLog asserts the shape of one viewer's log: seq 1..n without gaps,
+// chunk indexes 0, 1, 2 … per response, streaming before the first chunk,
+// metrics then the final status after the last, done last.
+func checkLog(t *testing.T, evs []playground.WireEvent) {
+	t.Helper()
+	next := map[string]int{}
+	streaming := map[string]bool{}
+	ended := map[string]bool{}
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d (%s)", i, ev.Seq, ev.Type)
+		}
+		switch ev.Type {
+		case playground.EventStatus:
+			if ev.Status == playground.StatusStreaming {
+				streaming[ev.ResponseID] = true
+			}
+			if ev.Status == playground.StatusComplete && !ended[ev.ResponseID] {
+				t.Fatalf("final status of %s before its metrics", ev.ResponseID)
+			}
+		case playground.EventChunk:
+			if !streaming[ev.ResponseID] || ended[ev.ResponseID] {
+				t.Fatalf("chunk of %s outside streaming", ev.ResponseID)
+			}
+			if ev.Index != next[ev.ResponseID] {
+				t.Fatalf("chunk index %d, want %d", ev.Index, next[ev.ResponseID])
+			}
+			next[ev.ResponseID]++
+		case playground.EventMetrics:
+			ended[ev.ResponseID] = true
+		case playground.EventDone:
+			if i != len(evs)-1 {
+				t.Fatal("done is not last")
+			}
+		}
+	}
+	if evs[len(evs)-1].Type != playground.EventDone {
+		t.Fatal("no done")
+	}
+}
+
+func sameEvents(a, b []playground.WireEvent) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Seq != b[i].Seq || a[i].Type != b[i].Type || a[i].Text != b[i].Text || a[i].Status != b[i].Status || a[i].ResponseID != b[i].ResponseID {
+			return false
+		}
+	}
+	return true
+}
+
+func chunkTexts(evs []playground.WireEvent) map[string]string {
+	out := map[string]string{}
+	for _, ev := range evs {
+		if ev.Type == playground.EventChunk {
+			out[ev.ResponseID] += ev.Text
+		}
+	}
+	return out
+}
+
+func types(evs []playground.WireEvent) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, string(e.Type))
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSSEResume: a viewer that drops after some events and comes back
+// with Last-Event-ID continues with no gap and no duplicate.
+func TestSSEResume(t *testing.T) {
+	up := newFakeOpenAI(t, 40, 3*time.Millisecond)
+	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
+	owner := ts.client(t).register()
+	s := owner.createSession("resume me", threeModels...)
+	up.open()
+	first, code := owner.readSSE("/sessions/"+s.ID+"/stream", nil, 15)
+	if code != 200 || len(first) == 0 || first[0].Event != "snapshot" {
+		t.Fatalf("stream: %d, first event %+v", code, first)
+	}
+	last := first[len(first)-1].ID
+	rest, _ := owner.readSSE("/sessions/"+s.ID+"/stream", http.Header{"Last-Event-Id": {last}}, 0)
+	var all []playground.WireEvent
+	for _, e := range append(first, rest...) {
+		if e.Event != string(playground.EventPresence) {
+			all = append(all, e.Data)
+		}
+	}
+	texts, lastSeq := replayView(t, all)
+	for _, r := range owner.session(s.ID).Responses {
+		if texts[r.ID] != r.Text || r.Text == "" {
+			t.Errorf("%s: resumed text %q, stored %q", r.Model, texts[r.ID], r.Text)
+		}
+	}
+	// ?since= works the same way, and past the end the stream just ends.
+	again, _ := owner.readSSE("/sessions/"+s.ID+"/stream?since="+strconv.FormatInt(lastSeq, 10), nil, 0)
+	if len(again) != 0 {
+		t.Fatalf("resume after done sent %d events", len(again))
+	}
+}
+
+// replayView plays a viewer's events as a client would: a snapshot sets
+// the texts as of its seq, later events must follow with no gap and no
+// duplicate, and done comes last. It returns the texts and the last seq.
+func replayView(t *testing.T, evs []playground.WireEvent) (map[string]string, int64) {
+	t.Helper()
+	texts := map[string]string{}
+	var seq int64
+	for i, ev := range evs {
+		switch ev.Type {
+		case playground.EventSubscribed:
+			continue
+		case playground.EventSnapshot:
+			for _, r := range ev.Session.Responses {
+				texts[r.ID] = r.Text
+			}
+			seq = ev.Seq
+			continue
+		}
+		if ev.Seq != seq+1 {
+			t.Fatalf("event %d (%s) has seq %d after %d", i, ev.Type, ev.Seq, seq)
+		}
+		seq = ev.Seq
+		if ev.Type == playground.EventChunk {
+			texts[ev.ResponseID] += ev.Text
+		}
+		if ev.Type == playground.EventDone && i != len(evs)-1 {
+			t.Fatal("done is not last")
+		}
+	}
+	if len(evs) == 0 || evs[len(evs)-1].Type != playground.EventDone {
+		t.Fatal("no done at the end")
+	}
+	return texts, seq
+}
+
+// TestSlowViewerDropped: a viewer that stops reading is cut off (1008)
+// while the others finish on time.
+func TestSlowViewerDropped(t *testing.T) {
+	up := newFakeOpenAI(t, 300, 2*time.Millisecond)
+	up.size = 64 << 10 // 64 KiB chunks fill the socket buffers quickly
+	ts := startServer(t, "sqlite", up.env("openai/gpt-big"), func(a *app) {
+		a.apiOpts.QueueSize = 64
+		a.apiOpts.WriteTimeout = 2 * time.Second
+	})
+	owner := ts.client(t).register()
+	s := owner.createSession("flood", "openai/gpt-big")
+	slow := ts.dialWS(t, owner.token, nil)
+	fast := ts.dialWS(t, owner.token, nil)
+	slow.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	fast.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	// The slow viewer's reader stops: nothing drains its socket.
+	slow.stopReading()
+	waitFor(t, "both viewers subscribed", func() bool { return viewerCount(fast) == 2 })
+	up.open()
+	start := time.Now()
+	evs := fast.untilDone(s.ID, 60*time.Second)
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("the fast viewer needed %v", took)
+	}
+	checkLogFrom(t, evs)
+	err := slow.closeReason(30 * time.Second)
+	var ce websocket.CloseError
+	if errors.As(err, &ce) && ce.Code != websocket.StatusPolicyViolation {
+		t.Fatalf("slow viewer closed with %v, want 1008", ce.Code)
+	}
+	if err == nil {
+		t.Fatal("slow viewer was not dropped")
+	}
+}
+
+// TestQuotaRace: 20 concurrent creates against a quota of 5 give exactly
+// five 201s and fifteen 402s.
+func TestQuotaRace(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		ts := startServer(t, dialect, map[string]string{"QUOTA_FREE_PER_DAY": "5", "MODELS": "demo/fast"}, nil)
+		owner := ts.client(t).register()
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var out map[string]any
+				code := owner.do("POST", "/sessions", map[string]any{"prompt": "hi", "models": []string{"demo/fast"}}, &out)
+				mu.Lock()
+				counts[code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if counts[201] != 5 || counts[402] != 15 {
+			t.Fatalf("got %v, want 5 × 201 and 15 × 402", counts)
+		}
+		var me struct {
+			User playground.User `json:"user"`
+		}
+		owner.do("GET", "/auth/me", nil, &me)
+		if me.User.Quota.Remaining != 0 {
+			t.Fatalf("remaining %d", me.User.Quota.Remaining)
+		}
+	})
+}
+
+// TestStrangers: another user's session is 404 everywhere; a foreign
+// Origin is refused before the upgrade.
+func TestStrangers(t *testing.T) {
+	ts := startServer(t, "sqlite", nil, nil)
+	owner := ts.client(t).register()
+	other := ts.client(t).register()
+	s := owner.createSession("mine", "demo/fast")
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/sessions/" + s.ID}, {"POST", "/sessions/" + s.ID + "/cancel"}, {"POST", "/sessions/" + s.ID + "/share"},
+		{"DELETE", "/sessions/" + s.ID + "/share"}, {"GET", "/sessions/" + s.ID + "/stream"},
+		{"POST", "/sessions/" + s.ID + "/responses/" + s.Responses[0].ID + "/cancel"},
+	} {
+		var out struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if code := other.do(req.method, req.path, nil, &out); code != 404 || out.Error.Code != "not_found" {
+			t.Errorf("%s %s by a stranger: %d %q", req.method, req.path, code, out.Error.Code)
+		}
+	}
+	v := ts.dialWS(t, other.token, nil)
+	v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	if ev := v.next(5 * time.Second); ev.Type != playground.EventError || ev.Code != "not_found" || ev.SessionID != s.ID {
+		t.Fatalf("stranger's subscribe: %+v", ev)
+	}
+	v.send(map[string]any{"type": "cancel", "sessionId": s.ID})
+	if ev := v.next(5 * time.Second); ev.Type != playground.EventError || ev.Code != "not_found" {
+		t.Fatalf("stranger's cancel: %+v", ev)
+	}
+	// A malformed frame gets an error and the connection stays up.
+	if err := v.c.Write(t.Context(), websocket.MessageText, []byte("{nope")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := v.next(5 * time.Second); ev.Type != playground.EventError || ev.Code != "invalid_request" {
+		t.Fatalf("malformed frame: %+v", ev)
+	}
+	v.send(map[string]any{"type": "ping"})
+	if ev := v.next(5 * time.Second); ev.Type != playground.EventPong {
+		t.Fatalf("ping: %+v", ev)
+	}
+
+	_, resp, err := ts.tryDialWS(t, owner.token, http.Header{"Origin": {"https://evil.example"}})
+	if err == nil || resp == nil || resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("foreign origin: err %v resp %v", err, resp)
+	}
+	if _, _, err := ts.tryDialWS(t, owner.token, http.Header{"Origin": {ts.URL}}); err != nil {
+		t.Fatalf("same origin refused: %v", err)
+	}
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/db/dbtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The SQLite driver and the HTTP client's idle connections keep
+		// goroutines of their own that outlive a test by design.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"),
+		// OpenCensus (a dependency of the Gemini SDK) starts a worker in init.
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+// testServer is the real server, started through serve on 127.0.0.1:0.
+type testServer struct {
+	URL  string
+	app  *app
+	stop context.CancelFunc
+	done chan error
+}
+
+// startServer runs serve with env (plus a fresh database of the dialect)
+// and stops it when the test ends, failing the test if serve fails.
+func startServer(t *testing.T, dialect string, env map[string]string, configure func(*app)) *testServer {
+	t.Helper()
+	vars := map[string]string{"DATABASE_URL": dbtest.URL(t, dialect), "MODELS": "demo/fast,demo/steady,demo/slow"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{stop: cancel, done: make(chan error, 1)}
+	started := make(chan *app, 1)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("PLAYGROUND_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	go func() {
+		ts.done <- serve(ctx, func(k string) string { return vars[k] }, logger, serveHooks{
+			Listener: ln, Configure: configure, Started: func(a *app) { started <- a },
+		})
+	}()
+	select {
+	case ts.app = <-started:
+	case err := <-ts.done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	ts.URL = "http://" + ts.app.addr
+	t.Cleanup(func() { ts.Stop(t) })
+	return ts
+}
+
+// Stop shuts the server down as a signal would and checks it exits cleanly.
+func (ts *testServer) Stop(t *testing.T) {
+	t.Helper()
+	ts.stop()
+	select {
+	case err, ok := <-ts.done:
+		if ok && err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+		close(ts.done)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s")
+	}
+}
+
+// client is an HTTP client holding one account's bearer token.
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+	hc    *http.Client
+}
+
+func (ts *testServer) client(t *testing.T) *client {
+	return &client{t: t, base: ts.URL, hc: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// do sends a JSON request and decodes the JSON answer into out (if given).
+func (c *client) do(method, path string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+var userSeq struct {
+	sync.Mutex
+	n int
+}
+
+// register creates a fresh account and keeps its token.
+func (c *client) register() *client {
+	c.t.Helper()
+	userSeq.Lock()
+	userSeq.n++
+	email := fmt.Sprintf("viewer%d-%d@example.com", userSeq.n, time.Now().UnixNano())
+	userSeq.Unlock()
+	var out struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if code := c.do("POST", "/auth/register", map[string]string{"email": email, "password": "correct horse battery"}, &out); code != 201 {
+		c.t.Fatalf("register: %d", code)
+	}
+	c.token = out.AccessToken
+	return c
+}
+
+// createSession starts a comparison and returns it.
+func (c *client) createSession(prompt string, models ...string) *playground.Session {
+	c.t.Helper()
+	var out struct {
+		Session *playground.Session `json:"session"`
+		Error   map[string]any      `json:"error"`
+	}
+	if code := c.do("POST", "/sessions", map[string]any{"prompt": prompt, "models": models}, &out); code != 201 {
+		c.t.Fatalf("create session: %d %v", code, out.Error)
+	}
+	return out.Session
+}
+
+func (c *client) session(id string) *playground.Session {
+	c.t.Helper()
+	var out struct {
+		Session *playground.Session `json:"session"`
+	}
+	if code := c.do("GET", "/sessions/"+id, nil, &out); code != 200 {
+		c.t.Fatalf("get session: %d", code)
+	}
+	return out.Session
+}
+
+// wsViewer is a WebSocket client that collects every event it receives.
+type wsViewer struct {
+	t            *testing.T
+	c            *websocket.Conn
+	events       chan playground.WireEvent
+	closed       chan error
+	pending      []playground.WireEvent // read ahead by viewerCount
+	lastPresence int
+	paused       atomic.Bool
+	resume       chan struct{}
+}
+
+func (ts *testServer) dialWS(t *testing.T, token string, header http.Header) *wsViewer {
+	t.Helper()
+	v, resp, err := ts.tryDialWS(t, token, header)
+	if err != nil {
+		t.Fatalf("dial ws: %v (%v)", err, resp)
+	}
+	return v
+}
+
+func (ts *testServer) tryDialWS(t *testing.T, token string, header http.Header) (*wsViewer, *http.Response, error) {
+	if header == nil {
+		header = http.Header{}
+	}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: header})
+	if err != nil {
+		return nil, resp, err
+	}
+	c.SetReadLimit(16 << 20)
+	v := &wsViewer{t: t, c: c, events: make(chan playground.WireEvent, 100000), closed: make(chan error, 1), resume: make(chan struct{})}
+	go v.readLoop()
+	t.Cleanup(func() { c.CloseNow() })
+	return v, resp, nil
+}
+
+// readLoop splits each frame into its newline-separated events. It ends
+// when the connection closes, reporting why on closed.
+func (v *wsViewer) readLoop() {
+	for {
+		if v.paused.Load() {
+			<-v.resume
+		}
+		_, data, err := v.c.Read(context.Background())
+		if err != nil {
+			v.closed <- err
+			close(v.events)
+			return
+		}
+		for _, line := range bytes.Split(data, []byte{'\n'}) {
+			var ev playground.WireEvent
+			if err := json.Unmarshal(line, &ev); err != nil {
+				v.closed <- fmt.Errorf("bad event %q: %w", line, err)
+				close(v.events)
+				return
+			}
+			v.events <- ev
+		}
+	}
+}
+
+func (v *wsViewer) send(frame map[string]any) {
+	v.t.Helper()
+	b, _ := json.Marshal(frame)
+	if err := v.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		v.t.Fatalf("ws write: %v", err)
+	}
+}
+
+// next waits for the next event of the given type (skipping others when
+// skip is set); it fails the test after the timeout.
+func (v *wsViewer) next(timeout time.Duration) playground.WireEvent {
+	v.t.Helper()
+	if len(v.pending) > 0 {
+		ev := v.pending[0]
+		v.pending = v.pending[1:]
+		return ev
+	}
+	select {
+	case ev, ok := <-v.events:
+		if !ok {
+			v.t.Fatalf("ws closed: %v", <-v.closed)
+		}
+		return ev
+	case <-time.After(timeout):
+		v.t.Fatalf("no ws event within %v", timeout)
+	}
+	return playground.WireEvent{}
+}
+
+// stopReading makes the viewer stop draining its socket, as a stalled
+// browser tab would.
+func (v *wsViewer) stopReading() { v.paused.Store(true) }
+
+// closeReason resumes reading and returns why the connection ended.
+func (v *wsViewer) closeReason(timeout time.Duration) error {
+	v.t.Helper()
+	close(v.resume)
+	deadline := time.After(timeout)
+	for {
+		select {
+		case _, ok := <-v.events:
+			if !ok {
+				return <-v.closed
+			}
+		case <-deadline:
+			return nil
+		}
+	}
+}
+
+// untilDone collects the session's events (presence excluded) through done.
+func (v *wsViewer) untilDone(sessionID string, timeout time.Duration) []playground.WireEvent {
+	v.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var out []playground.WireEvent
+	for {
+		ev := v.next(time.Until(deadline))
+		if ev.SessionID != sessionID || ev.Type == playground.EventPresence {
+			continue
+		}
+		out = append(out, ev)
+		if ev.Type == playground.EventDone {
+			return out
+		}
+	}
+}
+
+// sseEvent is one parsed Server-Sent Event.
+type sseEvent struct {
+	ID    string
+	Event string
+	Data  playground.WireEvent
+}
+
+// readSSE opens a session's stream and collects its events until the
+// server ends it, or until stopAfter log events when stopAfter > 0.
+func (c *client) readSSE(path string, header http.Header, stopAfter int) ([]sseEvent, int) {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		c.t.Fatalf("sse: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, resp.StatusCode
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		c.t.Fatalf("sse content type %q", ct)
+	}
+	var out []sseEvent
+	var cur sseEvent
+	logged := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.Event != "" {
+				out = append(out, cur)
+				if cur.ID != "" {
+					logged++
+				}
+				if stopAfter > 0 && logged >= stopAfter {
+					return out, 200
+				}
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id: "):
+			cur.ID = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "event: "):
+			cur.Event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.Data); err != nil {
+				c.t.Fatalf("sse data %q: %v", line, err)
+			}
+		}
+	}
+	return out, 200
+}

@@ -1,0 +1,90 @@
+// Command playground serves Playground and administers its database.
+//
+//	playground serve                          run the server (the default)
+//	playground migrate                        bring the database schema up to date
+//	playground seed                           create demo@example.com (pro plan) and print its password
+//	playground quota --email E --add N        give a user N more runs this period
+//	playground quota --email E --plan P       move a user to plan P (free or pro)
+//	playground user  --email E --role admin   make a user an admin
+//
+// Settings come from the environment (and PLAYGROUND_CONFIG); see README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "playground:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program; main only supplies the process's context,
+// arguments, environment and output, so tests call run the same way.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(getenv("LOG_LEVEL"))}))
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, logger, serveHooks{})
+	case "migrate":
+		return migrateCmd(ctx, getenv, logger, stdout)
+	case "seed":
+		return seedCmd(ctx, getenv, logger, stdout)
+	case "quota":
+		return quotaCmd(ctx, args, getenv, logger, stdout)
+	case "user":
+		return userCmd(ctx, args, getenv, logger, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage: playground <command> [flags]
+
+commands:
+  serve                          run the server (default)
+  migrate                        bring the database schema up to date
+  seed                           create demo@example.com on the pro plan and print its password
+  quota --email E --add N        add N runs to a user's current period
+  quota --email E --plan P       move a user to plan P (free or pro)
+  user --email E --role admin    give a user the admin role
+`
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// flags parses a subcommand's flags, reporting errors rather than exiting.
+func flags(name string, args []string, define func(fs *flag.FlagSet)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	define(fs)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, usage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q\n%s", name, fs.Arg(0), usage)
+	}
+	return nil
+}

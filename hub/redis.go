@@ -1,0 +1,469 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/playground-dev/playground"
+)
+
+// RedisOptions configure a RedisBroker.
+type RedisOptions struct {
+	Client *redis.Client
+	// Prefix starts every key and channel ("playground:" by default), so
+	// several deployments, or tests, can share one Redis.
+	Prefix string
+	// Instance names this process; it must be unique among the instances.
+	Instance string
+	Store    SessionFinder
+	Logger   *slog.Logger
+	// ReplayWindow is how long a session's stream stays after done.
+	ReplayWindow time.Duration
+	// Lease is how long an instance's claim on a running session lasts
+	// without renewal; a session whose owner stops renewing is ended as
+	// interrupted by another instance within about one lease.
+	Lease time.Duration
+	// FollowerIdle is how long a follower with no local viewer lingers.
+	FollowerIdle time.Duration
+}
+
+// Control is what the RedisBroker asks of this instance when another
+// instance (or this one) publishes on the control channel.
+type Control struct {
+	Cancel   func(sessionID, responseID string) // a session running here
+	Unshare  func(sessionID, token string)      // a session running here
+	Revoke   func(jti string)                   // close local connections holding it
+	Presence func(sessionID string)             // the total count changed
+}
+
+// RedisBroker makes several instances behave as one: each owned session's
+// events go to a Redis Stream (seq as the entry id), any instance follows
+// a remote session with one reader per session, and a pub/sub channel
+// carries cancels, unshares, revocations and presence changes. Its
+// goroutines (writer, lease renewer, control listener, presence loop) are
+// started by NewRedisBroker and stopped by Close, which waits for them.
+type RedisBroker struct {
+	rdb      *redis.Client
+	prefix   string
+	instance string
+	store    SessionFinder
+	log      *slog.Logger
+	replay   time.Duration
+	lease    time.Duration
+	idle     time.Duration
+
+	mu        sync.Mutex
+	owned     map[string]*pubSession
+	followers map[string]*follower
+	control   Control
+	local     map[string]int // viewers on this instance, per session
+	others    map[string]int // viewers on the other instances, as last read
+
+	wake      chan struct{} // writer: frames are waiting
+	presenceC chan string   // presence loop: a local count changed
+	stop      chan struct{}
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
+	healthy   chan struct{} // closed once the first write after start succeeded
+}
+
+// pubSession is an owned session's log as the writer knows it.
+type pubSession struct {
+	frames  []playground.Frame
+	written int  // how many of frames Redis has
+	done    bool // the done frame is among frames
+}
+
+// NewRedisBroker starts the broker's goroutines.
+func NewRedisBroker(opts RedisOptions) *RedisBroker {
+	if opts.Prefix == "" {
+		opts.Prefix = "playground:"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ReplayWindow <= 0 {
+		opts.ReplayWindow = 6 * time.Minute
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 10 * time.Second
+	}
+	if opts.FollowerIdle <= 0 {
+		opts.FollowerIdle = 10 * time.Second
+	}
+	b := &RedisBroker{
+		rdb: opts.Client, prefix: opts.Prefix, instance: opts.Instance, store: opts.Store, log: opts.Logger,
+		replay: opts.ReplayWindow, lease: opts.Lease, idle: opts.FollowerIdle,
+		owned: map[string]*pubSession{}, followers: map[string]*follower{},
+		local: map[string]int{}, others: map[string]int{},
+		wake: make(chan struct{}, 1), presenceC: make(chan string, 1024), stop: make(chan struct{}),
+	}
+	b.wg.Add(4)
+	go b.writeLoop()
+	go b.leaseLoop()
+	go b.controlLoop()
+	go b.presenceLoop()
+	return b
+}
+
+// SetControl installs the handlers of control messages.
+func (b *RedisBroker) SetControl(c Control) {
+	b.mu.Lock()
+	b.control = c
+	b.mu.Unlock()
+}
+
+func (b *RedisBroker) handlers() Control {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.control
+}
+
+// Keys.
+func (b *RedisBroker) streamKey(sid string) string   { return b.prefix + "s:" + sid + ":log" }
+func (b *RedisBroker) ownerKey(sid string) string    { return b.prefix + "s:" + sid + ":owner" }
+func (b *RedisBroker) presenceKey(sid string) string { return b.prefix + "s:" + sid + ":viewers" }
+func (b *RedisBroker) recoverKey(sid string) string  { return b.prefix + "s:" + sid + ":recovering" }
+func (b *RedisBroker) controlChannel() string        { return b.prefix + "control" }
+
+// Ping reports whether Redis answers (for /readyz).
+func (b *RedisBroker) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
+
+// Close writes what is still waiting for the streams (the last events of
+// sessions ended by a shutdown), stops the broker's goroutines and its
+// followers, and waits.
+func (b *RedisBroker) Close() error {
+	if err := b.writeOnce(); err != nil {
+		b.log.Warn("redis: last write before closing", "err", err)
+	}
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.mu.Lock()
+	fs := make([]*follower, 0, len(b.followers))
+	for _, f := range b.followers {
+		fs = append(fs, f)
+	}
+	b.mu.Unlock()
+	for _, f := range fs {
+		f.close()
+	}
+	b.wg.Wait()
+	return nil
+}
+
+// retryDelay is the back-off of loops that lost Redis: 100 ms doubling to 2 s.
+func retryDelay(failures int) time.Duration {
+	return min(100*time.Millisecond<<min(failures, 5), 2*time.Second)
+}
+
+// sleep waits d or until the broker stops; it reports false on stop.
+func (b *RedisBroker) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.stop:
+		return false
+	}
+}
+
+// ---- Owning sessions: the writer and the lease --------------------------
+
+// Own claims a session that starts on this instance, before anyone can
+// subscribe to it. If Redis is down the session still runs: its events
+// wait in memory and reach Redis when it is back.
+func (b *RedisBroker) Own(ctx context.Context, sid string) {
+	b.mu.Lock()
+	b.owned[sid] = &pubSession{}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := b.rdb.Set(ctx, b.ownerKey(sid), b.instance, b.lease).Err(); err != nil {
+		b.log.Warn("redis: claim session", "session", sid, "err", err)
+	}
+}
+
+// Publish queues a frame of an owned session for the stream. It never
+// blocks: the session actor goes on whatever Redis does.
+func (b *RedisBroker) Publish(sid string, f playground.Frame) {
+	b.mu.Lock()
+	ps := b.owned[sid]
+	if ps == nil {
+		// Events of a session ended by recovery on this instance.
+		ps = &pubSession{}
+		b.owned[sid] = ps
+	}
+	ps.frames = append(ps.frames, f)
+	if f.Type == playground.EventDone {
+		ps.done = true
+	}
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop appends owned sessions' frames to their streams, many per
+// round trip. After a failure it writes every owned session's log again
+// from the start: entries Redis already has are refused by id and
+// skipped, and a stream Redis lost (a restart) is whole again, so remote
+// viewers resume without a gap.
+func (b *RedisBroker) writeLoop() {
+	defer b.wg.Done()
+	failures := 0
+	for {
+		select {
+		case <-b.wake:
+		case <-b.stop:
+			return
+		}
+		for {
+			err := b.writeOnce()
+			if err == nil {
+				if failures > 0 {
+					b.log.Info("redis: writing streams again")
+				}
+				failures = 0
+				break
+			}
+			if failures == 0 {
+				b.log.Warn("redis: write streams", "err", err)
+			}
+			failures++
+			b.mu.Lock()
+			for _, ps := range b.owned {
+				ps.written = 0
+			}
+			b.mu.Unlock()
+			if !b.sleep(retryDelay(failures)) {
+				return
+			}
+		}
+	}
+}
+
+type pendingWrite struct {
+	sid    string
+	frames []playground.Frame
+	upTo   int
+	done   bool
+}
+
+func (b *RedisBroker) writeOnce() error {
+	b.mu.Lock()
+	var work []pendingWrite
+	for sid, ps := range b.owned {
+		if ps.written < len(ps.frames) {
+			work = append(work, pendingWrite{sid: sid, frames: ps.frames[ps.written:], upTo: len(ps.frames), done: ps.done})
+		}
+	}
+	b.mu.Unlock()
+	if len(work) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pipe := b.rdb.Pipeline()
+	var adds []*redis.StringCmd
+	for _, w := range work {
+		key := b.streamKey(w.sid)
+		for _, f := range w.frames {
+			adds = append(adds, pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, ID: strconv.FormatInt(f.Seq, 10) + "-0",
+				Values: []any{"t", string(f.Type), "d", f.Data}}))
+		}
+		if w.done {
+			pipe.PExpire(ctx, key, b.replay)
+			pipe.Del(ctx, b.ownerKey(w.sid))
+		} else {
+			pipe.PExpire(ctx, key, 24*time.Hour) // a safety net; done sets the real expiry
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	for _, c := range adds {
+		// An id at or below the stream's top was written before (this is
+		// a rewrite after a failure): not an error.
+		if e := c.Err(); e != nil && !strings.Contains(e.Error(), "equal or smaller") {
+			return fmt.Errorf("xadd: %w", e)
+		}
+	}
+	if err != nil && !strings.Contains(err.Error(), "equal or smaller") {
+		return err
+	}
+	b.mu.Lock()
+	for _, w := range work {
+		ps := b.owned[w.sid]
+		if ps == nil {
+			continue
+		}
+		ps.written = max(ps.written, w.upTo)
+		if w.done && ps.written == len(ps.frames) {
+			delete(b.owned, w.sid) // the stream holds it all until it expires
+		}
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// leaseLoop renews this instance's claim on the sessions it runs.
+func (b *RedisBroker) leaseLoop() {
+	defer b.wg.Done()
+	for b.sleep(b.lease / 3) {
+		b.mu.Lock()
+		var sids []string
+		for sid, ps := range b.owned {
+			if !ps.done {
+				sids = append(sids, sid)
+			}
+		}
+		b.mu.Unlock()
+		if len(sids) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.lease/3)
+		pipe := b.rdb.Pipeline()
+		for _, sid := range sids {
+			pipe.Set(ctx, b.ownerKey(sid), b.instance, b.lease)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.log.Warn("redis: renew leases", "err", err)
+		}
+		cancel()
+	}
+}
+
+// OwnerAlive reports whether a running session's owner still holds its
+// lease. When Redis cannot say, it answers true: better to wait than to
+// end a live peer's comparison.
+func (b *RedisBroker) OwnerAlive(ctx context.Context, sid string) bool {
+	n, err := b.rdb.Exists(ctx, b.ownerKey(sid)).Result()
+	return err != nil || n > 0
+}
+
+// ClaimRecovery makes sure one instance alone ends an orphaned session.
+func (b *RedisBroker) ClaimRecovery(ctx context.Context, sid string) bool {
+	ok, err := b.rdb.SetNX(ctx, b.recoverKey(sid), b.instance, time.Minute).Result()
+	return err == nil && ok
+}
+
+// Tail returns the logged frames after seq, as far as the stream has them.
+func (b *RedisBroker) Tail(ctx context.Context, sid string, after int64) ([]playground.Frame, error) {
+	msgs, err := b.rdb.XRange(ctx, b.streamKey(sid), strconv.FormatInt(after+1, 10)+"-0", "+").Result()
+	if err != nil {
+		return nil, err
+	}
+	return framesOf(sid, msgs), nil
+}
+
+func framesOf(sid string, msgs []redis.XMessage) []playground.Frame {
+	out := make([]playground.Frame, 0, len(msgs))
+	for _, m := range msgs {
+		seq, _, _ := strings.Cut(m.ID, "-")
+		n, _ := strconv.ParseInt(seq, 10, 64)
+		t, _ := m.Values["t"].(string)
+		d, _ := m.Values["d"].(string)
+		out = append(out, playground.Frame{Seq: n, Type: playground.EventType(t), SessionID: sid, Data: []byte(d)})
+	}
+	return out
+}
+
+// ---- Control ------------------------------------------------------------
+
+// controlMsg travels on the control channel.
+type controlMsg struct {
+	Kind       string `json:"kind"` // cancel, unshare, revoke, presence
+	SessionID  string `json:"sessionId,omitempty"`
+	ResponseID string `json:"responseId,omitempty"`
+	Token      string `json:"token,omitempty"`
+	JTI        string `json:"jti,omitempty"`
+	From       string `json:"from,omitempty"`
+}
+
+func (b *RedisBroker) publishControl(ctx context.Context, m controlMsg) error {
+	m.From = b.instance
+	data, _ := json.Marshal(m)
+	return b.rdb.Publish(ctx, b.controlChannel(), data).Err()
+}
+
+// Cancel asks whichever instance runs the session to cancel it (or one
+// response).
+func (b *RedisBroker) Cancel(ctx context.Context, sid, rid string) error {
+	return b.publishControl(ctx, controlMsg{Kind: "cancel", SessionID: sid, ResponseID: rid})
+}
+
+// Unshare cuts off the viewers who came with token on every instance.
+func (b *RedisBroker) Unshare(ctx context.Context, sid, token string) error {
+	b.unshareFollower(sid, token)
+	return b.publishControl(ctx, controlMsg{Kind: "unshare", SessionID: sid, Token: token})
+}
+
+// Revoke closes the connections holding jti on every instance. This
+// instance's own are closed at once, whether or not Redis answers.
+func (b *RedisBroker) Revoke(ctx context.Context, jti string) error {
+	if h := b.handlers().Revoke; h != nil {
+		h(jti)
+	}
+	return b.publishControl(ctx, controlMsg{Kind: "revoke", JTI: jti})
+}
+
+// controlLoop listens on the control channel; go-redis reconnects the
+// subscription by itself after a failure.
+func (b *RedisBroker) controlLoop() {
+	defer b.wg.Done()
+	ps := b.rdb.Subscribe(context.Background(), b.controlChannel())
+	defer ps.Close()
+	ch := ps.Channel(redis.WithChannelSize(1024))
+	for {
+		select {
+		case <-b.stop:
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var msg controlMsg
+			if json.Unmarshal([]byte(m.Payload), &msg) != nil {
+				continue
+			}
+			b.onControl(msg)
+		}
+	}
+}
+
+func (b *RedisBroker) onControl(m controlMsg) {
+	h := b.handlers()
+	switch m.Kind {
+	case "cancel":
+		if h.Cancel != nil {
+			h.Cancel(m.SessionID, m.ResponseID)
+		}
+	case "unshare":
+		if h.Unshare != nil {
+			h.Unshare(m.SessionID, m.Token)
+		}
+		b.unshareFollower(m.SessionID, m.Token)
+	case "revoke":
+		if h.Revoke != nil && m.From != b.instance {
+			h.Revoke(m.JTI)
+		}
+	case "presence":
+		if m.From != b.instance {
+			select {
+			case b.presenceC <- m.SessionID:
+			default:
+			}
+		}
+	}
+}
+
+// ErrNoRedis wraps failures to reach Redis.
+var ErrNoRedis = errors.New("redis unavailable")

@@ -1,0 +1,363 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/playground-dev/playground"
+)
+
+// follower carries a session that runs on another instance to this
+// instance's viewers: one per (instance, session), however many viewers.
+// Its goroutine (run), started by Follow and waited for by Close, owns the
+// viewer set and the last seq delivered; a reader goroutine it starts
+// follows the stream with XREAD BLOCK and hands it batches. It ends when
+// the session's done has been delivered, when no viewer has been left for
+// FollowerIdle, or when the broker closes.
+type follower struct {
+	b       *RedisBroker
+	sid     string
+	ctrl    chan followerReq
+	batches chan []playground.Frame
+	subs    map[*Subscriber]int64 // the seq up to which each viewer has its events
+	last    int64
+	ended   bool
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	exited   chan struct{}
+	presence presenceState
+	poke     chan struct{}
+}
+
+type followerReq struct {
+	unsubscribe *Subscriber
+	subscribe   *Subscriber
+	since       int64
+	unshare     string
+	ack         chan SubscribeResult
+}
+
+// Follow implements Broker: a follower for a session that Redis knows of.
+func (b *RedisBroker) Follow(ctx context.Context, sid string) (Source, bool) {
+	b.mu.Lock()
+	if f := b.followers[sid]; f != nil {
+		b.mu.Unlock()
+		return f, true
+	}
+	b.mu.Unlock()
+	n, err := b.rdb.Exists(ctx, b.ownerKey(sid), b.streamKey(sid)).Result()
+	if err == nil && n == 0 {
+		return nil, false // not in Redis: the database has the whole story
+	}
+	// Known to Redis, or Redis cannot say: follow, and fall back on the
+	// database for what the stream cannot give.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.stop:
+		return nil, false
+	default:
+	}
+	if f := b.followers[sid]; f != nil {
+		return f, true
+	}
+	fctx, cancel := context.WithCancel(context.Background())
+	f := &follower{b: b, sid: sid, ctrl: make(chan followerReq, 64), batches: make(chan []playground.Frame, 16),
+		subs: map[*Subscriber]int64{}, ctx: fctx, cancel: cancel, exited: make(chan struct{}), poke: make(chan struct{}, 1)}
+	b.followers[sid] = f
+	b.wg.Add(1)
+	go f.run()
+	return f, true
+}
+
+// Subscribe implements Source.
+func (f *follower) Subscribe(sub *Subscriber, since int64) SubscribeResult {
+	ack := make(chan SubscribeResult, 1)
+	select {
+	case f.ctrl <- followerReq{subscribe: sub, since: since, ack: ack}:
+	case <-f.exited:
+		return Gone
+	}
+	select {
+	case r := <-ack:
+		return r
+	case <-f.exited:
+		return Gone
+	}
+}
+
+// Unsubscribe implements Source.
+func (f *follower) Unsubscribe(sub *Subscriber) {
+	select {
+	case f.ctrl <- followerReq{unsubscribe: sub}:
+	case <-f.exited:
+	}
+}
+
+func (f *follower) close() {
+	f.cancel()
+	<-f.exited
+}
+
+func (b *RedisBroker) unshareFollower(sid, token string) {
+	b.mu.Lock()
+	f := b.followers[sid]
+	b.mu.Unlock()
+	if f != nil {
+		select {
+		case f.ctrl <- followerReq{unshare: token}:
+		case <-f.exited:
+		}
+	}
+}
+
+func (b *RedisBroker) pokeFollower(sid string) {
+	b.mu.Lock()
+	f := b.followers[sid]
+	b.mu.Unlock()
+	if f != nil {
+		select {
+		case f.poke <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *follower) run() {
+	defer f.b.wg.Done()
+	defer close(f.exited)
+	defer func() {
+		f.b.mu.Lock()
+		if f.b.followers[f.sid] == f {
+			delete(f.b.followers, f.sid)
+		}
+		f.b.mu.Unlock()
+		f.b.Viewers(f.sid, 0)
+	}()
+	defer f.cancel()
+
+	f.last = f.top()
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		f.read(f.last)
+	}()
+	defer func() { f.cancel(); <-readerDone }()
+
+	idle := time.NewTimer(f.b.idle)
+	defer idle.Stop()
+	for !f.ended {
+		select {
+		case req := <-f.ctrl:
+			f.handle(req)
+			if len(f.subs) == 0 {
+				idle.Reset(f.b.idle)
+			}
+		case frames := <-f.batches:
+			f.deliver(frames)
+		case <-f.poke:
+			f.presence.dirty = true
+		case <-f.presenceC():
+			f.sendPresence()
+		case <-idle.C:
+			if len(f.subs) == 0 {
+				return
+			}
+		case <-f.ctx.Done():
+			return
+		case <-f.b.stop:
+			return
+		}
+	}
+}
+
+// top is the seq of the stream's last entry (0 when none or unknown).
+func (f *follower) top() int64 {
+	ctx, cancel := context.WithTimeout(f.ctx, time.Second)
+	defer cancel()
+	msgs, err := f.b.rdb.XRevRangeN(ctx, f.b.streamKey(f.sid), "+", "-", 1).Result()
+	if err != nil || len(msgs) == 0 {
+		return 0
+	}
+	return framesOf(f.sid, msgs)[0].Seq
+}
+
+// read follows the stream from seq on, reconnecting with back-off and
+// always continuing after the last entry it handed over.
+func (f *follower) read(from int64) {
+	id := strconv.FormatInt(from, 10) + "-0"
+	failures := 0
+	for f.ctx.Err() == nil {
+		res, err := f.b.rdb.XRead(f.ctx, &redis.XReadArgs{Streams: []string{f.b.streamKey(f.sid), id}, Count: 512, Block: 2 * time.Second}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			failures++
+			if f.ctx.Err() != nil {
+				return
+			}
+			t := time.NewTimer(retryDelay(failures))
+			select {
+			case <-t.C:
+			case <-f.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		failures = 0
+		for _, s := range res {
+			if len(s.Messages) == 0 {
+				continue
+			}
+			id = s.Messages[len(s.Messages)-1].ID
+			select {
+			case f.batches <- framesOf(f.sid, s.Messages):
+			case <-f.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (f *follower) handle(req followerReq) {
+	switch {
+	case req.subscribe != nil:
+		req.ack <- f.subscribe(req.subscribe, req.since)
+	case req.unsubscribe != nil:
+		if _, ok := f.subs[req.unsubscribe]; ok {
+			delete(f.subs, req.unsubscribe)
+			f.presence.dirty = true
+		}
+	case req.unshare != "":
+		for sub := range f.subs {
+			if sub.ShareToken == req.unshare {
+				delete(f.subs, sub)
+				sub.Queue.Push(playground.EncodeFrame(playground.EventError, f.sid, 0, playground.ErrorEvent{
+					Type: playground.EventError, Code: playground.ENotFound, SessionID: f.sid,
+					Message: "This session is no longer shared."}))
+				f.presence.dirty = true
+			}
+		}
+	}
+}
+
+// subscribe replays from the stream when it still holds every event after
+// since, and otherwise sends a snapshot built from the database's last
+// checkpoint plus the stream's tail.
+func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	var frames []playground.Frame
+	base := since
+	replayed := false
+	if since > 0 {
+		tail, err := f.b.Tail(ctx, f.sid, since)
+		if err == nil && ((len(tail) > 0 && tail[0].Seq == since+1) || (len(tail) == 0 && since <= f.last)) {
+			frames, replayed = tail, true
+			if len(tail) > 0 {
+				base = tail[len(tail)-1].Seq
+			}
+		}
+	}
+	if !replayed {
+		s, err := f.b.store.FindSession(ctx, f.sid)
+		if err != nil {
+			sub.Queue.PushAll([]playground.Frame{playground.EncodeFrame(playground.EventError, f.sid, 0, playground.ErrorEvent{
+				Type: playground.EventError, Code: playground.ErrorCode(err), Message: playground.ErrorMessage(err), SessionID: f.sid})})
+			return Ended
+		}
+		tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
+		var done *playground.Frame
+		for i := range tail {
+			Apply(s, tail[i])
+			if tail[i].Type == playground.EventDone {
+				done = &tail[i]
+			}
+		}
+		base = s.LastSeq
+		if s.Status != playground.SessionRunning {
+			if done == nil {
+				d := DoneFrame(f.sid, s.LastSeq, s.Status)
+				done = &d
+			}
+			frames = []playground.Frame{SnapshotFrame(s, s.LastSeq-1), *done}
+		} else {
+			frames = []playground.Frame{SnapshotFrame(s, s.LastSeq)}
+		}
+	}
+	if sub.Subscribed {
+		head := playground.EncodeFrame(playground.EventSubscribed, f.sid, 0,
+			playground.SubscribedEvent{Type: playground.EventSubscribed, SessionID: f.sid, Seq: max(f.last, base)})
+		frames = append([]playground.Frame{head}, frames...)
+	}
+	sub.Queue.PushAll(frames)
+	if n := len(frames); n > 0 && frames[n-1].Type == playground.EventDone {
+		return Ended
+	}
+	f.subs[sub] = base
+	f.presence.dirty = true
+	return Live
+}
+
+// deliver fans a batch out, skipping what a viewer already has and filling
+// a gap from the stream when one shows.
+func (f *follower) deliver(frames []playground.Frame) {
+	if len(frames) > 0 && frames[0].Seq > f.last+1 && f.last > 0 {
+		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+		missing, err := f.b.Tail(ctx, f.sid, f.last)
+		cancel()
+		if err == nil {
+			frames = missing
+		}
+	}
+	for _, fr := range frames {
+		if fr.Seq <= f.last {
+			continue
+		}
+		f.last = fr.Seq
+		for sub, base := range f.subs {
+			if fr.Seq <= base {
+				continue
+			}
+			if !sub.Queue.Push(fr) {
+				delete(f.subs, sub)
+				f.presence.dirty = true
+			}
+		}
+		if fr.Type == playground.EventDone {
+			f.ended = true
+			clear(f.subs)
+		}
+	}
+}
+
+func (f *follower) presenceC() <-chan time.Time {
+	p := &f.presence
+	if !p.dirty || f.ended {
+		return nil
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(max(presenceEvery-time.Since(p.last), 0))
+	}
+	return p.timer.C
+}
+
+func (f *follower) sendPresence() {
+	p := &f.presence
+	p.dirty, p.timer, p.last = false, nil, time.Now()
+	n := f.b.Viewers(f.sid, len(f.subs))
+	fr := playground.EncodeFrame(playground.EventPresence, f.sid, 0,
+		playground.PresenceEvent{Type: playground.EventPresence, SessionID: f.sid, Viewers: n})
+	for sub := range f.subs {
+		if !sub.Queue.Push(fr) {
+			delete(f.subs, sub)
+		}
+	}
+}
