@@ -296,6 +296,10 @@ func (a *sessionActor) subscribe(sub *hub.Subscriber, since int64) hub.Subscribe
 	}
 	sub.Queue.PushAll(frames)
 	if ended {
+		if sub.ShareToken != "" {
+			// Kept only so that unsharing can still cut this viewer off.
+			a.subs[sub] = struct{}{}
+		}
 		return hub.Ended
 	}
 	a.subs[sub] = struct{}{}
@@ -315,7 +319,7 @@ func (a *sessionActor) current() *playground.Session {
 
 func (a *sessionActor) presenceC() <-chan time.Time {
 	p := &a.presence
-	if !p.dirty {
+	if !p.dirty || a.sess.Status != playground.SessionRunning {
 		return nil
 	}
 	if p.timer == nil {
@@ -386,5 +390,7 @@ func (a *sessionActor) finishSession(ctx context.Context) {
 		return playground.DoneEvent{Type: playground.EventDone, SessionID: a.sess.ID, Seq: seq, Status: status}
 	})
 	a.sess.LastSeq = a.seq
-	clear(a.subs) // nothing more will come; SSE streams end on done
+	// Nothing more will come (SSE streams end on done), but the viewers
+	// stay known for the replay window so that unsharing still cuts off
+	// those who came with the token.
 }

@@ -304,15 +304,19 @@ func replayView(t *testing.T, evs []playground.WireEvent) (map[string]string, in
 // TestSlowViewerDropped: a viewer that stops reading is cut off (1008)
 // while the others finish on time.
 func TestSlowViewerDropped(t *testing.T) {
-	up := newFakeOpenAI(t, 300, 2*time.Millisecond)
-	up.size = 64 << 10 // 64 KiB chunks fill the socket buffers quickly
+	up := newFakeOpenAI(t, 400, time.Millisecond)
+	up.size = 2 << 10
+	smallBuffers[t.Name()] = true
 	ts := startServer(t, "sqlite", up.env("openai/gpt-big"), func(a *app) {
 		a.apiOpts.QueueSize = 64
 		a.apiOpts.WriteTimeout = 2 * time.Second
 	})
 	owner := ts.client(t).register()
 	s := owner.createSession("flood", "openai/gpt-big")
-	slow := ts.dialWS(t, owner.token, nil)
+	slow, _, err := ts.dialWSWith(t, owner.token, nil, smallReadBufferClient())
+	if err != nil {
+		t.Fatal(err)
+	}
 	fast := ts.dialWS(t, owner.token, nil)
 	slow.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
 	fast.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
@@ -325,8 +329,10 @@ func TestSlowViewerDropped(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Fatalf("the fast viewer needed %v", took)
 	}
+	t.Logf("fast viewer done after %v", time.Since(start))
 	checkLogFrom(t, evs)
-	err := slow.closeReason(30 * time.Second)
+	err = slow.closeReason(30 * time.Second)
+	t.Logf("slow viewer closed after %v: %v", time.Since(start), err)
 	var ce websocket.CloseError
 	if errors.As(err, &ce) && ce.Code != websocket.StatusPolicyViolation {
 		t.Fatalf("slow viewer closed with %v, want 1008", ce.Code)

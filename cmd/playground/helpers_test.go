@@ -52,9 +52,13 @@ func startServer(t *testing.T, dialect string, env map[string]string, configure 
 	for k, v := range env {
 		vars[k] = v
 	}
+	var ln net.Listener
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if smallBuffers[t.Name()] {
+		ln = smallBufferListener{ln}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{stop: cancel, done: make(chan error, 1)}
@@ -92,6 +96,33 @@ func (ts *testServer) Stop(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30 s")
 	}
+}
+
+// smallBuffers names the tests whose server sockets get small kernel
+// send buffers, so that a viewer who stops reading backs up after a few
+// kilobytes rather than the megabytes loopback autotuning allows.
+var smallBuffers = map[string]bool{}
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
+}
+
+// smallReadBufferClient dials with a small kernel receive buffer.
+func smallReadBufferClient() *http.Client {
+	d := &net.Dialer{}
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(16 << 10)
+		}
+		return c, err
+	}}}
 }
 
 // client is an HTTP client holding one account's bearer token.
@@ -209,6 +240,10 @@ func (ts *testServer) dialWS(t *testing.T, token string, header http.Header) *ws
 }
 
 func (ts *testServer) tryDialWS(t *testing.T, token string, header http.Header) (*wsViewer, *http.Response, error) {
+	return ts.dialWSWith(t, token, header, nil)
+}
+
+func (ts *testServer) dialWSWith(t *testing.T, token string, header http.Header, hc *http.Client) (*wsViewer, *http.Response, error) {
 	if header == nil {
 		header = http.Header{}
 	}
@@ -217,7 +252,7 @@ func (ts *testServer) tryDialWS(t *testing.T, token string, header http.Header) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: header})
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: header, HTTPClient: hc})
 	if err != nil {
 		return nil, resp, err
 	}
