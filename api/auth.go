@@ -1,0 +1,435 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/playground-dev/playground"
+)
+
+// cookieName is the session cookie of API.md.
+const cookieName = "playground_token"
+
+// Login throttling (API.md: "failed logins are throttled per account and
+// per client address"). The account limit is strict because guessing one
+// account's password is the attack; the address limit is looser because
+// many people may share an address (offices, NAT). A lockout lasts until
+// the window ends: minutes, never forever.
+const (
+	loginFailuresPerAccount = 5
+	loginFailuresPerAddress = 20
+	loginWindow             = 15 * time.Minute
+	registerWindow          = time.Hour
+)
+
+// badCredentials is the one 401 for a wrong password and an unknown email:
+// the same words, so that the answer does not tell which.
+const badCredentials = "Email or password is incorrect."
+
+// Principal is who a request acts for: the user of a valid, unrevoked
+// access token.
+type Principal struct {
+	UserID    string
+	JTI       string
+	ExpiresAt time.Time
+}
+
+// authState holds what authentication keeps between requests: the login
+// and registration limiters and the password hasher. It starts no
+// goroutine.
+type authState struct {
+	loginAccount Limiter // failed logins per normalised email
+	loginAddress Limiter // failed logins per client address
+	register     Limiter // registrations per client address
+	hasher       *hasher
+
+	// dummyHash is verified against when the email is unknown, so that
+	// both kinds of failed login cost one argon2id run.
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+// newAuthState builds the in-memory limiters (a shared implementation can
+// replace them through Limiter) and the hasher.
+func newAuthState(s *Server) *authState {
+	perHour := s.opts.RegisterPerHour
+	if perHour <= 0 {
+		perHour = 100 // API.md's default for RATE_LIMIT_REGISTER_PER_HOUR
+	}
+	return &authState{
+		loginAccount: NewMemoryLimiter(loginFailuresPerAccount, loginWindow, s.now),
+		loginAddress: NewMemoryLimiter(loginFailuresPerAddress, loginWindow, s.now),
+		register:     NewMemoryLimiter(perHour, registerWindow, s.now),
+		hasher:       newHasher(defaultArgon),
+	}
+}
+
+// accessClaims are the claims of an access token: iat, exp, sub, jti.
+type accessClaims = jwt.RegisteredClaims
+
+// issueToken signs a new access token for userID; it lives JWTTTL.
+func (s *Server) issueToken(userID string) (token string, expiresAt time.Time, err error) {
+	now := s.now().UTC().Truncate(time.Second) // JWT times are whole seconds
+	expiresAt = now.Add(s.ttl())
+	claims := accessClaims{
+		Subject:   userID,
+		ID:        uuid.NewString(),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(expiresAt),
+	}
+	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.opts.JWTSecret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("api: sign token: %w", err)
+	}
+	return token, expiresAt, nil
+}
+
+func (s *Server) ttl() time.Duration {
+	if s.opts.JWTTTL > 0 {
+		return s.opts.JWTTTL
+	}
+	return 24 * time.Hour
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header, or "".
+// Other schemes are not ours and are ignored.
+func bearerToken(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// requestToken is the token a request presents: the bearer header first
+// (API.md: "when both are present, the header is the one used"), else
+// the cookie.
+func requestToken(r *http.Request) string {
+	if t := bearerToken(r); t != "" {
+		return t
+	}
+	if c, err := r.Cookie(cookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// hasCredentials reports whether a request presents any token at all,
+// valid or not: a bearer header or the session cookie.
+func hasCredentials(r *http.Request) bool { return requestToken(r) != "" }
+
+// authenticate checks the request's token: HS256 only (alg none, HS512
+// and RS256 are refused), exp and jti required, not revoked. Every refusal
+// is a *playground.Error EUnauthorized; a revocation list that cannot be
+// read is EUnavailable (503), never a pass.
+func (s *Server) authenticate(r *http.Request) (*Principal, error) {
+	raw := requestToken(r)
+	if raw == "" {
+		return nil, playground.Errorf(playground.EUnauthorized, "Sign in to continue.")
+	}
+	claims := &accessClaims{}
+	_, err := jwt.ParseWithClaims(raw, claims,
+		func(*jwt.Token) (any, error) { return s.opts.JWTSecret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(s.now),
+	)
+	if err != nil {
+		msg := "Invalid credentials."
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			msg = "Your session has expired; sign in again."
+		}
+		return nil, playground.Errorf(playground.EUnauthorized, "%s", msg)
+	}
+	if claims.ID == "" || claims.Subject == "" || claims.ExpiresAt == nil {
+		return nil, playground.Errorf(playground.EUnauthorized, "Invalid credentials.")
+	}
+	revoked, err := s.opts.Tokens.IsTokenRevoked(r.Context(), claims.ID)
+	if err != nil {
+		return nil, unavailable(err, "Credentials cannot be checked right now; try again shortly.")
+	}
+	if revoked {
+		return nil, playground.Errorf(playground.EUnauthorized, "You have signed out; sign in again.")
+	}
+	return &Principal{UserID: claims.Subject, JTI: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// optionalAuth authenticates a request that may come without an account
+// (a share holder). No credentials is a nil Principal. Credentials that
+// fail are a 401, except that a request carrying a share token is then
+// treated as anonymous: a viewer whose old cookie expired can still open
+// the link. A 503 always stands.
+func (s *Server) optionalAuth(r *http.Request, shareToken string) (*Principal, error) {
+	if !hasCredentials(r) {
+		return nil, nil
+	}
+	p, err := s.authenticate(r)
+	if err != nil && shareToken != "" && playground.ErrorCode(err) == playground.EUnauthorized {
+		return nil, nil
+	}
+	return p, err
+}
+
+// setSessionCookie sets the cookie for a token that expires at exp.
+func (s *Server) setSessionCookie(w http.ResponseWriter, token string, exp time.Time) {
+	// Whole seconds, rounded up: a token issued now lives exactly JWTTTL.
+	maxAge := int((exp.Sub(s.now()) + time.Second - 1) / time.Second)
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(w, s.cookie(token, maxAge))
+}
+
+// clearSessionCookie expires the cookie with the same attributes.
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	c := s.cookie("", 0)
+	c.MaxAge = -1 // net/http writes Max-Age=0 for a negative MaxAge
+	http.SetCookie(w, c)
+}
+
+func (s *Server) cookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     cookieName,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   s.opts.Production,
+	}
+}
+
+// credentials is the body of register and login.
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// authAnswer is the body of register and login.
+type authAnswer struct {
+	User        *playground.User `json:"user"`
+	AccessToken string           `json:"accessToken"`
+}
+
+// handleRegister creates an account: 201 {"user","accessToken"} and the
+// cookie. Registrations are limited per client address; every attempt
+// counts, so probing which emails are taken is limited too.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	ok, after, err := s.auth.register.Hit(r.Context(), "register:"+s.clientIP(r).String())
+	if err != nil {
+		s.writeError(w, r, unavailable(err, "Registration is unavailable right now."))
+		return
+	} else if !ok {
+		s.metrics.rateLimited.WithLabelValues("register").Inc()
+		s.writeError(w, r, rateLimited(after, "Too many registrations from this address; try again later."))
+		return
+	}
+	var body credentials
+	if err := s.decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	email, err := playground.NormalizeEmail(body.Email)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := playground.ValidatePassword(body.Password); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	hash, err := s.auth.hasher.hash(r.Context(), body.Password)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The store sets the creation time and starts the quota full, from
+	// the plans it was configured with.
+	u := &playground.User{
+		ID:           "u_" + uuid.NewString(),
+		Email:        email,
+		PasswordHash: hash,
+		Plan:         playground.PlanFree,
+		Role:         playground.RoleUser,
+	}
+	if err := s.opts.Users.CreateUser(r.Context(), u); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.signIn(w, r, http.StatusCreated, u)
+}
+
+// handleLogin checks a password: 200 {"user","accessToken"} and the cookie.
+//
+// The account's failure count is taken before the password is checked, so
+// that parallel guesses cannot slip past the limit, and cleared on
+// success; the address's count grows only with failures.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var body credentials
+	if err := s.decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	email, err := playground.NormalizeEmail(body.Email)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Password == "" {
+		s.writeError(w, r, playground.Invalid("password", "Password is required."))
+		return
+	}
+	ctx := r.Context()
+	addrKey := "login-addr:" + s.clientIP(r).String()
+	acctKey := "login-acct:" + email
+	if err := s.loginAllowed(ctx, addrKey, acctKey); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+
+	u, ok, err := s.checkPassword(ctx, email, body.Password)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.metrics.loginFailures.Inc()
+		if _, _, err := s.auth.loginAddress.Hit(ctx, addrKey); err != nil {
+			s.log.Warn("api: count failed login", "err", err)
+		}
+		s.writeError(w, r, playground.Errorf(playground.EUnauthorized, badCredentials))
+		return
+	}
+	if err := s.auth.loginAccount.Reset(ctx, acctKey); err != nil {
+		s.log.Warn("api: reset login failures", "err", err)
+	}
+	s.signIn(w, r, http.StatusOK, u)
+}
+
+// loginAllowed applies both login limits; the account's count is taken
+// here (see handleLogin).
+func (s *Server) loginAllowed(ctx context.Context, addrKey, acctKey string) error {
+	ok, after, err := s.auth.loginAddress.Check(ctx, addrKey)
+	if err == nil && ok {
+		ok, after, err = s.auth.loginAccount.Hit(ctx, acctKey)
+	}
+	if err != nil {
+		return unavailable(err, "Sign-in is unavailable right now.")
+	}
+	if !ok {
+		s.metrics.rateLimited.WithLabelValues("login").Inc()
+		return rateLimited(after, "Too many failed sign-ins; try again later.")
+	}
+	return nil
+}
+
+// checkPassword finds the account and verifies the password. An unknown
+// email still runs one argon2id verification against a dummy hash, so the
+// two failures take about the same time.
+func (s *Server) checkPassword(ctx context.Context, email, password string) (*playground.User, bool, error) {
+	u, err := s.opts.Users.FindUserByEmail(ctx, email)
+	if err != nil && playground.ErrorCode(err) != playground.ENotFound {
+		return nil, false, err
+	}
+	// No stored password is longer than 128 characters: such an input is
+	// wrong without looking, but costs the same time as any other.
+	if u == nil || utf8.RuneCountInString(password) > 128 {
+		_, verr := s.auth.hasher.verify(ctx, "", s.auth.dummy())
+		return nil, false, verr
+	}
+	ok, err := s.auth.hasher.verify(ctx, password, u.PasswordHash)
+	if errors.Is(err, errBadHash) {
+		s.log.Error("api: unreadable password hash", "user", u.ID)
+		return nil, false, nil
+	}
+	return u, ok, err
+}
+
+// dummy is a hash of a random password, made once on first use (outside
+// the semaphore: it runs once per process).
+func (a *authState) dummy() string {
+	a.dummyOnce.Do(func() { a.dummyHash = a.hasher.hashNow(uuid.NewString()) })
+	return a.dummyHash
+}
+
+// signIn issues a token for u and answers with it, the user and the cookie.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, status int, u *playground.User) {
+	token, exp, err := s.issueToken(u.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u.FillQuota(s.opts.Plans, s.now())
+	s.setSessionCookie(w, token, exp)
+	s.writeJSON(w, status, authAnswer{User: u, AccessToken: token})
+}
+
+// handleLogout revokes the token that authenticated the call on every
+// instance and clears the cookie. It answers 204 whatever the credentials
+// (none, expired, tampered); only a revocation that cannot be recorded is
+// a 503, because answering 204 then would leave the token working.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	s.clearSessionCookie(w)
+	if !hasCredentials(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	p, err := s.authenticate(r)
+	if err != nil {
+		if playground.ErrorCode(err) == playground.EUnauthorized {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.opts.Tokens.RevokeToken(r.Context(), p.JTI, p.ExpiresAt); err != nil {
+		s.writeError(w, r, unavailable(err, "Sign-out could not be recorded; try again shortly."))
+		return
+	}
+	switch {
+	case s.opts.Revoked != nil:
+		s.opts.Revoked(r.Context(), p.JTI, p.ExpiresAt)
+	case s.opts.Hub != nil:
+		s.opts.Hub.RevokeToken(p.JTI) // this instance only: no broker to tell the others
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleMe answers 200 {"user"} for the caller.
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.currentUser(r.Context(), p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"user": u})
+}
+
+// currentUser loads the principal's account with its quota as of now. A
+// token whose account is gone is a 401, not a 404.
+func (s *Server) currentUser(ctx context.Context, p *Principal) (*playground.User, error) {
+	u, err := s.opts.Users.FindUserByID(ctx, p.UserID)
+	if playground.ErrorCode(err) == playground.ENotFound {
+		return nil, playground.Errorf(playground.EUnauthorized, "This account no longer exists.")
+	} else if err != nil {
+		return nil, err
+	}
+	u.FillQuota(s.opts.Plans, s.now())
+	return u, nil
+}

@@ -1,0 +1,314 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/playground-dev/playground"
+)
+
+// maxBodyBytes is API.md's body limit: anything larger is 413.
+const maxBodyBytes = 1 << 20
+
+// Retry-After defaults when the error itself does not say how long to wait.
+const (
+	retryAfterUnavailable = 5 * time.Second
+	retryAfterRateLimited = 60 * time.Second
+)
+
+// errorBody is the one error shape of API.md.
+type errorBody struct {
+	Error errorPayload `json:"error"`
+}
+
+type errorPayload struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
+// writeJSON writes v as the JSON body with the given status. Encoding
+// errors can only be programming errors (every body type marshals); they
+// are logged because the status line has already gone out.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("api: encode response", "err", err)
+		data = []byte(`{"error":{"code":"internal","message":"Internal error.","details":{}}}`)
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// writeError writes err in the coded shape with the status of its code.
+// Anything that is not a *playground.Error is an internal error: its text
+// goes to the log with the request, and the client sees only "Internal
+// error.". 429 and 503 carry Retry-After (details.retryAfter, in seconds,
+// when the error names a wait; else a default).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := playground.ErrorCode(err)
+	status := playground.HTTPStatus(code)
+	switch {
+	case code == playground.EInternal:
+		if errors.Is(err, errClientGone) {
+			// The client went away mid-request: nobody reads this answer.
+			s.log.Debug("api: client gone", "method", r.Method, "path", r.URL.Path)
+		} else {
+			s.log.Error("api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	case status >= 500:
+		s.log.Warn("api: dependency error", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	details := playground.ErrorDetails(err)
+	switch status {
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", retryAfterSeconds(details, retryAfterRateLimited))
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfterSeconds(details, retryAfterUnavailable))
+	}
+	s.writeJSON(w, status, errorBody{Error: errorPayload{
+		Code:    code,
+		Message: playground.ErrorMessage(err),
+		Details: details,
+	}})
+}
+
+// errClientGone marks a request whose context ended because the client left.
+var errClientGone = errors.New("api: client gone")
+
+func retryAfterSeconds(details map[string]any, def time.Duration) string {
+	if v, ok := details["retryAfter"].(int); ok && v > 0 {
+		return strconv.Itoa(v)
+	}
+	return strconv.Itoa(int(def / time.Second))
+}
+
+// rateLimited is the 429 with the wait in details.retryAfter (whole
+// seconds, rounded up, at least 1), which writeError copies to Retry-After.
+func rateLimited(retryAfter time.Duration, format string, args ...any) error {
+	secs := int((retryAfter + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return playground.Errorf(playground.ERateLimited, format, args...).WithDetail("retryAfter", secs)
+}
+
+// unavailable is the 503 for a dependency that did not answer; the cause
+// is kept for the log only.
+func unavailable(cause error, format string, args ...any) error {
+	return &causeError{coded: playground.Errorf(playground.EUnavailable, format, args...), cause: cause}
+}
+
+// causeError is a coded error that remembers its internal cause for the
+// log. errors.As finds the coded error; the cause never reaches a client.
+type causeError struct {
+	coded *playground.Error
+	cause error
+}
+
+func (e *causeError) Error() string { return e.coded.Error() + ": " + fmt.Sprint(e.cause) }
+func (e *causeError) Unwrap() []error {
+	return []error{e.coded, e.cause}
+}
+
+// methodNotAllowed answers a known path asked with the wrong method. API.md
+// lists no code for it, so the answer is HTTP 405 (with Allow, as RFC 9110
+// asks) carrying the nearest code of the table, invalid_request: the
+// request is wrong, not the resource missing.
+func (s *Server) methodNotAllowed(w http.ResponseWriter, allow string) {
+	if allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorPayload{
+		Code:    playground.EInvalid,
+		Message: "Method not allowed on this path.",
+		Details: map[string]any{"allow": allow},
+	}})
+}
+
+// notFound is the JSON 404 for a path no route serves.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such endpoint."))
+}
+
+// decode reads a JSON request body into v, which must point to a struct.
+//
+// It enforces the contract's rules in its order: a body over 1 MiB is 413;
+// then malformed JSON, a value of the wrong type, an unknown field (matched
+// exactly, not with encoding/json's case folding) or anything after the
+// value is 400 invalid_request, with details.field naming the field as a
+// JSON path (params.temperature) when there is one.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return playground.Errorf(playground.EPayloadTooLarge, "Request body must be at most 1 MiB.")
+		}
+		return fmt.Errorf("%w: read body: %v", errClientGone, err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return playground.Errorf(playground.EInvalid, "A JSON request body is required.")
+	}
+	// Unknown fields are found first, on the generic tree, because
+	// encoding/json names only the key (not its path) and accepts keys in
+	// any case.
+	var tree any
+	if err := json.Unmarshal(body, &tree); err != nil {
+		return decodeError(err)
+	}
+	if path := unknownField(tree, reflect.TypeOf(v), ""); path != "" {
+		return playground.Invalid(path, "Unknown field %q.", path)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return playground.Errorf(playground.EInvalid, "Request body must hold a single JSON value.")
+	}
+	return nil
+}
+
+// decodeError turns an encoding/json error into the coded 400.
+func decodeError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return playground.Errorf(playground.EInvalid, "Malformed JSON at byte %d.", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return playground.Errorf(playground.EInvalid, "Request body must be a JSON object.")
+		}
+		return playground.Invalid(typ.Field, "Field %q must be %s.", typ.Field, jsonKind(typ.Type))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return playground.Errorf(playground.EInvalid, "Malformed JSON: unexpected end of input.")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// Only reachable when unknownField missed a case; keep the name.
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return playground.Invalid(name, "Unknown field %q.", name)
+	}
+	return playground.Errorf(playground.EInvalid, "Malformed JSON.")
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "of another type"
+}
+
+// unknownField walks a decoded JSON tree against the Go type it is meant
+// for and returns the JSON path of the first key (in sorted order, so the
+// answer is stable) that the type has no field for, or "". Keys must match
+// the json tag exactly. Values of the wrong shape are left for the
+// decoder, which reports them with their type.
+func unknownField(tree any, t reflect.Type, prefix string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch node := tree.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(node))
+		for k := range node {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			path := k
+			if prefix != "" {
+				path = prefix + "." + k
+			}
+			ft, ok := fields[k]
+			if !ok {
+				return path
+			}
+			if p := unknownField(node[k], ft, path); p != "" {
+				return p
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for i, el := range node {
+			if p := unknownField(el, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// jsonFields maps the JSON names of a struct's exported fields to their
+// types (embedded structs flattened, as encoding/json does).
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				for k, v := range jsonFields(et) {
+					if _, dup := out[k]; !dup {
+						out[k] = v
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/playground-dev/playground"
+)
+
+// liveState tracks the long-lived viewer connections (WebSocket and SSE),
+// which http.Server.Shutdown does not wait for: CloseLive closes closing,
+// every connection's writer sees it and ends (WebSockets with 1001), and
+// CloseLive waits for them through conns.
+type liveState struct {
+	closing chan struct{}
+	once    sync.Once
+	conns   sync.WaitGroup
+}
+
+// CloseLive ends every WebSocket (close code 1001) and SSE stream and
+// waits until their goroutines have returned. Call it on shutdown, after
+// the running comparisons have been given their time to finish.
+func (s *Server) CloseLive() {
+	s.live.once.Do(func() { close(s.live.closing) })
+	s.live.conns.Wait()
+}
+
+// originAllowed reports whether a browser's Origin names this server (the
+// same host and port as the request's Host) or FRONTEND_URL.
+func (s *Server) originAllowed(r *http.Request, origin string) bool {
+	if s.opts.FrontendURL != "" && strings.EqualFold(origin, s.opts.FrontendURL) {
+		return true
+	}
+	_, host, ok := strings.Cut(origin, "://")
+	return ok && strings.EqualFold(host, r.Host)
+}
+
+// lineBreak separates the JSON objects of one WebSocket frame.
+var lineBreak = []byte{'\n'}
+
+// isEnd reports whether a frame ends a viewer's interest in a session:
+// its done event, or the cut-off of a revoked share token.
+func isEnd(f playground.Frame) bool {
+	return f.Type == playground.EventDone || (f.Type == playground.EventError && f.SessionID != "")
+}

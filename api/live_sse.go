@@ -1,0 +1,137 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
+)
+
+// handleSSE serves GET /sessions/{id}/stream: the session's live events as
+// Server-Sent Events, resumable with Last-Event-ID or ?since=n, ended by
+// the server after done.
+func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	share := r.URL.Query().Get("share")
+	var p *Principal
+	if hasCredentials(r) {
+		var err error
+		if p, err = s.authenticate(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	_, owner, err := s.visibleSession(r.Context(), p, id, share)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	since, err := sseSince(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sub := &hub.Subscriber{Queue: hub.NewQueue(s.opts.QueueSize)}
+	if !owner {
+		sub.ShareToken = share
+	}
+	defer sub.Queue.Close()
+	src, live, err := s.opts.Hub.Subscribe(r.Context(), sub, id, since)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if src != nil {
+		defer src.Unsubscribe(sub)
+	}
+	s.live.conns.Add(1)
+	defer s.live.conns.Done()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // tell proxies such as nginx not to buffer
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+
+	heartbeat := time.NewTicker(s.opts.SSEHeartbeat)
+	defer heartbeat.Stop()
+	var frames []playground.Frame
+	var buf []byte
+	for {
+		select {
+		case <-sub.Queue.Ready():
+			frames = sub.Queue.Drain(frames)
+			buf = buf[:0]
+			end := false
+			for _, f := range frames {
+				buf = appendSSE(buf, f)
+				if isEnd(f) && f.SessionID == id {
+					end = true
+					break
+				}
+			}
+			if !s.writeSSE(rc, w, buf) || end {
+				return
+			}
+			if !live && len(sub.Queue.Drain(nil)) == 0 {
+				return // an ended session: the replay was everything
+			}
+			heartbeat.Reset(s.opts.SSEHeartbeat)
+		case <-heartbeat.C:
+			if !s.writeSSE(rc, w, []byte(": keep-alive\n\n")) {
+				return
+			}
+		case <-sub.Queue.Done():
+			return // too slow: the stream ends and the client resumes
+		case <-s.live.closing:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// writeSSE writes one batch and flushes it, within the write timeout.
+func (s *Server) writeSSE(rc *http.ResponseController, w http.ResponseWriter, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+// appendSSE writes one event: id (log events only), event type and data.
+func appendSSE(b []byte, f playground.Frame) []byte {
+	if f.Seq > 0 {
+		b = append(b, "id: "...)
+		b = strconv.AppendInt(b, f.Seq, 10)
+		b = append(b, '\n')
+	}
+	b = append(b, "event: "...)
+	b = append(b, f.Type...)
+	b = append(b, "\ndata: "...)
+	b = append(b, f.Data...)
+	return append(b, '\n', '\n')
+}
+
+// sseSince reads the resume point: Last-Event-ID first, else ?since=n.
+func sseSince(r *http.Request) (int64, error) {
+	v, field := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if v == "" {
+		v, field = r.URL.Query().Get("since"), "since"
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, playground.Invalid(field, "%s must be a whole number of 0 or more.", field)
+	}
+	return n, nil
+}

@@ -1,0 +1,184 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limiter counts events per key in fixed windows. The in-memory one below
+// serves a single instance; a shared one (Redis) can implement the same
+// interface so that limits hold across instances. Errors mean the count
+// could not be read or written; callers answer 503, never a pass.
+type Limiter interface {
+	// Hit counts one event for key and reports whether key is still within
+	// its limit; when it is not, retryAfter is how long until it will be.
+	Hit(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+	// Check reports the same without counting.
+	Check(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+	// Reset forgets key's count (a successful login clears its failures).
+	Reset(ctx context.Context, key string) error
+}
+
+// maxLimiterKeys bounds the memory of a MemoryLimiter. When a sweep of
+// ended windows does not make room, arbitrary keys are dropped: under a
+// flood of distinct keys some counts are forgotten early rather than the
+// process running out of memory.
+const maxLimiterKeys = 100_000
+
+// MemoryLimiter allows limit events per key per window. A key that goes
+// over stays refused until its window ends (the lockout lasts at most one
+// window, never forever). It starts no goroutine: ended windows are swept
+// while counting, at most once per window.
+type MemoryLimiter struct {
+	limit  int
+	window time.Duration
+	now    func() time.Time
+
+	mu        sync.Mutex
+	counts    map[string]*windowCount
+	lastSweep time.Time
+}
+
+type windowCount struct {
+	start time.Time
+	n     int
+}
+
+// NewMemoryLimiter returns a limiter of limit events per window; now is the
+// clock (nil: time.Now).
+func NewMemoryLimiter(limit int, window time.Duration, now func() time.Time) *MemoryLimiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryLimiter{limit: limit, window: window, now: now, counts: map[string]*windowCount{}}
+}
+
+// Hit implements Limiter.
+func (l *MemoryLimiter) Hit(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, after := l.do(key, true)
+	return ok, after, nil
+}
+
+// Check implements Limiter.
+func (l *MemoryLimiter) Check(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, after := l.do(key, false)
+	return ok, after, nil
+}
+
+// Reset implements Limiter.
+func (l *MemoryLimiter) Reset(_ context.Context, key string) error {
+	l.mu.Lock()
+	delete(l.counts, key)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *MemoryLimiter) do(key string, count bool) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.counts[key]
+	if c != nil && !now.Before(c.start.Add(l.window)) {
+		delete(l.counts, key)
+		c = nil
+	}
+	if c == nil {
+		if !count {
+			return true, 0
+		}
+		l.makeRoom(now)
+		c = &windowCount{start: now}
+		l.counts[key] = c
+	}
+	if count {
+		c.n++
+	}
+	if c.n > l.limit || (!count && c.n >= l.limit) {
+		return false, c.start.Add(l.window).Sub(now)
+	}
+	return true, 0
+}
+
+// makeRoom sweeps ended windows (at most once per window, or when full)
+// and drops arbitrary keys if the map is still full. Called with mu held.
+func (l *MemoryLimiter) makeRoom(now time.Time) {
+	full := len(l.counts) >= maxLimiterKeys
+	if !full && now.Sub(l.lastSweep) < l.window {
+		return
+	}
+	l.lastSweep = now
+	for k, c := range l.counts {
+		if !now.Before(c.start.Add(l.window)) {
+			delete(l.counts, k)
+		}
+	}
+	for k := range l.counts {
+		if len(l.counts) < maxLimiterKeys {
+			break
+		}
+		delete(l.counts, k)
+	}
+}
+
+// size is the number of keys held (for tests).
+func (l *MemoryLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.counts)
+}
+
+// clientIP is the address a request comes from: the connection's peer, or,
+// when the peer is a trusted proxy (TRUSTED_PROXIES), the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy. Entries to the
+// left of that one were written by the client and are not believed.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if !s.trusted(peer) {
+		return peer
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			// A hop our proxies would not write: stop at the last one believed.
+			return addr
+		}
+		addr = a.Unmap()
+		if !s.trusted(addr) {
+			return addr
+		}
+	}
+	return addr
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerAddr parses http.Request.RemoteAddr ("ip:port"); an unparsable one
+// (only in hand-built test requests) is the zero Addr.
+func peerAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(remote); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,98 @@
+// Package api is Playground's HTTP surface: the routes of API.md, the
+// middleware in front of them (cross-site checks, credentials, body limits,
+// CORS), the WebSocket and SSE endpoints that carry live events, and the
+// embedded web page. Handlers are thin: decode, validate, call the domain,
+// write through one helper.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
+)
+
+// Options are what the server needs; cmd/playground fills them from config.
+type Options struct {
+	Users    playground.UserService
+	Sessions playground.SessionService
+	Tokens   playground.TokenService
+	Catalog  playground.Catalog
+	Runner   playground.Runner
+	Hub      *hub.Hub
+	Logger   *slog.Logger
+	// Registry receives the server's Prometheus metrics (nil: a new one).
+	Registry *prometheus.Registry
+
+	JWTSecret       []byte
+	JWTTTL          time.Duration
+	Production      bool // Secure cookies
+	FrontendURL     string
+	TrustedProxies  []netip.Prefix
+	RegisterPerHour int
+	Plans           playground.Plans
+
+	// Ready reports whether the database (and broker) answer, for /readyz.
+	Ready func(ctx context.Context) error
+	// Revoked is told of every logout so that open WebSockets holding that
+	// token close with 4401 on every instance (nil: this instance only).
+	Revoked func(ctx context.Context, jti string, expiresAt time.Time)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+
+	// WriteTimeout bounds every write to a viewer (default 10 s).
+	WriteTimeout time.Duration
+	// QueueSize is how many frames a viewer may have waiting before it is
+	// dropped as too slow (default hub.DefaultQueueSize).
+	QueueSize int
+	// SSEHeartbeat is the idle comment interval of SSE streams (default 15 s).
+	SSEHeartbeat time.Duration
+}
+
+// Server holds the routes and their dependencies.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	handler http.Handler
+	metrics *metrics
+	auth    *authState
+	live    liveState
+}
+
+// New builds the server and its route table.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = hub.DefaultQueueSize
+	}
+	if opts.SSEHeartbeat <= 0 {
+		opts.SSEHeartbeat = 15 * time.Second
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
+	s.live.closing = make(chan struct{})
+	s.metrics = newMetrics(opts.Registry)
+	s.auth = newAuthState(s)
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

@@ -1,0 +1,433 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/playground-dev/playground"
+)
+
+// shareTokenBytes is the randomness of a share token: 192 bits, written as
+// 32 URL-safe characters.
+const shareTokenBytes = 24
+
+// defaultListLimit is GET /sessions' page size when none is asked.
+const defaultListLimit = 20
+
+// handleModels lists the catalogue; no credentials needed.
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	models := s.opts.Catalog.Models()
+	if models == nil {
+		models = []playground.Model{}
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"models": models})
+}
+
+// handleCreateSession starts a comparison: 201 {"session"} with every
+// response pending; streaming has begun.
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req playground.SessionRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.checkRequest(&req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess, err := s.startSession(r.Context(), p, &req, nil)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
+}
+
+// checkRequest validates a session request's fields, then its models
+// against the catalogue (API.md's order: fields, then models).
+func (s *Server) checkRequest(req *playground.SessionRequest) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	_, err := s.lookupModels(req.Models)
+	return err
+}
+
+// lookupModels resolves each id: unknown_model for one the catalogue does
+// not list, model_unavailable for one whose provider cannot serve now;
+// both with details.model.
+func (s *Server) lookupModels(ids []string) ([]playground.Model, error) {
+	out := make([]playground.Model, 0, len(ids))
+	for _, id := range ids {
+		m, _, err := s.opts.Catalog.Lookup(id)
+		if err != nil {
+			code := playground.ErrorCode(err)
+			if code == playground.EUnknownModel || code == playground.EModelUnavailable {
+				return nil, playground.Errorf(code, "%s", playground.ErrorMessage(err)).WithDetail("model", id)
+			}
+			return nil, err
+		}
+		if !m.Available {
+			e := playground.Errorf(playground.EModelUnavailable, "Model %q cannot be used right now.", id).WithDetail("model", id)
+			if m.UnavailableReason != nil {
+				e.WithDetail("reason", *m.UnavailableReason)
+			}
+			return nil, e
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// startSession charges and stores a new session for a checked request and
+// starts it. parentID is set for a rerun.
+func (s *Server) startSession(ctx context.Context, p *Principal, req *playground.SessionRequest, parentID *string) (*playground.Session, error) {
+	sess := &playground.Session{
+		ID:        "s_" + uuid.NewString(),
+		UserID:    p.UserID,
+		Prompt:    req.Prompt,
+		System:    req.System,
+		CreatedAt: s.now().UTC(),
+		Status:    playground.SessionRunning,
+		ParentID:  parentID,
+		Responses: make([]*playground.Response, 0, len(req.Models)),
+	}
+	// An empty system prompt is no system prompt: stored and shown as null.
+	if sess.System != nil && *sess.System == "" {
+		sess.System = nil
+	}
+	if req.Params != nil {
+		sess.Params = *req.Params
+	}
+	for _, m := range req.Models {
+		sess.Responses = append(sess.Responses, &playground.Response{
+			ID: "r_" + uuid.NewString(), SessionID: sess.ID, Model: m, Status: playground.StatusPending,
+		})
+	}
+	if err := s.opts.Sessions.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	// The answer is the session as created: the runner's goroutines own
+	// sess from Start on, so answer from a copy taken before.
+	answer := sess.Clone()
+	if err := s.opts.Runner.Start(sess); err != nil {
+		s.abandon(ctx, answer, err)
+		return nil, unavailable(err, "The comparison could not be started; your quota was not used.")
+	}
+	s.metrics.sessionsStarted.Inc()
+	return answer, nil
+}
+
+// abandon ends a stored session that the runner refused to start, giving
+// each unit back, so that nothing is left running or charged.
+func (s *Server) abandon(ctx context.Context, sess *playground.Session, cause error) {
+	s.log.Error("api: start session", "session", sess.ID, "err", cause)
+	ctx = context.WithoutCancel(ctx)
+	for _, resp := range sess.Responses {
+		resp.Status = playground.StatusError
+		resp.Error = &playground.ResponseError{Code: playground.RErrProviderUnavailable, Message: "The comparison could not be started.", Retryable: true}
+		resp.Metrics = &playground.Metrics{FinishReason: playground.FinishError}
+		if err := s.opts.Sessions.FinishResponse(ctx, sess.ID, resp, true); err != nil {
+			s.log.Error("api: abandon response", "session", sess.ID, "response", resp.ID, "err", err)
+		}
+	}
+	if err := s.opts.Sessions.FinishSession(ctx, sess.ID, playground.SessionError, sess.LastSeq); err != nil {
+		s.log.Error("api: abandon session", "session", sess.ID, "err", err)
+	}
+}
+
+// sessionSummary is a list item of GET /sessions: a Session whose
+// responses have no text field (API.md: "text is omitted from list items").
+type sessionSummary struct {
+	ID        string             `json:"id"`
+	Prompt    string             `json:"prompt"`
+	System    *string            `json:"system"`
+	Params    playground.Params  `json:"params"`
+	CreatedAt time.Time          `json:"createdAt"`
+	Status    string             `json:"status"`
+	Shared    bool               `json:"shared"`
+	ParentID  *string            `json:"parentId"`
+	Responses []*responseSummary `json:"responses"`
+}
+
+type responseSummary struct {
+	ID      string                    `json:"id"`
+	Model   string                    `json:"model"`
+	Status  string                    `json:"status"`
+	Error   *playground.ResponseError `json:"error"`
+	Metrics *playground.Metrics       `json:"metrics"`
+	Rating  int                       `json:"rating"`
+}
+
+func summarize(sess *playground.Session) *sessionSummary {
+	out := &sessionSummary{
+		ID: sess.ID, Prompt: sess.Prompt, System: sess.System, Params: sess.Params,
+		CreatedAt: sess.CreatedAt, Status: sess.Status, Shared: sess.Shared, ParentID: sess.ParentID,
+		Responses: make([]*responseSummary, 0, len(sess.Responses)),
+	}
+	for _, r := range sess.Responses {
+		out.Responses = append(out.Responses, &responseSummary{
+			ID: r.ID, Model: r.Model, Status: r.Status, Error: r.Error, Metrics: r.Metrics, Rating: r.Rating,
+		})
+	}
+	return out
+}
+
+// handleListSessions pages through the caller's sessions, newest first.
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" || q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > playground.MaxSessionsListed {
+			s.writeError(w, r, playground.Invalid("limit", "limit must be a whole number from 1 to %d.", playground.MaxSessionsListed))
+			return
+		}
+		limit = n
+	}
+	list, next, err := s.opts.Sessions.ListSessions(r.Context(), p.UserID, q.Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items := make([]*sessionSummary, 0, len(list))
+	for _, sess := range list {
+		// A session running here is further along than its last checkpoint.
+		if live, ok := s.opts.Runner.Live(sess.ID); ok {
+			sess = mergeLive(sess, live)
+		}
+		items = append(items, summarize(sess))
+	}
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"sessions": items, "nextCursor": cursor})
+}
+
+// handleGetSession answers one session with the text so far, to its owner
+// or to a holder of its share token (?share=).
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	sess, _, err := s.requestSession(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+}
+
+// handleGetShared finds a session by its share token alone, for a viewer
+// who has only the link. A dead token is 404.
+func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	row, err := s.opts.Sessions.FindSessionByShareToken(r.Context(), token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Compare anyway: a store that matched loosely (case, collation) must
+	// not widen who can see a session.
+	if !tokenEqual(row.ShareToken, token) {
+		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such session."))
+		return
+	}
+	sess := row
+	if live, ok := s.opts.Runner.Live(row.ID); ok {
+		sess = mergeLive(row, live)
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+}
+
+// requestSession authenticates (optionally, when a share token comes) and
+// applies visibleSession to the {id} of the path.
+func (s *Server) requestSession(r *http.Request) (*playground.Session, bool, error) {
+	share := r.URL.Query().Get("share")
+	p, err := s.optionalAuth(r, share)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.visibleSession(r.Context(), p, r.PathValue("id"), share)
+}
+
+// authOrShare is the credentials step of a handler that reads a body
+// before it looks at the session: 401 at once when the request has
+// neither credentials nor ?share= (API.md checks credentials before the
+// body); with only a share token, p is nil and visibility decides later.
+func (s *Server) authOrShare(r *http.Request) (p *Principal, share string, err error) {
+	share = r.URL.Query().Get("share")
+	if !hasCredentials(r) && share == "" {
+		return nil, "", playground.Errorf(playground.EUnauthorized, "Sign in to continue.")
+	}
+	p, err = s.optionalAuth(r, share)
+	return p, share, err
+}
+
+// ownedSession is requestSession for actions only the owner may take: a
+// share holder gets 403 (visible, but not allowed).
+func (s *Server) ownedSession(r *http.Request) (*playground.Session, error) {
+	sess, owner, err := s.requestSession(r)
+	if err != nil {
+		return nil, err
+	}
+	if !owner {
+		return nil, playground.Errorf(playground.EForbidden, "Only the owner of this comparison may do that.")
+	}
+	return sess, nil
+}
+
+// visibleSession loads a session for p (nil: no credentials) or for a
+// holder of shareToken, and reports whether p owns it. It is the one
+// visibility rule of API.md, shared by the REST handlers and the live
+// endpoints:
+//
+//   - no credentials and no share token: 401;
+//   - the owner sees it;
+//   - anyone else sees it only with its live share token (compared in
+//     constant time);
+//   - otherwise 404, never 403: another user's session does not exist for them.
+//
+// Ownership and the share token are always read from the database row:
+// the runner's live copy is not told of share changes. The texts, statuses
+// and metrics come from the live copy when the session runs here, since it
+// is ahead of the last checkpoint.
+func (s *Server) visibleSession(ctx context.Context, p *Principal, sessionID, shareToken string) (sess *playground.Session, owner bool, err error) {
+	if p == nil && shareToken == "" {
+		return nil, false, playground.Errorf(playground.EUnauthorized, "Sign in, or open the comparison with its share link.")
+	}
+	row, err := s.opts.Sessions.FindSession(ctx, sessionID)
+	if err != nil {
+		return nil, false, err
+	}
+	owner = p != nil && p.UserID == row.UserID
+	if !owner && (shareToken == "" || !tokenEqual(row.ShareToken, shareToken)) {
+		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
+	}
+	if live, ok := s.opts.Runner.Live(sessionID); ok {
+		return mergeLive(row, live), owner, nil
+	}
+	return row, owner, nil
+}
+
+// tokenEqual compares a stored share token with a presented one in
+// constant time; an empty stored token (not shared) matches nothing.
+func tokenEqual(stored, presented string) bool {
+	return stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(presented)) == 1
+}
+
+// mergeLive returns the live copy of a session with what only the
+// database knows: owner, share state and ratings.
+func mergeLive(row, live *playground.Session) *playground.Session {
+	out := live.Clone()
+	out.UserID, out.ShareToken, out.Shared = row.UserID, row.ShareToken, row.Shared
+	for _, r := range out.Responses {
+		if dr := row.Response(r.ID); dr != nil {
+			r.Rating = dr.Rating
+		}
+	}
+	return out
+}
+
+// handleCancelSession ends every running response of a session: 202,
+// empty. Owner only; an ended session is 202 and nothing changes.
+func (s *Server) handleCancelSession(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.ownedSession(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sess.Status == playground.SessionRunning {
+		if err := s.opts.Runner.Cancel(r.Context(), sess.ID, ""); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// handleCancelResponse ends one running response: 202, the others go on.
+// An unknown response id is 404; an ended one is 202 and nothing changes.
+func (s *Server) handleCancelResponse(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.ownedSession(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := sess.Response(r.PathValue("responseId"))
+	if resp == nil {
+		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such response in this comparison."))
+		return
+	}
+	if !resp.Ended() {
+		if err := s.opts.Runner.Cancel(r.Context(), sess.ID, resp.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// handleShare answers the session's share token, making one if it has
+// none: asked again while shared, the same token.
+func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.ownedSession(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token := sess.ShareToken
+	if token == "" {
+		token = newShareToken()
+		if err := s.opts.Sessions.SetShareToken(r.Context(), sess.ID, token); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.writeJSON(w, http.StatusOK, map[string]string{"shareToken": token})
+}
+
+// handleUnshare clears the share token (204) and cuts off the viewers who
+// came with it, wherever they watch.
+func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.ownedSession(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sess.ShareToken != "" {
+		if err := s.opts.Sessions.SetShareToken(r.Context(), sess.ID, ""); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		// The token is dead in the database already: new viewers are
+		// refused. Cutting off the current ones is best effort; a failure
+		// is logged, not reported as a failed unshare.
+		if err := s.opts.Runner.Unshare(r.Context(), sess.ID, sess.ShareToken); err != nil {
+			s.log.Warn("api: cut off share viewers", "session", sess.ID, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// newShareToken returns 192 random bits, URL-safe base64 (no padding).
+func newShareToken() string {
+	b := make([]byte, shareTokenBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
