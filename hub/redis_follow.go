@@ -306,16 +306,20 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 	return Live
 }
 
-// deliver fans a batch out, skipping what a viewer already has and filling
-// a gap from the stream when one shows.
+// deliver fans a batch out, skipping what a viewer already has. A gap
+// (events the stream never got, say while Redis was away and the owner
+// died) is filled from the stream when it can be, and otherwise every
+// viewer gets a snapshot from the database: the one honest way on.
 func (f *follower) deliver(frames []playground.Frame) {
 	if len(frames) > 0 && frames[0].Seq > f.last+1 && f.last > 0 {
 		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 		missing, err := f.b.Tail(ctx, f.sid, f.last)
-		cancel()
-		if err == nil {
+		if err == nil && len(missing) > 0 && missing[0].Seq == f.last+1 {
 			frames = missing
+		} else {
+			f.resync(ctx)
 		}
+		cancel()
 	}
 	for _, fr := range frames {
 		if fr.Seq <= f.last {
@@ -335,6 +339,38 @@ func (f *follower) deliver(frames []playground.Frame) {
 			f.ended = true
 			clear(f.subs)
 		}
+	}
+}
+
+// resync gives every viewer a snapshot from the database plus the
+// stream's tail, and goes on from there.
+func (f *follower) resync(ctx context.Context) {
+	s, err := f.b.store.FindSession(ctx, f.sid)
+	if err != nil {
+		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
+		return
+	}
+	tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
+	for _, fr := range tail {
+		Apply(s, fr)
+	}
+	snap := SnapshotFrame(s, s.LastSeq)
+	frames := []playground.Frame{snap}
+	if s.Status != playground.SessionRunning {
+		snap = SnapshotFrame(s, s.LastSeq-1)
+		frames = []playground.Frame{snap, DoneFrame(f.sid, s.LastSeq, s.Status)}
+		f.ended = true
+	}
+	for sub := range f.subs {
+		if sub.Queue.PushAll(frames) {
+			f.subs[sub] = s.LastSeq
+		} else {
+			delete(f.subs, sub)
+		}
+	}
+	f.last = s.LastSeq
+	if f.ended {
+		clear(f.subs)
 	}
 }
 

@@ -48,9 +48,12 @@ type testServer struct {
 // and stops it when the test ends, failing the test if serve fails.
 func startServer(t *testing.T, dialect string, env map[string]string, configure func(*app)) *testServer {
 	t.Helper()
-	vars := map[string]string{"DATABASE_URL": dbtest.URL(t, dialect), "MODELS": "demo/fast,demo/steady,demo/slow"}
+	vars := map[string]string{"MODELS": "demo/fast,demo/steady,demo/slow"}
 	for k, v := range env {
 		vars[k] = v
+	}
+	if vars["DATABASE_URL"] == "" {
+		vars["DATABASE_URL"] = dbtest.URL(t, dialect)
 	}
 	var ln net.Listener
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,0 +1,141 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// webFS holds the page: index.html and the files under assets/ (hand-written
+// HTML, CSS and JavaScript modules; there is no build step).
+//
+//go:embed web
+var webFS embed.FS
+
+// pageAsset is one embedded file, read once, with a strong ETag so browsers
+// revalidate cheaply (embed.FS has no modification times).
+type pageAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// pageFiles is built once from webFS: URL path ("/index.html",
+// "/assets/app.js", ...) to file.
+type pageFiles map[string]*pageAsset
+
+func loadPageFiles() pageFiles {
+	files := pageFiles{}
+	root, err := fs.Sub(webFS, "web")
+	if err != nil {
+		panic("api: embedded page: " + err.Error()) // a build mistake, not a runtime condition
+	}
+	err = fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(root, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		ct := mime.TypeByExtension(path.Ext(p))
+		switch path.Ext(p) { // do not depend on the host's mime.types
+		case ".js":
+			ct = "text/javascript; charset=utf-8"
+		case ".css":
+			ct = "text/css; charset=utf-8"
+		case ".html":
+			ct = "text/html; charset=utf-8"
+		case ".svg":
+			ct = "image/svg+xml"
+		}
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		files["/"+p] = &pageAsset{body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic("api: embedded page: " + err.Error())
+	}
+	return files
+}
+
+// safeHost matches a Host header we are willing to echo into the CSP
+// (host name or IP literal, optional port); anything else is left out so a
+// forged Host cannot add directives.
+var safeHost = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
+
+// pageCSP is the Content-Security-Policy of the page. 'self' covers
+// same-origin WebSockets in current browsers; the explicit ws:/wss: of the
+// request's host is for older ones.
+func pageCSP(r *http.Request) string {
+	connect := "'self'"
+	if safeHost.MatchString(r.Host) {
+		connect += " ws://" + r.Host + " wss://" + r.Host
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; connect-src " + connect +
+		"; img-src 'self' data:; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
+
+// pageHandler serves the web page: "/" and "/s/{token}" get index.html (the
+// page reads location.pathname to open a shared comparison as a viewer), and
+// "/assets/..." the static files. Because "GET /" is the mux's catch-all,
+// every other path is answered here with the JSON 404 of API.md.
+func (s *Server) pageHandler() http.Handler {
+	files := loadPageFiles()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		var f *pageAsset
+		cache := "no-cache" // revalidate with the ETag every time: assets are not fingerprinted
+		switch {
+		case p == "/" || p == "/index.html":
+			f = files["/index.html"]
+		case strings.HasPrefix(p, "/s/") && len(p) > len("/s/") && !strings.Contains(p[len("/s/"):], "/"):
+			f = files["/index.html"]
+			cache = "no-store" // the URL carries a share token
+		case strings.HasPrefix(p, "/assets/") && path.Clean(p) == p:
+			f = files[p]
+		}
+		if f == nil {
+			writePageNotFound(w)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", f.contentType)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", cache)
+		h.Set("ETag", f.etag)
+		if f.contentType == "text/html; charset=utf-8" {
+			h.Set("Content-Security-Policy", pageCSP(r))
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	})
+}
+
+// writePageNotFound writes the contract's error shape for a path that names
+// neither an API route nor a page file. It is self-contained so the page does
+// not depend on the handlers' helpers.
+func writePageNotFound(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"error": map[string]any{"code": "not_found", "message": "no such page or endpoint"},
+	})
+}

@@ -1,0 +1,734 @@
+// app.js: wiring. Holds the page's state (who is signed in, the catalogue,
+// the comparison on screen) and connects the forms, the REST calls of
+// api.js, the live events of live.js and the renderers of view.js.
+
+import * as api from './api.js';
+import { LiveClient } from './live.js';
+import {
+  Column, el, flash, fmtCost, historyItem, isEnded, limitModels, promptTitle,
+  quotaText, relTime, renderDiff, renderModels, renderStats,
+} from './view.js';
+
+const MAX_MODELS = 8;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  user: null,
+  models: [],
+  selected: new Set(),
+  session: null,       // the Session on screen, kept current by live events
+  columns: new Map(),  // responseId -> Column
+  owner: false,        // the signed-in user owns the session on screen
+  shareToken: null,    // the token a viewer came with (viewer mode)
+  viewer: false,
+  history: { cursor: null, done: false, loading: false, started: false },
+  stats: { rows: [], key: 'runs', dir: 'descending' },
+};
+
+const live = new LiveClient({
+  onEvent,
+  onState: showConnection,
+  onAuthLost: () => {
+    notice('Your login has ended. Please log in again.');
+    signedOut();
+  },
+  transport: new URLSearchParams(location.search).get('transport'),
+});
+
+// ---- small helpers ----
+
+function notice(text, kind = 'error') {
+  const n = $('notice');
+  n.textContent = text;
+  n.dataset.kind = kind;
+  n.hidden = !text;
+}
+
+let announceSeq = 0;
+/** announce tells screen readers something, politely (aria-live region). */
+function announce(text) {
+  const a = $('announcer');
+  a.append(el('p', { text, dataset: { n: String(++announceSeq) } }));
+  while (a.childElementCount > 5) a.firstElementChild.remove();
+}
+
+function errorText(e) {
+  if (e instanceof api.ApiError) {
+    if (e.code === 'quota_exceeded') return quotaText(e.details);
+    if (e.code === 'rate_limited' && e.retryAfter) return `${e.message} Try again ${relTime(Date.now() + e.retryAfter * 1000)}.`;
+    return e.message;
+  }
+  console.error(e);
+  return 'Something went wrong. Please try again.';
+}
+
+function showConnection(s, client) {
+  const c = $('conn');
+  const text = { idle: '', connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…',
+    'live-sse': 'live (SSE)', offline: 'offline' }[s] ?? s;
+  c.textContent = text;
+  c.dataset.state = s;
+  c.dataset.reconnects = String(client ? client.reconnects : 0);
+  c.hidden = !text;
+}
+
+function modelName(id) {
+  const m = state.models.find((x) => x.id === id);
+  return m && m.name ? m.name : id;
+}
+
+// ---- accounts ----
+
+function renderAccount() {
+  const u = state.user;
+  $('account').hidden = !u || state.viewer;
+  if (!u) return;
+  $('account-email').textContent = u.email;
+  $('plan').textContent = u.plan;
+  const q = u.quota;
+  if (q) {
+    const period = q.period === 'day' ? 'today' : `this ${q.period}`;
+    $('quota').textContent = `${q.remaining} of ${q.limit} runs left ${period}`;
+    $('quota').title = q.resetsAt ? `Resets ${relTime(q.resetsAt)}` : '';
+    $('quota').classList.toggle('low', q.remaining <= 0);
+  } else {
+    $('quota').textContent = '';
+  }
+}
+
+async function refreshMe() {
+  try {
+    state.user = await api.me();
+    renderAccount();
+    scheduleEstimate(); // the remaining quota changed
+  } catch (e) {
+    if (e.status === 401) signedOut();
+  }
+}
+
+function signedIn(user) {
+  state.user = user;
+  notice('');
+  $('auth').hidden = true;
+  $('workspace').hidden = false;
+  renderAccount();
+  loadHistory(true);
+  scheduleEstimate();
+}
+
+function signedOut() {
+  live.reset();
+  state.user = null;
+  closeSession();
+  renderAccount();
+  $('history-list').replaceChildren();
+  state.history = { cursor: null, done: false, loading: false, started: false };
+  $('workspace').hidden = true;
+  $('auth').hidden = false;
+  $('stats').hidden = true;
+  $('login-email').focus();
+}
+
+function wireAuthForm(form, call, errEl) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const email = form.elements.email.value.trim();
+    const password = form.elements.password.value;
+    errEl.textContent = '';
+    if (!email || !email.includes('@')) { errEl.textContent = 'Enter a valid email address.'; form.elements.email.focus(); return; }
+    if (password.length < 8 || password.length > 128) {
+      errEl.textContent = 'The password must be 8 to 128 characters.';
+      form.elements.password.focus();
+      return;
+    }
+    const btn = form.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      const user = await call(email, password); // the access token is not kept: the cookie is the credential
+      form.reset();
+      signedIn(user);
+      $('prompt').focus();
+    } catch (e) {
+      errEl.textContent = errorText(e);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+}
+
+// ---- models, params, estimate ----
+
+async function loadModels() {
+  try {
+    state.models = await api.models();
+  } catch (e) {
+    $('model-list').replaceChildren(el('p', { class: 'form-error', text: `Models could not be loaded: ${errorText(e)}` }));
+    return;
+  }
+  for (const id of [...state.selected]) {
+    const m = state.models.find((x) => x.id === id);
+    if (!m || !m.available) state.selected.delete(id);
+  }
+  renderModels($('model-list'), state.models, state.selected, onModelToggle);
+  refreshModelLimit();
+}
+
+function onModelToggle(id, on) {
+  if (on) state.selected.add(id); else state.selected.delete(id);
+  refreshModelLimit();
+  scheduleEstimate();
+}
+
+function refreshModelLimit() {
+  limitModels($('model-list'), state.models, state.selected, MAX_MODELS);
+  const n = state.selected.size;
+  $('models-count').textContent = n ? `(${n} of up to ${MAX_MODELS} chosen)` : `(up to ${MAX_MODELS})`;
+}
+
+/** requestBody reads the form into a POST /sessions body, or throws a message. */
+function requestBody() {
+  const prompt = $('prompt').value;
+  if (!prompt.trim()) throw Object.assign(new Error('Write a prompt first.'), { field: 'prompt' });
+  const models = state.models.map((m) => m.id).filter((id) => state.selected.has(id));
+  if (!models.length) throw Object.assign(new Error('Choose at least one model.'), { field: 'models' });
+  const temperature = Number($('temperature').value);
+  const maxTokens = Number($('max-tokens').value);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 32768) {
+    throw Object.assign(new Error('Max tokens must be a whole number from 1 to 32,768.'), { field: 'max-tokens' });
+  }
+  const body = { prompt, models, params: { temperature, maxTokens } };
+  const system = $('system').value;
+  if (system.trim()) body.system = system;
+  return body;
+}
+
+let estimateTimer = null;
+let estimateGen = 0;
+function scheduleEstimate() {
+  clearTimeout(estimateTimer);
+  estimateTimer = setTimeout(runEstimate, 400);
+}
+
+async function runEstimate() {
+  const out = $('estimate');
+  if (!state.user) { out.textContent = ''; return; }
+  let body;
+  try { body = requestBody(); } catch { out.textContent = ''; return; }
+  const gen = ++estimateGen;
+  try {
+    const est = await api.estimate(body);
+    if (gen !== estimateGen) return;
+    const costs = (est.models || []).map((m) => m.estimatedCostUsd);
+    const known = costs.filter((c) => typeof c === 'number');
+    let cost = '';
+    if (known.length) {
+      cost = ` · estimated cost at most ${fmtCost(known.reduce((a, b) => a + b, 0))}`;
+      if (known.length < costs.length) cost += ' (some models have no pricing)';
+    } else if (costs.length) {
+      cost = ' · cost unknown (no pricing)';
+    }
+    out.textContent = `Uses ${est.quotaRequired} of your ${est.quotaRemaining} remaining runs${cost}`;
+    out.classList.toggle('warn', est.quotaRequired > est.quotaRemaining);
+  } catch (e) {
+    if (gen !== estimateGen) return;
+    out.textContent = e.status === 404 ? '' : errorText(e);
+  }
+}
+
+// ---- starting and controlling a comparison ----
+
+let starting = false;
+async function start() {
+  if (starting || !state.user) return;
+  const errEl = $('compose-error');
+  errEl.textContent = '';
+  let body;
+  try {
+    body = requestBody();
+  } catch (e) {
+    errEl.textContent = e.message;
+    const f = e.field === 'models' ? document.querySelector('#model-list input:not(:disabled)') : $(e.field);
+    if (f) f.focus();
+    return;
+  }
+  starting = true;
+  $('start').disabled = true;
+  try {
+    const session = await api.createSession(body);
+    openSession(session, { owner: true });
+    prependHistory(session);
+    refreshMe();
+  } catch (e) {
+    errEl.textContent = errorText(e);
+    if (e.code === 'unknown_model' || e.code === 'model_unavailable') loadModels();
+    const field = e.details && e.details.field;
+    if (field === 'prompt' || field === 'system') $(field).focus();
+  } finally {
+    starting = false;
+    $('start').disabled = false;
+  }
+}
+
+async function stopSession() {
+  const s = state.session;
+  if (!s) return;
+  $('stop').disabled = true;
+  try { await api.cancelSession(s.id); } catch (e) { notice(errorText(e)); } finally { $('stop').disabled = false; }
+}
+
+async function stopResponse(rid) {
+  const s = state.session;
+  if (!s) return;
+  try { await api.cancelResponse(s.id, rid); } catch (e) { notice(errorText(e)); }
+}
+
+async function rateResponse(rid, score) {
+  const s = state.session;
+  if (!s) return;
+  try {
+    const r = await api.rate(s.id, rid, score);
+    const resp = s.responses.find((x) => x.id === rid);
+    if (resp) resp.rating = r.rating;
+    const col = state.columns.get(rid);
+    if (col) col.setRating(r.rating);
+  } catch (e) { notice(errorText(e)); }
+}
+
+async function shareSession() {
+  const s = state.session;
+  if (!s) return;
+  try {
+    const token = await api.share(s.id);
+    s.shared = true;
+    $('share-link').value = `${location.origin}/s/${encodeURIComponent(token)}`;
+    $('share-box').hidden = false;
+    refreshToolbar();
+    updateHistoryItem(s);
+    $('share-link').focus();
+    $('share-link').select();
+  } catch (e) { notice(errorText(e)); }
+}
+
+async function unshareSession() {
+  const s = state.session;
+  if (!s) return;
+  try {
+    await api.unshare(s.id);
+    s.shared = false;
+    $('share-box').hidden = true;
+    $('share-link').value = '';
+    refreshToolbar();
+    updateHistoryItem(s);
+    announce('Sharing stopped');
+  } catch (e) { notice(errorText(e)); }
+}
+
+async function copyShareLink() {
+  const input = $('share-link');
+  let ok = false;
+  try { await navigator.clipboard.writeText(input.value); ok = true; } catch {
+    input.select();
+    try { ok = document.execCommand('copy'); } catch { ok = false; }
+  }
+  flash($('share-copy'), ok ? 'Copied' : 'Select and copy');
+}
+
+async function rerunSession() {
+  const s = state.session;
+  if (!s) return;
+  const available = new Set(state.models.filter((m) => m.available).map((m) => m.id));
+  const models = s.responses.map((r) => r.model).filter((m) => available.has(m));
+  if (!models.length) { notice('None of these models is available now.'); return; }
+  $('rerun').disabled = true;
+  try {
+    const child = await api.rerun(s.id, models);
+    openSession(child, { owner: true });
+    prependHistory(child);
+    refreshMe();
+  } catch (e) { notice(errorText(e)); } finally { $('rerun').disabled = false; }
+}
+
+function reusePrompt() {
+  const s = state.session;
+  if (!s) return;
+  $('prompt').value = s.prompt;
+  $('system').value = s.system || '';
+  if (s.system) $('system-details').open = true;
+  state.selected = new Set(s.responses.map((r) => r.model)
+    .filter((id) => state.models.some((m) => m.id === id && m.available)));
+  renderModels($('model-list'), state.models, state.selected, onModelToggle);
+  refreshModelLimit();
+  if (s.params) {
+    if (typeof s.params.temperature === 'number') $('temperature').value = s.params.temperature;
+    if (typeof s.params.maxTokens === 'number') $('max-tokens').value = s.params.maxTokens;
+    $('temperature-value').textContent = $('temperature').value;
+  }
+  scheduleEstimate();
+  $('prompt').focus();
+}
+
+// ---- the comparison on screen ----
+
+function closeSession() {
+  if (state.session) live.unwatch(state.session.id);
+  for (const c of state.columns.values()) c.destroy();
+  state.columns.clear();
+  state.session = null;
+  $('session').hidden = true;
+  $('session').dataset.sessionId = '';
+  $('diff').hidden = true;
+  $('diff-output').replaceChildren();
+  $('presence').hidden = true;
+  markCurrentHistory(null);
+}
+
+/**
+ * openSession shows a comparison. A running one (and any in viewer mode) is
+ * followed live: the subscribe starts at since 0, so a snapshot replaces
+ * what the REST answer showed. An ended one is shown as it is, read-only.
+ */
+function openSession(session, { owner, shareToken = null }) {
+  if (state.session && state.session.id !== session.id) closeSession();
+  else if (state.session) live.unwatch(state.session.id);
+  state.session = session;
+  state.owner = owner;
+  state.shareToken = shareToken;
+  const sec = $('session');
+  sec.hidden = false;
+  sec.dataset.sessionId = session.id;
+  $('share-box').hidden = true;
+  $('share-link').value = '';
+  $('presence').hidden = true;
+  renderSessionHead();
+  syncColumns(session);
+  refreshToolbar();
+  markCurrentHistory(session.id);
+  if (state.viewer || session.status === 'running') live.watch(session.id, { shareToken });
+}
+
+function renderSessionHead() {
+  const s = state.session;
+  $('session-title').textContent = promptTitle(s.prompt);
+  $('session-prompt').textContent = s.prompt;
+  $('session-system').textContent = s.system || '(none)';
+  const p = s.params || {};
+  const bits = [new Date(s.createdAt).toLocaleString()];
+  if (typeof p.temperature === 'number') bits.push(`temperature ${p.temperature}`);
+  if (typeof p.maxTokens === 'number') bits.push(`max ${p.maxTokens} tokens`);
+  bits.push(s.status);
+  $('session-info').textContent = bits.join(' · ');
+  $('session').dataset.status = s.status;
+  const parent = $('session-parent');
+  parent.hidden = !(s.parentId && state.owner);
+  $('parent-link').dataset.sessionId = s.parentId || '';
+}
+
+/** syncColumns makes the columns match a Session (first render and snapshots). */
+function syncColumns(session) {
+  const box = $('columns');
+  const seen = new Set();
+  for (const r of session.responses || []) {
+    seen.add(r.id);
+    let col = state.columns.get(r.id);
+    if (!col) {
+      col = new Column(r, { modelName: modelName(r.model), onStop: stopResponse, onRate: rateResponse });
+      state.columns.set(r.id, col);
+      box.append(col.el);
+    } else {
+      col.update(r);
+    }
+    col.setControls({ owner: state.owner });
+  }
+  for (const [id, col] of state.columns) {
+    if (!seen.has(id)) { col.destroy(); state.columns.delete(id); }
+  }
+  box.dataset.count = String(state.columns.size);
+}
+
+function refreshToolbar() {
+  const s = state.session;
+  if (!s) return;
+  const running = s.status === 'running';
+  const owner = state.owner;
+  $('stop').hidden = !(owner && running);
+  $('rerun').hidden = !(owner && !running);
+  $('share').hidden = !owner;
+  $('share').textContent = s.shared ? 'Share link' : 'Share';
+  $('unshare').hidden = !(owner && s.shared);
+  $('reuse').hidden = state.viewer;
+  $('export').hidden = false;
+  for (const f of ['json', 'md', 'csv']) $(`export-${f}`).href = api.exportURL(s.id, f, state.shareToken);
+  $('session').dataset.status = s.status;
+  refreshDiff();
+}
+
+/** refreshDiff offers the word diff once two or more answers have ended. */
+function refreshDiff() {
+  const s = state.session;
+  const ended = s.status !== 'running' && s.responses.length >= 2;
+  $('diff').hidden = !ended;
+  if (!ended) { $('diff').open = false; $('diff-output').replaceChildren(); return; }
+  for (const [sel, pick] of [[$('diff-a'), 0], [$('diff-b'), 1]]) {
+    const keep = sel.value;
+    sel.replaceChildren(...s.responses.map((r) => el('option', { value: r.id, text: modelName(r.model) })));
+    sel.value = s.responses.some((r) => r.id === keep) ? keep : s.responses[pick].id;
+  }
+}
+
+async function showDiff() {
+  const s = state.session;
+  if (!s) return;
+  const out = $('diff-output');
+  try {
+    const d = await api.diff(s.id, $('diff-a').value, $('diff-b').value, state.shareToken);
+    renderDiff(out, d.ops);
+  } catch (e) {
+    out.textContent = errorText(e);
+  }
+}
+
+function findResponse(rid) {
+  return state.session && state.session.responses.find((r) => r.id === rid);
+}
+
+/** onEvent renders one live event; live.js has already dropped repeats. */
+function onEvent(ev) {
+  const s = state.session;
+  if (!s || ev.sessionId !== s.id) return;
+  switch (ev.type) {
+    case 'snapshot': {
+      const old = s;
+      state.session = { ...ev.session, shared: ev.session.shared ?? old.shared };
+      syncColumns(state.session);
+      renderSessionHead();
+      refreshToolbar();
+      break;
+    }
+    case 'status': {
+      const r = findResponse(ev.responseId);
+      const col = state.columns.get(ev.responseId);
+      if (!r || !col) break;
+      if (ev.status === 'pending' && ev.retrying) { col.setRetrying(ev.retrying); break; }
+      r.status = ev.status;
+      r.error = ev.error || null;
+      col.setStatus(ev.status, r.error);
+      if (ev.status === 'complete') announce(`${modelName(r.model)} finished`);
+      else if (ev.status === 'error') announce(`${modelName(r.model)} failed: ${r.error ? r.error.message : 'error'}`);
+      else if (ev.status === 'cancelled') announce(`${modelName(r.model)} stopped`);
+      break;
+    }
+    case 'chunk': {
+      const r = findResponse(ev.responseId);
+      const col = state.columns.get(ev.responseId);
+      if (!r || !col) break;
+      if (col.appendChunk(ev.index, ev.text)) r.text = (r.text || '') + ev.text;
+      if (r.status === 'pending') { r.status = 'streaming'; col.setStatus('streaming'); }
+      break;
+    }
+    case 'metrics': {
+      const r = findResponse(ev.responseId);
+      const col = state.columns.get(ev.responseId);
+      if (!r || !col) break;
+      r.metrics = ev.metrics;
+      col.setMetrics(ev.metrics);
+      break;
+    }
+    case 'done':
+      s.status = ev.status;
+      renderSessionHead();
+      refreshToolbar();
+      announce(`All models finished (${ev.status})`);
+      if (state.owner) { refreshMe(); updateHistoryItem(s); }
+      break;
+    case 'presence': {
+      const p = $('presence');
+      p.textContent = `${ev.viewers} watching`;
+      p.hidden = false;
+      break;
+    }
+    case 'error':
+      if (ev.code === 'not_found') {
+        notice(state.viewer ? 'This comparison is no longer shared.' : 'This comparison is no longer available.');
+        $('presence').hidden = true;
+      } else if (ev.message) {
+        notice(ev.message);
+      }
+      break;
+    default:
+  }
+}
+
+// ---- history ----
+
+function prependHistory(s) {
+  const list = $('history-list');
+  const old = list.querySelector(`li[data-session-id="${CSS.escape(s.id)}"]`);
+  if (old) old.remove();
+  list.prepend(historyItem(s, openHistory));
+  markCurrentHistory(state.session && state.session.id);
+  $('history-status').textContent = '';
+}
+
+function updateHistoryItem(s) {
+  const li = $('history-list').querySelector(`li[data-session-id="${CSS.escape(s.id)}"]`);
+  if (li) li.replaceWith(historyItem(s, openHistory));
+  markCurrentHistory(state.session && state.session.id);
+}
+
+function markCurrentHistory(id) {
+  for (const b of $('history-list').querySelectorAll('.history-item')) {
+    if (b.dataset.sessionId === id) b.setAttribute('aria-current', 'true');
+    else b.removeAttribute('aria-current');
+  }
+}
+
+async function loadHistory(reset = false) {
+  const h = state.history;
+  if (reset) {
+    h.cursor = null; h.done = false; h.started = false;
+    $('history-list').replaceChildren();
+  }
+  if (h.loading || h.done || !state.user) return;
+  h.loading = true;
+  $('history-status').textContent = 'Loading…';
+  try {
+    const page = await api.listSessions(h.started ? h.cursor : null);
+    h.started = true;
+    const list = $('history-list');
+    for (const s of page.sessions || []) {
+      if (!list.querySelector(`li[data-session-id="${CSS.escape(s.id)}"]`)) list.append(historyItem(s, openHistory));
+    }
+    h.cursor = page.nextCursor;
+    h.done = !page.nextCursor;
+    $('history-status').textContent = list.childElementCount ? '' : 'No comparisons yet.';
+    markCurrentHistory(state.session && state.session.id);
+  } catch (e) {
+    $('history-status').textContent = `History could not be loaded: ${errorText(e)}`;
+  } finally {
+    h.loading = false;
+  }
+  // Still at the bottom (a short first page)? Observe again to load more.
+  historyObserver.unobserve($('history-sentinel'));
+  if (!h.done) historyObserver.observe($('history-sentinel'));
+}
+
+const historyObserver = new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) loadHistory();
+});
+
+async function openHistory(id) {
+  try {
+    const s = await api.getSession(id);
+    openSession(s, { owner: true });
+    $('session').scrollIntoView({ block: 'start' });
+    $('session-title').focus({ preventScroll: true });
+  } catch (e) {
+    notice(errorText(e));
+  }
+}
+
+// ---- stats ----
+
+async function toggleStats(show) {
+  const sec = $('stats');
+  sec.hidden = !show;
+  $('stats-toggle').setAttribute('aria-expanded', String(show));
+  if (!show) return;
+  try {
+    state.stats.rows = await api.modelStats();
+    $('stats-empty').hidden = state.stats.rows.length > 0;
+    drawStats();
+  } catch (e) {
+    $('stats-empty').hidden = false;
+    $('stats-empty').textContent = errorText(e);
+  }
+}
+
+function drawStats() {
+  const { rows, key, dir } = state.stats;
+  for (const th of document.querySelectorAll('#stats-table th[data-key]')) {
+    th.setAttribute('aria-sort', th.dataset.key === key ? dir : 'none');
+  }
+  renderStats(document.querySelector('#stats-table tbody'), rows, key, dir);
+}
+
+// ---- viewer mode ----
+
+async function bootViewer(token) {
+  state.viewer = true;
+  document.body.classList.add('viewer');
+  $('mode-banner').hidden = false;
+  $('workspace').hidden = false;
+  $('history').hidden = true;
+  $('compose').hidden = true;
+  api.models().then((m) => { state.models = m; }).catch(() => {});
+  try {
+    const s = await api.getShared(token);
+    openSession(s, { owner: false, shareToken: token });
+  } catch (e) {
+    notice(e.status === 404 ? 'This link is not shared any more, or it never was.' : errorText(e));
+  }
+}
+
+// ---- wiring ----
+
+function wire() {
+  wireAuthForm($('login-form'), api.login, $('login-error'));
+  wireAuthForm($('register-form'), api.register, $('register-error'));
+  $('logout').addEventListener('click', async () => {
+    try { await api.logout(); } catch { /* the cookie is cleared either way */ }
+    signedOut();
+  });
+  $('compose').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !$('workspace').hidden && !$('compose').hidden) {
+      e.preventDefault();
+      start();
+    }
+  });
+  for (const id of ['prompt', 'system', 'max-tokens', 'temperature']) $(id).addEventListener('input', scheduleEstimate);
+  $('temperature').addEventListener('input', () => { $('temperature-value').textContent = $('temperature').value; });
+  $('stop').addEventListener('click', stopSession);
+  $('diff-form').addEventListener('submit', (e) => { e.preventDefault(); showDiff(); });
+  $('share').addEventListener('click', shareSession);
+  $('unshare').addEventListener('click', unshareSession);
+  $('share-copy').addEventListener('click', copyShareLink);
+  $('rerun').addEventListener('click', rerunSession);
+  $('reuse').addEventListener('click', reusePrompt);
+  $('parent-link').addEventListener('click', (e) => {
+    e.preventDefault();
+    const id = e.currentTarget.dataset.sessionId;
+    if (id) openHistory(id);
+  });
+  $('new-comparison').addEventListener('click', () => { closeSession(); $('prompt').focus(); });
+  $('stats-toggle').addEventListener('click', () => toggleStats($('stats').hidden));
+  $('stats-close').addEventListener('click', () => { toggleStats(false); $('stats-toggle').focus(); });
+  for (const th of document.querySelectorAll('#stats-table th[data-key]')) {
+    th.querySelector('button').addEventListener('click', () => {
+      const st = state.stats;
+      if (st.key === th.dataset.key) st.dir = st.dir === 'descending' ? 'ascending' : 'descending';
+      else { st.key = th.dataset.key; st.dir = th.dataset.num !== undefined ? 'descending' : 'ascending'; }
+      drawStats();
+    });
+  }
+  document.addEventListener('click', (e) => { // close the export menu on an outside click
+    const m = $('export');
+    if (m.open && !m.contains(e.target)) m.open = false;
+  });
+}
+
+async function boot() {
+  wire();
+  showConnection('idle', live);
+  const m = location.pathname.match(/^\/s\/([^/]+)$/);
+  if (m) { bootViewer(decodeURIComponent(m[1])); return; }
+  loadModels();
+  try {
+    signedIn(await api.me());
+  } catch (e) {
+    if (e.status !== 401) notice(errorText(e));
+    signedOut();
+  }
+}
+
+boot();

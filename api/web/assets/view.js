@@ -1,0 +1,367 @@
+// view.js: rendering. Everything a model or a user wrote is put into the
+// page with textContent or Text nodes, never as HTML.
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+/** el builds an element with properties, attributes and children (strings become text). */
+export function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k in e && typeof v !== 'string') e[k] = v;
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+// ---- formatting ----
+
+const DASH = '—';
+const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumSignificantDigits: 3 });
+const num = new Intl.NumberFormat('en-US');
+
+export const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+export const fmtMs = (ms) => (!isNum(ms) ? DASH : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`);
+export const fmtRate = (r) => (!isNum(r) ? DASH : `${r.toFixed(1)} tok/s`);
+export const fmtInt = (n) => (!isNum(n) ? DASH : num.format(n));
+export const fmtCost = (c) => (!isNum(c) ? DASH : c === 0 ? '$0' : usd.format(c));
+
+const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+/** relTime says when a moment is, in words: "in 5 hours", "3 minutes ago". */
+export function relTime(date, now = Date.now()) {
+  const t = date instanceof Date ? date.getTime() : Date.parse(date);
+  if (!Number.isFinite(t)) return '';
+  const s = (t - now) / 1000;
+  const a = Math.abs(s);
+  if (a < 45) return s >= 0 ? 'in a few seconds' : 'just now';
+  if (a < 3600) return rtf.format(Math.round(s / 60), 'minute');
+  if (a < 86400 * 1.5) return rtf.format(Math.round(s / 3600), 'hour');
+  return rtf.format(Math.round(s / 86400), 'day');
+}
+export function localTime(date) {
+  const d = new Date(date);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+}
+
+const REASONS = {
+  no_key: 'no API key configured',
+  cooling_down: 'cooling down after failures',
+};
+/** reasonText puts an unavailableReason into words. */
+export const reasonText = (r) => REASONS[r] || (r ? String(r).replaceAll('_', ' ') : 'unavailable');
+
+/** quotaText explains a 402 (details.remaining, required, resetsAt) in words. */
+export function quotaText(details = {}) {
+  const parts = [];
+  if (isNum(details.required) && isNum(details.remaining)) {
+    parts.push(`This comparison needs ${details.required} run${details.required === 1 ? '' : 's'} and you have ${details.remaining} left.`);
+  } else {
+    parts.push('You have used up your quota.');
+  }
+  if (details.resetsAt) parts.push(`Your quota resets ${relTime(details.resetsAt)} (${localTime(details.resetsAt)}).`);
+  return parts.join(' ');
+}
+
+export const shortModel = (id) => String(id);
+
+// ---- columns ----
+
+const ENDED = new Set(['complete', 'error', 'cancelled']);
+export const isEnded = (status) => ENDED.has(status);
+
+/**
+ * Column is one model's answer: status badge, text, metrics and its tools.
+ * The text lives in a single Text node that chunks are appended to, so the
+ * column's textContent is exactly the response's text.
+ */
+export class Column {
+  constructor(response, { modelName, onStop, onRate }) {
+    const tpl = document.getElementById('column-template');
+    this.el = tpl.content.firstElementChild.cloneNode(true);
+    this.id = response.id;
+    this.model = response.model;
+    this.el.dataset.model = response.model;
+    this.el.dataset.responseId = response.id;
+    this.el.setAttribute('aria-label', modelName || response.model);
+    this.nameEl = $('.model-name', this.el);
+    this.nameEl.textContent = modelName || response.model;
+    this.nameEl.title = response.model;
+    this.statusEl = $('.status', this.el);
+    this.detailEl = $('.status-detail', this.el);
+    this.errorEl = $('.error-message', this.el);
+    this.textEl = $('.text', this.el);
+    this.textEl.setAttribute('aria-label', `Answer from ${modelName || response.model}`);
+    this.textNode = document.createTextNode('');
+    this.textEl.append(this.textNode);
+    this.metricsEl = $('.metrics', this.el);
+    this.copyBtn = $('.copy', this.el);
+    this.stopBtn = $('.stop-one', this.el);
+    this.ratingEl = $('.rating', this.el);
+    this.copyBtn.setAttribute('aria-label', `Copy the answer from ${modelName || response.model}`);
+    this.stopBtn.setAttribute('aria-label', `Stop ${modelName || response.model}`);
+    this.copyBtn.addEventListener('click', () => this.copy());
+    this.stopBtn.addEventListener('click', () => onStop && onStop(this.id));
+    for (const b of this.ratingEl.querySelectorAll('button')) {
+      b.addEventListener('click', () => {
+        const score = Number(b.dataset.score);
+        onRate && onRate(this.id, this.rating === score ? 0 : score);
+      });
+    }
+    this.retryTimer = null;
+    this.nextIndex = null; // next chunk index expected, once known
+    this.rating = 0;
+    this.controls = { owner: false };
+    this.status = '';
+    this.update(response);
+  }
+
+  /** update sets the whole column from a Response (a snapshot). */
+  update(r) {
+    this.setText(r.text || '');
+    this.nextIndex = null; // a snapshot does not say how many chunks made its text
+    this.setStatus(r.status, r.error);
+    this.setMetrics(r.metrics);
+    this.setRating(r.rating || 0);
+  }
+
+  setControls({ owner }) {
+    this.controls = { owner };
+    this.refreshTools();
+  }
+
+  refreshTools() {
+    const running = !isEnded(this.status);
+    this.stopBtn.hidden = !(this.controls.owner && running);
+    this.ratingEl.hidden = !(this.controls.owner && !running);
+  }
+
+  setStatus(status, error) {
+    this.status = status;
+    this.stopRetryCountdown();
+    this.detailEl.textContent = '';
+    this.statusEl.textContent = status;
+    this.statusEl.className = `status status-${status}`;
+    this.el.dataset.status = status;
+    if (status === 'error' && error) {
+      this.errorEl.textContent = error.message || error.code || 'The model failed.';
+      this.errorEl.title = error.code || '';
+      this.errorEl.hidden = false;
+    } else {
+      this.errorEl.hidden = true;
+      this.errorEl.textContent = '';
+    }
+    if (status === 'streaming' || status === 'pending') this.el.setAttribute('aria-busy', 'true');
+    else this.el.removeAttribute('aria-busy');
+    this.refreshTools();
+  }
+
+  /** setRetrying shows a pending response waiting to retry, counting down. */
+  setRetrying({ attempt, delayMs, reason }) {
+    this.stopRetryCountdown();
+    this.statusEl.textContent = 'retrying';
+    this.statusEl.className = 'status status-retrying';
+    this.el.dataset.status = 'retrying';
+    const until = Date.now() + (Number(delayMs) || 0);
+    const why = reason ? ` (${String(reason).replaceAll('_', ' ')})` : '';
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      this.detailEl.textContent = left > 0
+        ? `attempt ${attempt + 1} in ${left}s${why}`
+        : `attempt ${attempt + 1} starting${why}`;
+      if (left <= 0) this.stopRetryCountdown();
+    };
+    tick();
+    this.retryTimer = setInterval(tick, 250);
+  }
+
+  stopRetryCountdown() {
+    clearInterval(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** appendChunk adds one chunk's text; a chunk index already shown is skipped. */
+  appendChunk(index, text) {
+    if (isNum(index) && this.nextIndex !== null && index < this.nextIndex) return false;
+    if (isNum(index)) this.nextIndex = index + 1;
+    const t = this.textEl;
+    const atBottom = t.scrollHeight - t.scrollTop - t.clientHeight < 24;
+    this.textNode.appendData(text || '');
+    if (atBottom) t.scrollTop = t.scrollHeight;
+    return true;
+  }
+
+  setText(text) {
+    this.textNode.data = text;
+  }
+
+  get text() {
+    return this.textNode.data;
+  }
+
+  setMetrics(m) {
+    const dl = this.metricsEl;
+    dl.replaceChildren();
+    if (!m) { dl.hidden = true; return; }
+    const rows = [
+      ['ttft', 'TTFT', fmtMs(m.ttftMs)],
+      ['duration', 'Duration', fmtMs(m.durationMs)],
+      ['tps', 'Tokens/s', fmtRate(m.tokensPerSecond)],
+      ['tokens', 'Tokens in/out', `${fmtInt(m.promptTokens)} / ${fmtInt(m.completionTokens)}`],
+      ['cost', 'Cost', fmtCost(m.costUsd)],
+    ];
+    if (isNum(m.attempts) && m.attempts > 1) rows.push(['attempts', 'Attempts', String(m.attempts)]);
+    if (m.finishReason && m.finishReason !== 'stop') rows.push(['finish', 'Finish', m.finishReason]);
+    for (const [key, label, value] of rows) {
+      dl.append(el('div', { class: 'metric', dataset: { metric: key } }, el('dt', { text: label }), el('dd', { text: value })));
+    }
+    dl.hidden = false;
+  }
+
+  setRating(score) {
+    this.rating = score;
+    for (const b of this.ratingEl.querySelectorAll('button')) {
+      b.setAttribute('aria-pressed', String(Number(b.dataset.score) === score));
+    }
+  }
+
+  async copy() {
+    const text = this.text;
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      ok = true;
+    } catch {
+      // Clipboard API unavailable (plain http on another host): select and copy.
+      const r = document.createRange();
+      r.selectNodeContents(this.textEl);
+      const sel = getSelection();
+      sel.removeAllRanges();
+      sel.addRange(r);
+      try { ok = document.execCommand('copy'); } catch { ok = false; }
+      sel.removeAllRanges();
+    }
+    flash(this.copyBtn, ok ? 'Copied' : 'Copy failed');
+  }
+
+  destroy() {
+    this.stopRetryCountdown();
+    this.el.remove();
+  }
+}
+
+/** flash briefly replaces a button's label (e.g. "Copied"). */
+export function flash(btn, label, ms = 1500) {
+  if (!btn.dataset.label) btn.dataset.label = btn.textContent;
+  btn.textContent = label;
+  clearTimeout(btn._flash);
+  btn._flash = setTimeout(() => { btn.textContent = btn.dataset.label; delete btn.dataset.label; }, ms);
+}
+
+// ---- model picker ----
+
+/** renderModels fills the picker: a checkbox per model, unavailable ones disabled with their reason. */
+export function renderModels(container, models, selected, onChange) {
+  container.replaceChildren();
+  if (!models.length) {
+    container.append(el('p', { class: 'muted', text: 'No models are configured on this server.' }));
+    return;
+  }
+  // Available models first, each group in catalogue order.
+  const ordered = [...models.filter((m) => m.available), ...models.filter((m) => !m.available)];
+  for (const m of ordered) {
+    const id = `model-${m.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    const input = el('input', { type: 'checkbox', id, value: m.id, name: 'model' });
+    input.checked = selected.has(m.id) && m.available;
+    input.disabled = !m.available;
+    input.addEventListener('change', () => onChange(m.id, input.checked));
+    const price = m.pricing && isNum(m.pricing.inputPerMillionUsd)
+      ? `${fmtCost(m.pricing.inputPerMillionUsd)} / ${fmtCost(m.pricing.outputPerMillionUsd)} per M tokens`
+      : '';
+    const label = el('label', { for: id, class: 'model-label' },
+      el('span', { class: 'model-title', text: m.name || m.id }),
+      el('span', { class: 'model-id', text: m.id }),
+      m.available
+        ? (price ? el('span', { class: 'model-price', text: price }) : null)
+        : el('span', { class: 'model-reason', text: reasonText(m.unavailableReason) }));
+    container.append(el('div', {
+      class: `model${m.available ? '' : ' unavailable'}`,
+      dataset: { modelId: m.id, available: String(!!m.available) },
+    }, input, label));
+  }
+}
+
+/** limitModels disables unticked boxes once max are ticked. */
+export function limitModels(container, models, selected, max) {
+  const full = selected.size >= max;
+  for (const m of models) {
+    const input = container.querySelector(`input[value="${CSS.escape(m.id)}"]`);
+    if (!input) continue;
+    input.disabled = !m.available || (full && !selected.has(m.id));
+    input.closest('.model').classList.toggle('at-limit', m.available && full && !selected.has(m.id));
+  }
+}
+
+// ---- history ----
+
+export function promptTitle(prompt, max = 90) {
+  const line = String(prompt || '').trim().split('\n')[0];
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line || '(empty prompt)';
+}
+
+export function historyItem(s, onOpen) {
+  const models = (s.responses || []).map((r) => r.model);
+  const btn = el('button', { type: 'button', class: 'history-item', dataset: { sessionId: s.id } },
+    el('span', { class: 'history-prompt', text: promptTitle(s.prompt, 70) }),
+    el('span', { class: 'history-meta' },
+      el('span', { class: `status-dot status-${s.status}`, 'aria-hidden': 'true' }),
+      el('span', { class: 'history-status', text: s.status }),
+      ' · ',
+      el('time', { datetime: s.createdAt, text: relTime(s.createdAt), title: new Date(s.createdAt).toLocaleString() }),
+      ' · ',
+      `${models.length} model${models.length === 1 ? '' : 's'}`,
+      s.shared ? ' · shared' : '',
+      s.parentId ? ' · rerun' : ''));
+  btn.title = models.join(', ');
+  btn.addEventListener('click', () => onOpen(s.id));
+  return el('li', { dataset: { sessionId: s.id } }, btn);
+}
+
+// ---- stats ----
+
+export function renderStats(tbody, rows, key, dir) {
+  const sorted = [...rows].sort((a, b) => {
+    const x = a[key], y = b[key];
+    let c;
+    if (typeof x === 'string' || typeof y === 'string') c = String(x ?? '').localeCompare(String(y ?? ''));
+    else c = (isNum(x) ? x : -Infinity) - (isNum(y) ? y : -Infinity);
+    return dir === 'ascending' ? c : -c;
+  });
+  tbody.replaceChildren(...sorted.map((r) => el('tr', { dataset: { model: r.model } },
+    el('th', { scope: 'row', text: r.model }),
+    el('td', { text: fmtInt(r.runs) }),
+    el('td', { text: fmtInt(r.errors) }),
+    el('td', { text: fmtInt(r.wins) }),
+    el('td', { text: fmtMs(r.avgTtftMs) }),
+    el('td', { text: fmtRate(r.p50TokensPerSecond) }),
+    el('td', { text: fmtCost(r.totalCostUsd) }))));
+}
+
+// ---- diff ----
+
+/** renderDiff shows a word diff: equal runs as text, deletions in <del>, insertions in <ins>. */
+export function renderDiff(out, ops) {
+  out.replaceChildren(...(ops || []).map((o) => {
+    if (o.op === 'insert') return el('ins', { text: o.text });
+    if (o.op === 'delete') return el('del', { text: o.text });
+    return document.createTextNode(o.text);
+  }));
+}

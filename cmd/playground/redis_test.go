@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/db/dbtest"
+)
+
+// redisURL is the Redis the scale-out tests share; they run only when
+// PLAYGROUND_TEST_REDIS_URL is set (.ci/run sets it), and then a Redis
+// that does not answer fails them.
+func redisURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("PLAYGROUND_TEST_REDIS_URL")
+	if u == "" {
+		t.Skip("PLAYGROUND_TEST_REDIS_URL is not set: the scale-out tests need Redis")
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("PLAYGROUND_TEST_REDIS_URL does not answer: %v", err)
+	}
+	return u
+}
+
+// cluster is several instances on one database and one Redis, with a key
+// prefix of their own so parallel packages never meet.
+type cluster struct {
+	env    map[string]string
+	prefix string
+	lease  time.Duration
+}
+
+func newCluster(t *testing.T, redisURL string, env map[string]string) *cluster {
+	c := &cluster{env: map[string]string{"REDIS_URL": redisURL}, prefix: "test:" + rand.Text()[:10] + ":"}
+	c.env["DATABASE_URL"] = dbtest.URL(t, dbtest.Dialects()[len(dbtest.Dialects())-1])
+	for k, v := range env {
+		c.env[k] = v
+	}
+	return c
+}
+
+func (c *cluster) start(t *testing.T, name string) *testServer {
+	return startServer(t, "", c.env, func(a *app) {
+		a.redisPrefix, a.instance = c.prefix, name
+		if c.lease > 0 {
+			a.lease = c.lease
+		}
+	})
+}
+
+// latestPresence reads events until a presence with want viewers shows.
+func awaitPresence(t *testing.T, v *wsViewer, want int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("presence %d", want), func() bool { return viewerCount(v) == want })
+}
+
+// TestTwoInstancesOneSession: a session created on A is watched live on
+// A and B, by WebSocket and SSE, and everyone sees the same events.
+func TestTwoInstancesOneSession(t *testing.T) {
+	url := redisURL(t)
+	up := newFakeOpenAI(t, 40, 2*time.Millisecond)
+	cl := newCluster(t, url, up.env(threeModels...))
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	ownerOnB := b.client(t)
+	ownerOnB.token = owner.token
+
+	s := owner.createSession("scale out", threeModels...)
+	wsA := a.dialWS(t, owner.token, nil)
+	wsB := b.dialWS(t, owner.token, nil)
+	for _, v := range []*wsViewer{wsA, wsB} {
+		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	}
+	sse := make(chan []sseEvent, 2)
+	for _, c := range []*client{owner, ownerOnB} {
+		go func() {
+			evs, _ := c.readSSE("/sessions/"+s.ID+"/stream", nil, 0)
+			sse <- evs
+		}()
+	}
+	// Presence counts every viewer on every instance.
+	awaitPresence(t, wsA, 4)
+	awaitPresence(t, wsB, 4)
+	up.open()
+
+	logA := wsA.untilDone(s.ID, 30*time.Second)
+	logB := wsB.untilDone(s.ID, 30*time.Second)
+	want := canonical(t, logA)
+	if got := canonical(t, logB); got != want {
+		t.Fatalf("WebSocket on B saw other events than on A:\nA %s\nB %s", want, got)
+	}
+	for range 2 {
+		var evs []playground.WireEvent
+		for _, e := range <-sse {
+			if e.Event != string(playground.EventPresence) {
+				evs = append(evs, e.Data)
+			}
+		}
+		if got := canonical(t, evs); got != want {
+			t.Fatalf("an SSE viewer saw other events:\nwant %s\ngot  %s", want, got)
+		}
+	}
+	texts, _ := replayView(t, logB)
+	for _, r := range ownerOnB.session(s.ID).Responses {
+		if r.Text == "" || texts[r.ID] != r.Text {
+			t.Errorf("%s on B: %q vs stored %q", r.Model, texts[r.ID], r.Text)
+		}
+	}
+}
+
+// canonical renders a viewer's events (presence left out) for comparison.
+func canonical(t *testing.T, evs []playground.WireEvent) string {
+	t.Helper()
+	var out []playground.WireEvent
+	for _, e := range evs {
+		if e.Type != playground.EventPresence && e.Type != playground.EventSubscribed {
+			if e.Type == playground.EventSnapshot {
+				e.Session = nil // its texts are compared through replayView
+			}
+			out = append(out, e)
+		}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+// TestCancelResumeLogoutAcrossInstances: a cancel sent to B ends the
+// session running on A; a viewer that leaves A resumes on B with nothing
+// missing; a logout on A is refused on B, and B's open WebSocket holding
+// that token closes with 4401, within a second.
+func TestCancelResumeLogoutAcrossInstances(t *testing.T) {
+	url := redisURL(t)
+	up := newFakeOpenAI(t, 400, 20*time.Millisecond)
+	cl := newCluster(t, url, up.env("openai/gpt-long"))
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	onB := b.client(t)
+	onB.token = owner.token
+	up.open()
+
+	// Resume on B after leaving A.
+	s := owner.createSession("long", "openai/gpt-long")
+	first, _ := owner.readSSE("/sessions/"+s.ID+"/stream", nil, 10)
+	last := first[len(first)-1].ID
+	v := b.dialWS(t, owner.token, nil)
+	since, _ := strconv.ParseInt(last, 10, 64)
+	v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": since})
+	if ev := v.next(5 * time.Second); ev.Type != playground.EventSubscribed {
+		t.Fatalf("subscribe on B: %+v", ev)
+	}
+	// Cancel through B: the session runs on A.
+	time.Sleep(100 * time.Millisecond)
+	if code := onB.do("POST", "/sessions/"+s.ID+"/cancel", nil, nil); code != 202 {
+		t.Fatalf("cancel on B: %d", code)
+	}
+	rest := v.untilDone(s.ID, 10*time.Second)
+	var all []playground.WireEvent
+	for _, e := range first {
+		if e.Event != string(playground.EventPresence) {
+			all = append(all, e.Data)
+		}
+	}
+	texts, _ := replayView(t, append(all, rest...))
+	final := onB.session(s.ID)
+	if final.Status != playground.SessionCancelled || final.Responses[0].Status != playground.StatusCancelled {
+		t.Fatalf("after a cancel on B: %s / %s", final.Status, final.Responses[0].Status)
+	}
+	if r := final.Responses[0]; texts[r.ID] != r.Text {
+		t.Fatalf("resumed on B: %q, stored %q", texts[r.ID], r.Text)
+	}
+
+	// Logout on A: B refuses the token and closes its WebSocket.
+	held := b.dialWS(t, owner.token, nil)
+	held.send(map[string]any{"type": "ping"})
+	held.next(5 * time.Second)
+	start := time.Now()
+	if code := owner.do("POST", "/auth/logout", nil, nil); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	if code := onB.do("GET", "/auth/me", nil, nil); code != 401 {
+		t.Fatalf("token on B after logout on A: %d", code)
+	}
+	err := held.closeReason(2 * time.Second)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4401 || time.Since(start) > time.Second+500*time.Millisecond {
+		t.Fatalf("B's WebSocket after logout on A: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestOwnerDies: the instance running a session vanishes mid-stream (its
+// broker stops: no more events, no lease renewal); viewers on the other
+// instance get the responses ended as interrupted, and done, within the
+// lease.
+func TestOwnerDies(t *testing.T) {
+	url := redisURL(t)
+	up := newFakeOpenAI(t, 2000, 20*time.Millisecond)
+	cl := newCluster(t, url, up.env("openai/gpt-long"))
+	cl.lease = time.Second
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	up.open()
+	s := owner.createSession("doomed", "openai/gpt-long")
+	v := b.dialWS(t, owner.token, nil)
+	v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	waitFor(t, "some text on B", func() bool {
+		viewerCount(v)
+		for _, ev := range v.pending {
+			if ev.Type == playground.EventChunk {
+				return true
+			}
+		}
+		return false
+	})
+	died := time.Now()
+	a.app.broker.Close() // A is gone as far as anyone else can tell
+
+	evs := v.untilDone(s.ID, 10*time.Second)
+	if took := time.Since(died); took > 4*time.Second {
+		t.Fatalf("done reached B %v after the owner died", took)
+	}
+	// The ending comes as events, or (when the stream missed what the
+	// owner had checkpointed) as a snapshot that holds it.
+	var gotInterrupted bool
+	for _, ev := range evs {
+		if ev.Type == playground.EventStatus && ev.Status == playground.StatusError && contains(ev.Error, "interrupted") {
+			gotInterrupted = true
+		}
+		if ev.Type == playground.EventSnapshot {
+			r := ev.Session.Responses[0]
+			gotInterrupted = r.Status == playground.StatusError && r.Error != nil && r.Error.Code == playground.RErrInterrupted
+		}
+	}
+	if !gotInterrupted || evs[len(evs)-1].Status != playground.SessionError {
+		t.Fatalf("B's viewer got %v", types(evs))
+	}
+	replayView(t, evs)
+	up.srv.CloseClientConnections() // let A's leftover stream end now
+}
+
+func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// TestRedisRestart: Redis goes away mid-stream and comes back empty. The
+// owner's viewers lose nothing; the remote viewers end with the full text
+// and no duplicate seq; /readyz says 503 while Redis is down.
+func TestRedisRestart(t *testing.T) {
+	redisURL(t) // runs with the Redis tests
+	port := freePort(t)
+	srv := startRedis(t, port)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	up := newFakeOpenAI(t, 150, 20*time.Millisecond)
+	cl := newCluster(t, url, up.env("openai/gpt-long"))
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	s := owner.createSession("outage", "openai/gpt-long")
+	va := a.dialWS(t, owner.token, nil)
+	vb := b.dialWS(t, owner.token, nil)
+	for _, v := range []*wsViewer{va, vb} {
+		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	}
+	awaitPresence(t, va, 2)
+	up.open()
+	time.Sleep(700 * time.Millisecond)
+	srv.Process.Kill()
+	srv.Wait()
+	if code := a.client(t).do("GET", "/readyz", nil, nil); code != 503 {
+		t.Errorf("/readyz with Redis down: %d", code)
+	}
+	time.Sleep(time.Second)
+	startRedis(t, port)
+
+	logA := va.untilDone(s.ID, 30*time.Second)
+	logB := vb.untilDone(s.ID, 30*time.Second)
+	textsA, lastA := replayView(t, logA)
+	textsB, lastB := replayView(t, logB)
+	stored := owner.session(s.ID).Responses[0]
+	want := up.expectedText("gpt-long")
+	if stored.Text != want || textsA[stored.ID] != want || textsB[stored.ID] != want || lastA != lastB {
+		t.Fatalf("after the outage: stored %d chars, A %d, B %d of %d; last seq A %d B %d",
+			len(stored.Text), len(textsA[stored.ID]), len(textsB[stored.ID]), len(want), lastA, lastB)
+	}
+	if code := a.client(t).do("GET", "/readyz", nil, nil); code != 200 {
+		t.Errorf("/readyz with Redis back: %d", code)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startRedis runs a private redis-server that keeps nothing on disk.
+func startRedis(t *testing.T, port int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer c.Close()
+	waitFor(t, "redis-server", func() bool { return c.Ping(context.Background()).Err() == nil })
+	return cmd
+}
