@@ -38,7 +38,7 @@ bench:
 
 ## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
 screenshot: chromium
-	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./cmd/playground/
+	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./api/
 
 vet:
 	$(GO) vet ./...
