@@ -65,10 +65,16 @@ func newAuthState(s *Server) *authState {
 	if perHour <= 0 {
 		perHour = 100 // API.md's default for RATE_LIMIT_REGISTER_PER_HOUR
 	}
+	newLimiter := s.opts.NewLimiter
+	if newLimiter == nil {
+		newLimiter = func(_ string, limit int, window time.Duration) Limiter {
+			return NewMemoryLimiter(limit, window, s.now)
+		}
+	}
 	return &authState{
-		loginAccount: NewMemoryLimiter(loginFailuresPerAccount, loginWindow, s.now),
-		loginAddress: NewMemoryLimiter(loginFailuresPerAddress, loginWindow, s.now),
-		register:     NewMemoryLimiter(perHour, registerWindow, s.now),
+		loginAccount: newLimiter("login-account", loginFailuresPerAccount, loginWindow),
+		loginAddress: newLimiter("login-address", loginFailuresPerAddress, loginWindow),
+		register:     newLimiter("register", perHour, registerWindow),
 		hasher:       newHasher(defaultArgon),
 	}
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// Revoked is told of every logout so that open WebSockets holding that
 	// token close with 4401 on every instance (nil: this instance only).
 	Revoked func(ctx context.Context, jti string, expiresAt time.Time)
+	// NewLimiter makes the login and registration limiters (nil: in
+	// memory, this instance only); with Redis they count across instances.
+	NewLimiter func(name string, limit int, window time.Duration) Limiter
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 

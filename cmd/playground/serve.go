@@ -62,6 +62,13 @@ type app struct {
 	lease       time.Duration
 }
 
+func (a *app) redisPrefixOrDefault() string {
+	if a.redisPrefix == "" {
+		return "playground:"
+	}
+	return a.redisPrefix
+}
+
 // connectRedis opens REDIS_URL and starts the broker.
 func (a *app) connectRedis(ctx context.Context) error {
 	opt, err := redis.ParseURL(a.cfg.RedisURL)
@@ -204,6 +211,10 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 			if err := a.broker.Revoke(ctx, jti); err != nil {
 				logger.Warn("publish a logout to the other instances", "err", err)
 			}
+		}
+		a.apiOpts.Tokens = hub.NewRedisTokens(a.db.Tokens(), a.rdb, a.redisPrefixOrDefault())
+		a.apiOpts.NewLimiter = func(name string, limit int, window time.Duration) api.Limiter {
+			return hub.NewRedisLimiter(a.rdb, a.redisPrefixOrDefault()+"limit:"+name+":", limit, window)
 		}
 		a.apiOpts.Ready = func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {
