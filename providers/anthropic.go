@@ -1,0 +1,193 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
+
+	"github.com/playground-dev/playground"
+)
+
+// DefaultAnthropicMaxTokens is the max_tokens sent to Anthropic when the
+// session sets no maxTokens: the Messages API requires the field.
+const DefaultAnthropicMaxTokens = 1024
+
+// Anthropic streams from the Messages API.
+type Anthropic struct {
+	client anthropic.Client
+}
+
+// NewAnthropic returns the provider for Anthropic's Messages API at baseURL
+// (ANTHROPIC_BASE_URL, without a version) with the given key.
+//
+// option.WithoutEnvironmentDefaults keeps the SDK from reading
+// ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,
+// ANTHROPIC_PROFILE, ANTHROPIC_CUSTOM_HEADERS, the federation variables and
+// the profile files under ~/.config: only the options below reach requests.
+func NewAnthropic(apiKey, baseURL string, hc *http.Client) *Anthropic {
+	return &Anthropic{client: anthropic.NewClient(
+		option.WithoutEnvironmentDefaults(),
+		option.WithHTTPClient(sdkHTTPClient(hc)),
+		option.WithBaseURL(baseURL),
+		option.WithAPIKey(apiKey),
+		// One request per Stream: the model actor owns retries.
+		option.WithMaxRetries(0),
+	)}
+}
+
+// Name returns "anthropic".
+func (p *Anthropic) Name() string { return playground.ProviderAnthropic }
+
+// Stream sends one streaming Messages request and returns once the upstream
+// has answered with the headers of a stream.
+//
+// Temperature and top_p are sent as raw JSON fields (this SDK version has
+// no typed fields for them). Recent Claude models refuse both together, so
+// a top_p of 1 (which changes nothing) is left out.
+func (p *Anthropic) Stream(ctx context.Context, req playground.ProviderRequest) (playground.Stream, error) {
+	params := anthropic.MessageNewParams{
+		Model:     req.Model,
+		MaxTokens: DefaultAnthropicMaxTokens,
+		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(req.Prompt))},
+	}
+	if m := req.Params.MaxTokens; m != nil {
+		params.MaxTokens = int64(*m)
+	}
+	if req.System != "" {
+		params.System = []anthropic.TextBlockParam{{Text: req.System}}
+	}
+	var opts []option.RequestOption
+	if t := req.Params.Temperature; t != nil {
+		opts = append(opts, option.WithJSONSet("temperature", *t))
+	}
+	if tp := req.Params.TopP; tp != nil && *tp != 1 {
+		opts = append(opts, option.WithJSONSet("top_p", *tp))
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	cctx, capture := withCapture(sctx)
+	s := p.client.Messages.NewStreaming(cctx, params, opts...)
+	if err := s.Err(); err != nil {
+		_ = s.Close()
+		cancel()
+		return nil, streamErr(ctx, playground.ProviderAnthropic, err, capture, false)
+	}
+	return &anthropicStream{ctx: ctx, cancel: cancel, s: s}, nil
+}
+
+// anthropicStream adapts the SDK's event stream; see openAIStream for the
+// locking between Recv and Close.
+type anthropicStream struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	s       *ssestream.Stream[anthropic.MessageStreamEventUnion]
+	stopped bool // message_stop was seen
+	started bool
+	closed  bool
+}
+
+func (st *anthropicStream) Recv() (playground.Delta, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return playground.Delta{}, context.Canceled
+	}
+	if !st.s.Next() {
+		err := st.s.Err()
+		if err == nil {
+			if !st.stopped {
+				return playground.Delta{}, truncatedStream(playground.ProviderAnthropic)
+			}
+			return playground.Delta{}, io.EOF
+		}
+		var ae *anthropic.Error
+		if errors.As(err, &ae) && ae.StatusCode < 400 && st.ctx.Err() == nil {
+			// An `error` event inside the 200 stream: classified by
+			// error.type, not by the (successful) HTTP status.
+			pe := ClassifyStreamError(playground.ProviderAnthropic, []byte(ae.RawJSON()))
+			pe.Err = err
+			return playground.Delta{}, pe
+		}
+		return playground.Delta{}, streamErr(st.ctx, playground.ProviderAnthropic, err, nil, st.started)
+	}
+	st.started = true
+	ev := st.s.Current()
+	var d playground.Delta
+	switch ev.Type {
+	case "message_start":
+		u := ev.Message.Usage
+		if u.JSON.InputTokens.Valid() {
+			d.Usage = &playground.Usage{PromptTokens: ptr(anthropicPromptTokens(u.InputTokens, u.CacheCreationInputTokens, u.CacheReadInputTokens))}
+			if u.JSON.CacheReadInputTokens.Valid() {
+				d.Usage.CachedTokens = ptr(u.CacheReadInputTokens)
+			}
+		}
+	case "content_block_delta":
+		if ev.Delta.Type == "text_delta" {
+			d.Text = ev.Delta.Text
+		}
+	case "message_delta":
+		u := ev.Usage
+		d.Usage = &playground.Usage{}
+		if u.JSON.OutputTokens.Valid() {
+			d.Usage.CompletionTokens = ptr(u.OutputTokens)
+		}
+		if u.JSON.InputTokens.Valid() && u.InputTokens > 0 {
+			// Newer API versions repeat the (final) input counts here.
+			d.Usage.PromptTokens = ptr(anthropicPromptTokens(u.InputTokens, u.CacheCreationInputTokens, u.CacheReadInputTokens))
+		}
+		if u.JSON.CacheReadInputTokens.Valid() && u.InputTokens > 0 {
+			d.Usage.CachedTokens = ptr(u.CacheReadInputTokens)
+		}
+		if u.JSON.OutputTokensDetails.Valid() && u.OutputTokensDetails.JSON.ThinkingTokens.Valid() {
+			d.Usage.ReasoningTokens = ptr(u.OutputTokensDetails.ThinkingTokens)
+		}
+		if r := ev.Delta.StopReason; r != "" {
+			d.FinishReason = anthropicFinish(r)
+		}
+	case "message_stop":
+		st.stopped = true
+	}
+	return d, nil
+}
+
+func (st *anthropicStream) Close() error {
+	st.cancel()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	_ = st.s.Close()
+	return nil
+}
+
+// anthropicPromptTokens is the whole prompt: Anthropic's input_tokens leaves
+// out the tokens written to and read from the prompt cache, which OpenAI's
+// prompt_tokens includes. Summing keeps cachedTokens a part of promptTokens
+// for every provider.
+func anthropicPromptTokens(input, cacheWrite, cacheRead int64) int64 {
+	return input + cacheWrite + cacheRead
+}
+
+// anthropicFinish maps stop_reason: refusal is a content filter, max_tokens
+// a cut, everything else (end_turn, stop_sequence, tool_use, pause_turn) a
+// normal stop.
+func anthropicFinish(r anthropic.StopReason) string {
+	switch r {
+	case anthropic.StopReasonMaxTokens, anthropic.StopReasonModelContextWindowExceeded:
+		return playground.FinishLength
+	case anthropic.StopReasonRefusal:
+		return playground.FinishContentFilter
+	}
+	return playground.FinishStop
+}

@@ -1,0 +1,212 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/playground-dev/playground"
+)
+
+// OpenAICompat streams Chat Completions from OpenAI or any server that
+// speaks its wire format (OpenRouter, Ollama, vLLM, llama.cpp): one type,
+// configured per upstream by NewOpenAI, NewOpenRouter and NewLocal.
+type OpenAICompat struct {
+	name string
+	chat openai.ChatCompletionService
+	// maxCompletionTokens sends Params.MaxTokens as max_completion_tokens
+	// (OpenAI's current name; its reasoning models refuse max_tokens)
+	// rather than max_tokens (what OpenRouter and local servers read).
+	maxCompletionTokens bool
+	// cost reads OpenRouter's usage.cost (US dollars).
+	cost bool
+}
+
+// NewOpenAI returns the provider for OpenAI's Chat Completions API at
+// baseURL (OPENAI_BASE_URL, with its /v1) with the given key.
+func NewOpenAI(apiKey, baseURL string, hc *http.Client) *OpenAICompat {
+	p := newOpenAICompat(playground.ProviderOpenAI, apiKey, baseURL, hc)
+	p.maxCompletionTokens = true
+	return p
+}
+
+// newOpenAICompat builds the chat service from explicit options only.
+// openai.NewClient would start from DefaultClientOptions, which reads
+// OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID and
+// OPENAI_CUSTOM_HEADERS from the process environment (and the SDK's switch
+// to skip that is internal). NewChatCompletionService takes the options it
+// is given and nothing else, so no OPENAI_* variable can reach a request.
+func newOpenAICompat(name, apiKey, baseURL string, hc *http.Client, extra ...option.RequestOption) *OpenAICompat {
+	opts := []option.RequestOption{
+		option.WithHTTPClient(sdkHTTPClient(hc)),
+		option.WithBaseURL(baseURL),
+		// One request per Stream: the model actor owns retries.
+		option.WithMaxRetries(0),
+	}
+	if apiKey != "" {
+		// Without a key no Authorization header is sent at all (local servers).
+		opts = append(opts, option.WithAPIKey(apiKey))
+	}
+	opts = append(opts, extra...)
+	return &OpenAICompat{name: name, chat: openai.NewChatCompletionService(opts...)}
+}
+
+// Name returns the provider's name (openai, openrouter or local).
+func (p *OpenAICompat) Name() string { return p.name }
+
+// Stream sends one streaming Chat Completions request and returns once the
+// upstream has answered with the headers of a stream.
+func (p *OpenAICompat) Stream(ctx context.Context, req playground.ProviderRequest) (playground.Stream, error) {
+	params := openai.ChatCompletionNewParams{
+		Model:         req.Model,
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+	}
+	if req.System != "" {
+		params.Messages = append(params.Messages, openai.SystemMessage(req.System))
+	}
+	params.Messages = append(params.Messages, openai.UserMessage(req.Prompt))
+	if t := req.Params.Temperature; t != nil {
+		params.Temperature = openai.Float(*t)
+	}
+	if tp := req.Params.TopP; tp != nil {
+		params.TopP = openai.Float(*tp)
+	}
+	if m := req.Params.MaxTokens; m != nil {
+		if p.maxCompletionTokens {
+			params.MaxCompletionTokens = openai.Int(int64(*m))
+		} else {
+			params.MaxTokens = openai.Int(int64(*m))
+		}
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	cctx, capture := withCapture(sctx)
+	s := p.chat.NewStreaming(cctx, params)
+	if err := s.Err(); err != nil {
+		_ = s.Close()
+		cancel()
+		return nil, streamErr(ctx, p.name, err, capture, false)
+	}
+	return &openAIStream{provider: p.name, cost: p.cost, ctx: ctx, cancel: cancel, s: s}, nil
+}
+
+// openAIStream adapts ssestream.Stream to playground.Stream. Recv holds mu
+// while it reads, so Close (which may come from another goroutine) first
+// cancels the request's context, which unblocks that read, then closes.
+type openAIStream struct {
+	provider string
+	cost     bool
+	ctx      context.Context // the caller's, to tell its end from ours
+	cancel   context.CancelFunc
+
+	mu       sync.Mutex
+	s        *ssestream.Stream[openai.ChatCompletionChunk]
+	finished bool // a finish_reason was seen
+	started  bool // a chunk was received
+	closed   bool
+}
+
+func (st *openAIStream) Recv() (playground.Delta, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return playground.Delta{}, context.Canceled
+	}
+	if !st.s.Next() {
+		err := st.s.Err()
+		if err == nil {
+			if !st.finished {
+				return playground.Delta{}, truncatedStream(st.provider)
+			}
+			return playground.Delta{}, io.EOF
+		}
+		var se *ssestream.StreamError
+		if errors.As(err, &se) && st.ctx.Err() == nil {
+			// A chunk with an `error` object inside a 200 stream
+			// (OpenRouter's mid-stream failure).
+			pe := ClassifyStreamError(st.provider, se.Event.Data)
+			pe.Err = err
+			return playground.Delta{}, pe
+		}
+		return playground.Delta{}, streamErr(st.ctx, st.provider, err, nil, st.started)
+	}
+	st.started = true
+	chunk := st.s.Current()
+	var d playground.Delta
+	for _, c := range chunk.Choices {
+		if c.Index != 0 {
+			continue // only one completion is asked for
+		}
+		d.Text += c.Delta.Content + c.Delta.Refusal
+		if c.FinishReason != "" {
+			d.FinishReason = openAIFinish(c.FinishReason)
+			st.finished = true
+		}
+	}
+	if chunk.JSON.Usage.Valid() {
+		d.Usage = openAIUsage(chunk.Usage, st.cost)
+	}
+	return d, nil
+}
+
+func (st *openAIStream) Close() error {
+	st.cancel()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	_ = st.s.Close()
+	return nil
+}
+
+// openAIFinish maps Chat Completions finish reasons; tool and function calls
+// (never asked for) and anything unknown count as a normal stop.
+func openAIFinish(reason string) string {
+	switch reason {
+	case "length":
+		return playground.FinishLength
+	case "content_filter":
+		return playground.FinishContentFilter
+	}
+	return playground.FinishStop
+}
+
+// openAIUsage copies the counts the upstream reported; an omitted or null
+// field stays nil, a reported 0 is 0.
+func openAIUsage(u openai.CompletionUsage, withCost bool) *playground.Usage {
+	out := &playground.Usage{}
+	if u.JSON.PromptTokens.Valid() {
+		out.PromptTokens = ptr(u.PromptTokens)
+	}
+	if u.JSON.CompletionTokens.Valid() {
+		out.CompletionTokens = ptr(u.CompletionTokens)
+	}
+	if u.JSON.CompletionTokensDetails.Valid() && u.CompletionTokensDetails.JSON.ReasoningTokens.Valid() {
+		out.ReasoningTokens = ptr(u.CompletionTokensDetails.ReasoningTokens)
+	}
+	if u.JSON.PromptTokensDetails.Valid() && u.PromptTokensDetails.JSON.CachedTokens.Valid() {
+		out.CachedTokens = ptr(u.PromptTokensDetails.CachedTokens)
+	}
+	if withCost {
+		// An extra field is never Valid (the SDK has no type to check it
+		// against), so its raw JSON is parsed here; null fails the parse.
+		if f, ok := u.JSON.ExtraFields["cost"]; ok {
+			if c, err := strconv.ParseFloat(f.Raw(), 64); err == nil && c >= 0 && !math.IsInf(c, 0) {
+				out.CostUSD = &c
+			}
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
