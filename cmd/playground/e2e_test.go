@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -422,5 +423,47 @@ func TestStrangers(t *testing.T) {
 	}
 	if _, _, err := ts.tryDialWS(t, owner.token, http.Header{"Origin": {ts.URL}}); err != nil {
 		t.Fatalf("same origin refused: %v", err)
+	}
+}
+
+// TestBreakerOverHTTP: after repeated provider failures the provider's
+// models are listed cooling_down and a new comparison asking for them is
+// refused with 400 model_unavailable.
+func TestBreakerOverHTTP(t *testing.T) {
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadGateway)
+		w.Write([]byte(`{"error":{"message":"upstream unavailable"}}`))
+	}))
+	t.Cleanup(broken.Close)
+	ts := startServer(t, "sqlite", map[string]string{
+		"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": broken.URL + "/v1", "MODELS": "openai/gpt-4o-mini,demo/fast",
+		"PROVIDER_BREAKER_FAILURES": "2", "PROVIDER_BREAKER_COOLDOWN": "1m",
+	}, func(a *app) { a.engOpts.Policy.BaseDelay = time.Millisecond })
+	owner := ts.client(t).register()
+	for range 2 {
+		s := owner.createSession("fail", "openai/gpt-4o-mini")
+		v := ts.dialWS(t, owner.token, nil)
+		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+		v.untilDone(s.ID, 20*time.Second)
+	}
+	var models struct {
+		Models []playground.Model `json:"models"`
+	}
+	ts.client(t).do("GET", "/models", nil, &models)
+	for _, m := range models.Models {
+		if m.ID == "openai/gpt-4o-mini" && (m.Available || m.UnavailableReason == nil || *m.UnavailableReason != "cooling_down") {
+			t.Fatalf("after two failures: %+v", m)
+		}
+	}
+	var out struct {
+		Error struct {
+			Code    string         `json:"code"`
+			Details map[string]any `json:"details"`
+		} `json:"error"`
+	}
+	code := owner.do("POST", "/sessions", map[string]any{"prompt": "again", "models": []string{"openai/gpt-4o-mini"}}, &out)
+	if code != 400 || out.Error.Code != "model_unavailable" || out.Error.Details["model"] != "openai/gpt-4o-mini" {
+		t.Fatalf("create while cooling down: %d %+v", code, out.Error)
 	}
 }
