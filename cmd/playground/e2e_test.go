@@ -467,3 +467,86 @@ func TestBreakerOverHTTP(t *testing.T) {
 		t.Fatalf("create while cooling down: %d %+v", code, out.Error)
 	}
 }
+
+// TestGracefulShutdown: on a shutdown signal the server lets a running
+// comparison finish, then closes WebSockets with 1001 and returns nil.
+func TestGracefulShutdown(t *testing.T) {
+	up := newFakeOpenAI(t, 20, 25*time.Millisecond)
+	ts := startServer(t, "sqlite", up.env("openai/gpt-short"), nil)
+	owner := ts.client(t).register()
+	s := owner.createSession("finish me", "openai/gpt-short")
+	v := ts.dialWS(t, owner.token, nil)
+	v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	v.next(5 * time.Second)
+	up.open()
+	ts.stop() // as SIGTERM would
+
+	evs := v.untilDone(s.ID, 15*time.Second)
+	if last := evs[len(evs)-1]; last.Status != playground.SessionComplete {
+		t.Fatalf("the running comparison ended %q during shutdown", last.Status)
+	}
+	var ce websocket.CloseError
+	if err := v.closeReason(15 * time.Second); !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway {
+		t.Fatalf("WebSocket closed with %v, want 1001", err)
+	}
+	ts.Stop(t) // serve returned nil: what exit status 0 means
+	texts, _ := replayView(t, evs)
+	if texts[s.Responses[0].ID] != up.expectedText("gpt-short") {
+		t.Fatalf("text during shutdown: %q", texts[s.Responses[0].ID])
+	}
+}
+
+// TestRestartEndsOrphans: a session left running by a server that died is
+// ended as interrupted when the server starts again, keeping its text and
+// giving back the run of a response that had produced nothing.
+func TestRestartEndsOrphans(t *testing.T) {
+	dbURL := dbtest.URL(t, "sqlite")
+	env := map[string]string{"DATABASE_URL": dbURL, "MODELS": "demo/fast"}
+	first := startServer(t, "", env, nil)
+	owner := first.client(t).register()
+	var me struct {
+		User playground.User `json:"user"`
+	}
+	owner.do("GET", "/auth/me", nil, &me)
+	first.Stop(t)
+
+	// What a crash leaves behind: a running session, one response part-way.
+	d := openTestDB(t, dbURL)
+	s := &playground.Session{ID: "s_orphan", UserID: me.User.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
+		Responses: []*playground.Response{{ID: "r_part", Model: "demo/fast", Status: playground.StatusPending},
+			{ID: "r_none", Model: "demo/fast", Status: playground.StatusPending}}}
+	if err := d.Sessions().CreateSession(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sessions().Checkpoint(t.Context(), s.ID, 7, []playground.ResponseCheckpoint{
+		{ID: "r_part", Status: playground.StatusStreaming, Text: "half an ans", NextIndex: 3, Attempts: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	second := startServer(t, "", env, nil)
+	again := second.client(t)
+	again.token = owner.token
+	got := again.session(s.ID)
+	if got.Status != playground.SessionError {
+		t.Fatalf("orphan status %q", got.Status)
+	}
+	for _, r := range got.Responses {
+		if r.Status != playground.StatusError || r.Error == nil || r.Error.Code != playground.RErrInterrupted || !r.Error.Retryable {
+			t.Fatalf("orphaned response: %+v", r)
+		}
+	}
+	if got.Responses[0].Text != "half an ans" {
+		t.Fatalf("kept text %q", got.Responses[0].Text)
+	}
+	again.do("GET", "/auth/me", nil, &me)
+	if me.User.Quota.Remaining != me.User.Quota.Limit-1 {
+		t.Fatalf("quota %d of %d: the response that produced nothing should be given back", me.User.Quota.Remaining, me.User.Quota.Limit)
+	}
+	// A late viewer gets the ended session and done.
+	v := second.dialWS(t, owner.token, nil)
+	v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+	if evs := v.untilDone(s.ID, 5*time.Second); evs[len(evs)-1].Status != playground.SessionError {
+		t.Fatalf("late viewer of the orphan: %v", types(evs))
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/db"
 	"github.com/playground-dev/playground/db/dbtest"
 )
 
@@ -38,10 +39,11 @@ func TestMain(m *testing.M) {
 
 // testServer is the real server, started through serve on 127.0.0.1:0.
 type testServer struct {
-	URL  string
-	app  *app
-	stop context.CancelFunc
-	done chan error
+	URL    string
+	app    *app
+	stop   context.CancelFunc
+	exited chan struct{} // closed when serve has returned, with its error in err
+	err    error
 }
 
 // startServer runs serve with env (plus a fresh database of the dialect)
@@ -64,38 +66,39 @@ func startServer(t *testing.T, dialect string, env map[string]string, configure 
 		ln = smallBufferListener{ln}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{stop: cancel, done: make(chan error, 1)}
+	ts := &testServer{stop: cancel, exited: make(chan struct{})}
 	started := make(chan *app, 1)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("PLAYGROUND_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	go func() {
-		ts.done <- serve(ctx, func(k string) string { return vars[k] }, logger, serveHooks{
+		defer close(ts.exited)
+		ts.err = serve(ctx, func(k string) string { return vars[k] }, logger, serveHooks{
 			Listener: ln, Configure: configure, Started: func(a *app) { started <- a },
 		})
 	}()
 	select {
 	case ts.app = <-started:
-	case err := <-ts.done:
+	case <-ts.exited:
 		cancel()
-		t.Fatalf("serve: %v", err)
+		t.Fatalf("serve: %v", ts.err)
 	}
 	ts.URL = "http://" + ts.app.addr
 	t.Cleanup(func() { ts.Stop(t) })
 	return ts
 }
 
-// Stop shuts the server down as a signal would and checks it exits cleanly.
+// Stop shuts the server down as a signal would and checks it exits
+// cleanly; calling it again only waits.
 func (ts *testServer) Stop(t *testing.T) {
 	t.Helper()
 	ts.stop()
 	select {
-	case err, ok := <-ts.done:
-		if ok && err != nil {
-			t.Errorf("serve returned %v", err)
+	case <-ts.exited:
+		if ts.err != nil {
+			t.Errorf("serve returned %v", ts.err)
 		}
-		close(ts.done)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30 s")
 	}
@@ -420,4 +423,14 @@ func (c *client) readSSE(path string, header http.Header, stopAfter int) ([]sseE
 		}
 	}
 	return out, 200
+}
+
+// openTestDB opens a database the server under test also uses.
+func openTestDB(t *testing.T, url string) *db.DB {
+	t.Helper()
+	d, err := db.Open(t.Context(), url, db.Options{Plans: dbtest.DefaultPlans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
