@@ -3,6 +3,8 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -130,7 +132,11 @@ func serverBinary(t *testing.T) string {
 		if err != nil {
 			dir = os.TempDir()
 		}
-		dir = filepath.Join(dir, "playground-browser-tests")
+		// One directory per checkout, so runs of two checkouts at once
+		// never exec each other's build.
+		root, _ := filepath.Abs("..")
+		sum := sha256.Sum256([]byte(root))
+		dir = filepath.Join(dir, "playground-browser-tests", hex.EncodeToString(sum[:6]))
 		if buildErr = os.MkdirAll(dir, 0o755); buildErr != nil {
 			return
 		}
