@@ -12,9 +12,11 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/playground
 
-## test: the whole suite with the race detector (installs Chromium for the browser tests if missing)
+## test: a few seconds of real fuzzing of the stream parsing that is ours, then the whole suite
+## with the race detector (installs Chromium for the browser tests if missing)
 test: chromium
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKE)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 ## chromium: Debian's Chromium for the browser tests
@@ -23,10 +25,12 @@ chromium:
 		echo "installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-## fuzz: run each fuzz target for longer than the seed run in `make test` (FUZZTIME=1m)
-FUZZTIME ?= 30s
+## fuzz: run each fuzz target for longer than the short run in `make test` (FUZZTIME=1m)
+FUZZTIME  ?= 30s
+FUZZSMOKE ?= 2s
+FUZZPKGS  ?= ./providers/...
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@for pkg in $$($(GO) list $(FUZZPKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
