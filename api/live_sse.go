@@ -59,10 +59,18 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	heartbeat := time.NewTicker(s.opts.SSEHeartbeat)
-	defer heartbeat.Stop()
 	var frames []playground.Frame
 	var buf []byte
+	if !live {
+		// The session had ended: everything there is was queued already.
+		for _, f := range sub.Queue.Drain(nil) {
+			buf = appendSSE(buf, f)
+		}
+		s.writeSSE(rc, w, buf)
+		return
+	}
+	heartbeat := time.NewTicker(s.opts.SSEHeartbeat)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-sub.Queue.Ready():
@@ -79,9 +87,6 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			if !s.writeSSE(rc, w, buf) || end {
 				return
 			}
-			if !live && len(sub.Queue.Drain(nil)) == 0 {
-				return // an ended session: the replay was everything
-			}
 			heartbeat.Reset(s.opts.SSEHeartbeat)
 		case <-heartbeat.C:
 			if !s.writeSSE(rc, w, []byte(": keep-alive\n\n")) {
@@ -90,6 +95,13 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		case <-sub.Queue.Done():
 			return // too slow: the stream ends and the client resumes
 		case <-s.live.closing:
+			// Send what is waiting (the last events of comparisons that
+			// finished during shutdown) before the stream ends.
+			buf = buf[:0]
+			for _, f := range sub.Queue.Drain(frames) {
+				buf = appendSSE(buf, f)
+			}
+			s.writeSSE(rc, w, buf)
 			return
 		case <-r.Context().Done():
 			return

@@ -111,9 +111,11 @@ func (cn *wsConn) serve(ctx context.Context) {
 	}
 }
 
-// reply queues a frame for this connection only.
+// reply queues a frame for this connection only. It counts against the
+// queue's bound like any event: a client that sends pings and never reads
+// the pongs is dropped like any viewer that falls behind.
 func (cn *wsConn) reply(typ playground.EventType, sessionID string, v any) {
-	cn.queue.PushAll([]playground.Frame{playground.EncodeFrame(typ, sessionID, 0, v)})
+	cn.queue.Push(playground.EncodeFrame(typ, sessionID, 0, v))
 }
 
 func (cn *wsConn) replyError(sessionID string, err error) {
@@ -221,31 +223,53 @@ func (cn *wsConn) writeLoop(ctx context.Context) {
 		defer t.Stop()
 		expiry = t.C
 	}
+	// One timer bounds every write: armed before it and stopped after it;
+	// firing closes the socket, which fails the write. A context with a
+	// deadline per write cost a timer and allocations for every message to
+	// every viewer (a tenth of the server's CPU in a 1 000-viewer fan-out).
+	// The connection's end likewise closes the socket once, so each write
+	// needs no context of its own (coder/websocket registers one per write
+	// for a context that can end).
+	watchdog := time.AfterFunc(time.Hour, func() { cn.c.CloseNow() })
+	watchdog.Stop()
+	defer watchdog.Stop()
+	defer context.AfterFunc(ctx, func() { cn.c.CloseNow() })()
 	var frames []playground.Frame
 	var buf []byte
+	// flush sends everything waiting as one frame; false means the socket failed.
+	flush := func() bool {
+		frames = cn.queue.Drain(frames)
+		msg := buf[:0]
+		if len(frames) == 1 {
+			msg = frames[0].Data // the shared bytes as they are: no copy
+		} else {
+			for i, f := range frames {
+				if i > 0 {
+					msg = append(msg, lineBreak...)
+				}
+				msg = append(msg, f.Data...)
+			}
+			buf = msg
+		}
+		if len(msg) == 0 {
+			return true
+		}
+		watchdog.Reset(cn.s.opts.WriteTimeout)
+		err := cn.c.Write(context.Background(), websocket.MessageText, msg)
+		if !watchdog.Stop() {
+			return false // it fired: the socket is closed
+		}
+		if cap(buf) > 64<<10 {
+			buf = nil // do not keep a burst's buffer for an idle viewer
+		}
+		return err == nil
+	}
 	for {
 		select {
 		case <-cn.queue.Ready():
-			frames = cn.queue.Drain(frames)
-			buf = buf[:0]
-			for i, f := range frames {
-				if i > 0 {
-					buf = append(buf, lineBreak...)
-				}
-				buf = append(buf, f.Data...)
-			}
-			if len(buf) == 0 {
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, cn.s.opts.WriteTimeout)
-			err := cn.c.Write(wctx, websocket.MessageText, buf)
-			cancel()
-			if err != nil {
+			if !flush() {
 				cn.c.CloseNow()
 				return
-			}
-			if cap(buf) > 64<<10 {
-				buf = nil // do not keep a burst's buffer for an idle viewer
 			}
 		case <-cn.queue.Done():
 			if cn.queue.Overflowed() {
@@ -259,6 +283,7 @@ func (cn *wsConn) writeLoop(ctx context.Context) {
 			cn.close(closeUnauthorized, "credentials revoked")
 			return
 		case <-cn.s.live.closing:
+			flush() // the last events of comparisons that finished during shutdown
 			cn.close(closeGoingAway, "server shutting down")
 			return
 		case <-ctx.Done():

@@ -26,6 +26,11 @@ type follower struct {
 	subs    map[*Subscriber]int64 // the seq up to which each viewer has its events
 	last    int64
 	ended   bool
+	// log holds the frames delivered since the follower started (after
+	// seq logStart), so resumes and snapshots need Redis only for older
+	// events, and a Redis outage cannot open a gap for a new viewer.
+	log      []playground.Frame
+	logStart int64
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -142,6 +147,7 @@ func (f *follower) run() {
 	defer f.cancel()
 
 	f.last = f.top()
+	f.logStart = f.last
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -257,7 +263,9 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 	var frames []playground.Frame
 	base := since
 	replayed := false
-	if since > 0 {
+	if since > 0 && since >= f.logStart && since <= f.last {
+		frames, replayed, base = f.log[since-f.logStart:], true, f.last
+	} else if since > 0 {
 		tail, err := f.b.Tail(ctx, f.sid, since)
 		if err == nil && ((len(tail) > 0 && tail[0].Seq == since+1) || (len(tail) == 0 && since <= f.last)) {
 			frames, replayed = tail, true
@@ -279,6 +287,13 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 			Apply(s, tail[i])
 			if tail[i].Type == playground.EventDone {
 				done = &tail[i]
+			}
+		}
+		// What this follower delivered but neither the checkpoint nor the
+		// stream (Redis away) can give.
+		for i := range f.log {
+			if f.log[i].Seq > s.LastSeq {
+				Apply(s, f.log[i])
 			}
 		}
 		base = s.LastSeq
@@ -326,6 +341,7 @@ func (f *follower) deliver(frames []playground.Frame) {
 			continue
 		}
 		f.last = fr.Seq
+		f.log = append(f.log, fr)
 		for sub, base := range f.subs {
 			if fr.Seq <= base {
 				continue
@@ -369,6 +385,7 @@ func (f *follower) resync(ctx context.Context) {
 		}
 	}
 	f.last = s.LastSeq
+	f.log, f.logStart = nil, s.LastSeq // the snapshot is the new starting point
 	if f.ended {
 		clear(f.subs)
 	}
