@@ -35,14 +35,12 @@ func (s *testServer) CutWebSockets() int { return s.proxy.cut("/ws") }
 // WebSocketsOpened is how many WebSocket connections the page has opened.
 func (s *testServer) WebSocketsOpened() int { return s.proxy.opened("/ws") }
 
-// startTestServer starts the real server on 127.0.0.1 through the same code
-// path as `playground serve`, with a fresh SQLite database and the demo
-// provider only, and stops it when the test ends.
-//
-// TODO(lead): switch to the exported in-process helper once it lands
-// (started on 127.0.0.1:0 by cmd/playground's run/serve). Until then this
-// builds ./cmd/playground and runs it as a child process, on a port picked
-// free just before (a small race, acceptable in tests).
+// startTestServer starts the real server on 127.0.0.1: the built
+// ./cmd/playground binary run as `playground serve`, exactly as a person
+// runs it, with a fresh SQLite database and the demo provider only, and
+// stops it when the test ends. Its port is picked free just before (a
+// small race, acceptable in tests); the browser reaches it through a TCP
+// proxy that can cut the page's WebSockets from the server side.
 //
 // extraEnv adds settings, e.g. "QUOTA_FREE_PER_DAY=2".
 func startTestServer(t *testing.T, extraEnv ...string) *testServer {
