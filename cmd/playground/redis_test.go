@@ -205,6 +205,7 @@ func TestCancelResumeLogoutAcrossInstances(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != 4401 || time.Since(start) > time.Second+500*time.Millisecond {
 		t.Fatalf("B's WebSocket after logout on A: %v after %v", err, time.Since(start))
 	}
+	t.Logf("logout on A closed B's WebSocket with 4401 after %v", time.Since(start))
 }
 
 // TestOwnerDies: the instance running a session vanishes mid-stream (its
@@ -238,6 +239,7 @@ func TestOwnerDies(t *testing.T) {
 	if took := time.Since(died); took > 4*time.Second {
 		t.Fatalf("done reached B %v after the owner died", took)
 	}
+	t.Logf("done reached B %v after the owner died (lease %v)", time.Since(died), cl.lease)
 	// The ending comes as events, or (when the stream missed what the
 	// owner had checkpointed) as a snapshot that holds it.
 	var gotInterrupted bool
