@@ -23,7 +23,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	_, owner, err := s.visibleSession(r.Context(), p, id, share)
+	_, owner, err := s.storedSession(r.Context(), p, id, share)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -170,7 +170,7 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 			return
 		}
 	}
-	_, owner, err := cn.s.visibleSession(ctx, cn.p, f.SessionID, f.ShareToken)
+	_, owner, err := cn.s.storedSession(ctx, cn.p, f.SessionID, f.ShareToken)
 	if err != nil {
 		cn.replyError(f.SessionID, err)
 		return
@@ -197,7 +197,7 @@ func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {
 	if ws, ok := cn.subs[f.SessionID]; ok {
 		share = ws.sub.ShareToken
 	}
-	sess, owner, err := cn.s.visibleSession(ctx, cn.p, f.SessionID, share)
+	sess, owner, err := cn.s.storedSession(ctx, cn.p, f.SessionID, share)
 	switch {
 	case err != nil:
 		cn.replyError(f.SessionID, err)

@@ -308,6 +308,19 @@ func (s *Server) ownedSession(r *http.Request) (*playground.Session, error) {
 // and metrics come from the live copy when the session runs here, since it
 // is ahead of the last checkpoint.
 func (s *Server) visibleSession(ctx context.Context, p *Principal, sessionID, shareToken string) (sess *playground.Session, owner bool, err error) {
+	row, owner, err := s.storedSession(ctx, p, sessionID, shareToken)
+	if err != nil {
+		return nil, false, err
+	}
+	if live, ok := s.opts.Runner.Live(sessionID); ok {
+		return mergeLive(row, live), owner, nil
+	}
+	return row, owner, nil
+}
+
+// storedSession is visibleSession without the live text: the stored row,
+// which is all the live endpoints need to decide who may watch.
+func (s *Server) storedSession(ctx context.Context, p *Principal, sessionID, shareToken string) (*playground.Session, bool, error) {
 	if p == nil && shareToken == "" {
 		return nil, false, playground.Errorf(playground.EUnauthorized, "Sign in, or open the comparison with its share link.")
 	}
@@ -315,12 +328,9 @@ func (s *Server) visibleSession(ctx context.Context, p *Principal, sessionID, sh
 	if err != nil {
 		return nil, false, err
 	}
-	owner = p != nil && p.UserID == row.UserID
+	owner := p != nil && p.UserID == row.UserID
 	if !owner && (shareToken == "" || !tokenEqual(row.ShareToken, shareToken)) {
 		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
-	}
-	if live, ok := s.opts.Runner.Live(sessionID); ok {
-		return mergeLive(row, live), owner, nil
 	}
 	return row, owner, nil
 }
