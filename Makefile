@@ -36,9 +36,11 @@ fuzz:
 		done; \
 	done
 
-## bench: the benchmark report (not part of make test)
+## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 20 minutes;
+## installs Centrifugo into a temporary directory; BENCHFLAGS="-quick" for a smoke run)
+BENCHFLAGS ?= -warmup 1s -window 3s
 bench:
-	$(GO) run ./cmd/playbench all -out docs/benchmarks.md
+	$(GO) run ./cmd/playbench all $(BENCHFLAGS) -out docs/benchmarks.md
 
 ## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
 screenshot: chromium

@@ -18,8 +18,34 @@ import (
 // clkTck is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat.
 const clkTck = 100
 
-// cpuTime is a process's user plus system CPU time, all threads.
+// cpuTime is a process's CPU time, all threads, in nanoseconds: the sum
+// of each thread's sum_exec_runtime (/proc/<pid>/task/*/schedstat), far
+// finer than the 10 ms ticks of /proc/<pid>/stat, which is the fallback.
+// Threads that have exited drop out of the sum; Go rarely ends threads.
 func cpuTime(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err == nil {
+		var sum int64
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b))
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				sum += n
+			}
+		}
+		if sum > 0 {
+			return time.Duration(sum), nil
+		}
+	}
+	return statCPUTime(pid)
+}
+
+// statCPUTime is utime+stime from /proc/<pid>/stat.
+func statCPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -97,10 +123,11 @@ func pinned(ctx context.Context, cpu int, name string, args ...string) *exec.Cmd
 
 // process is a running system under test (or helper) started by playbench.
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan error
+	name   string
+	stopFn func() // an in-process stand-in (smoke test)
+	cmd    *exec.Cmd
+	log    string
+	done   chan error
 }
 
 func startProcess(name string, cmd *exec.Cmd, logPath string) (*process, error) {
@@ -122,11 +149,20 @@ func startProcess(name string, cmd *exec.Cmd, logPath string) (*process, error) 
 }
 
 // pid is the process's id: taskset execs the program, so it is the same.
-func (p *process) pid() int { return p.cmd.Process.Pid }
+func (p *process) pid() int {
+	if p.cmd == nil {
+		return selfPID
+	}
+	return p.cmd.Process.Pid
+}
 
 // stop sends SIGTERM and waits (SIGKILL after 15 s).
 func (p *process) stop() {
 	if p == nil {
+		return
+	}
+	if p.stopFn != nil {
+		p.stopFn()
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -217,4 +253,30 @@ func raiseFileLimit() uint64 {
 	}
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
 	return l.Cur
+}
+
+// machineBusy is the CPU time all processes used, both cores, from the
+// first line of /proc/stat (ticks of 10 ms): everything but idle and iowait.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clkTck
 }

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The gateway paths: the upstream read directly, through a stdlib reverse
+// proxy, and through a Playground session read over SSE and WebSocket.
+const (
+	pathDirect = "direct"
+	pathProxy  = "proxy"
+	pathSSE    = "playground-sse"
+	pathWS     = "playground-ws"
+)
+
+var gatewayPaths = []string{pathDirect, pathProxy, pathSSE, pathWS}
+
+// gwResult is one path at one (gap, concurrency), all repetitions merged.
+type gwResult struct {
+	Path     string
+	Gap      time.Duration
+	C        int
+	Streams  int64
+	Errors   int64
+	FirstErr string
+	TTFT     *hist // first content chunk: creation → receipt
+	Chunk    *hist // every later chunk: creation → receipt
+	Create   *hist // POST /sessions (Playground paths)
+	LoadGen  []float64
+	Server   []float64 // server (or proxy) share of its core
+}
+
+// invalid reports concurrent streams whose load generator ran too hot.
+// One stream at a time is a closed loop: playbench is busy for most of
+// it by construction (the direct path never leaves it), and nothing
+// queues behind anything, so its load is no reason to doubt it.
+func (r *gwResult) invalid() bool { return r.C > 1 && median(r.LoadGen) > 0.70 }
+
+const gatewayChunks = 50
+
+// gateway runs every path at every concurrency and gap, alternating the
+// paths within each repetition.
+func (b *bench) gateway(ctx context.Context) ([]*gwResult, error) {
+	b.runs++
+	srv, err := b.startPlayground(ctx, "playground-gw", filepath.Join(b.tmp, fmt.Sprintf("gw-%d.db", b.runs)), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	proxy, proxyAddr, err := b.startProxy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.stop()
+	owner := newPGClient(srv.url)
+	defer owner.hc.CloseIdleConnections()
+	if err := owner.register(ctx); err != nil {
+		return nil, err
+	}
+	upAddr := strings.TrimPrefix(b.up.url, "http://")
+
+	var out []*gwResult
+	for _, gap := range b.opt.gaps {
+		for _, c := range b.opt.streams {
+			res := map[string]*gwResult{}
+			for _, p := range gatewayPaths {
+				res[p] = &gwResult{Path: p, Gap: gap, C: c, TTFT: &hist{}, Chunk: &hist{}, Create: &hist{}}
+			}
+			iters := max(1, b.opt.gwStreams/c)
+			for rep := 1; rep <= b.opt.reps; rep++ {
+				for _, p := range gatewayPaths {
+					if ctx.Err() != nil {
+						return out, ctx.Err()
+					}
+					r := res[p]
+					pid := srv.pid
+					if p == pathProxy {
+						pid = proxy.pid()
+					} else if p == pathDirect {
+						pid = 0
+					}
+					var sm cpuMeter
+					if pid != 0 {
+						sm = startCPU(pid)
+					}
+					endProfile := func() {}
+					if (p == pathSSE || p == pathWS) && c <= 16 && rep == 1 {
+						endProfile = b.profileServer(srv, fmt.Sprintf("gateway-%s-gap%s-C%d", p, gap, c), 3)
+					}
+					self := startCPU(selfPID)
+					_ = parallel(ctx, c, c, func(int) error {
+						for range iters {
+							err := b.gwStream(ctx, p, gap, owner, upAddr, proxyAddr, r)
+							r.noteStream(err)
+						}
+						return nil
+					})
+					_, lg := self.stop()
+					endProfile()
+					r.LoadGen = append(r.LoadGen, lg)
+					if pid != 0 {
+						_, sc := sm.stop()
+						r.Server = append(r.Server, sc)
+					}
+				}
+			}
+			for _, p := range gatewayPaths {
+				r := res[p]
+				b.logf("   gateway gap=%s C=%d %-15s ttft p50 %s p99 %s chunk p50 %s p99 %s errors %d", gap, c, p,
+					fmtDur(r.TTFT.Quantile(.5)), fmtDur(r.TTFT.Quantile(.99)), fmtDur(r.Chunk.Quantile(.5)), fmtDur(r.Chunk.Quantile(.99)), r.Errors)
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+var gwMu sync.Mutex
+
+func (r *gwResult) noteStream(err error) {
+	gwMu.Lock()
+	defer gwMu.Unlock()
+	r.Streams++
+	if err == nil {
+		return
+	}
+	r.Errors++
+	if r.FirstErr == "" {
+		r.FirstErr = err.Error()
+	}
+}
+
+var gwSeq atomic.Int64
+
+// gwStream runs one stream of 50 chunks over path and records it in r.
+func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, owner *pgClient, upAddr, proxyAddr string, r *gwResult) error {
+	key := fmt.Sprintf("gw-%d", gwSeq.Add(1))
+	st := b.up.plan(key, gap, gatewayChunks, b.opt.gwSize)
+	defer b.up.forget(key)
+	defer st.open()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	got := 0
+	record := func(stamp int64, at time.Time) {
+		lat := time.Duration(at.UnixNano() - stamp)
+		if got == 0 {
+			r.TTFT.Record(lat)
+		} else {
+			r.Chunk.Record(lat)
+		}
+		got++
+	}
+	switch path {
+	case pathDirect, pathProxy:
+		st.open()
+		addr := upAddr
+		if path == pathProxy {
+			addr = proxyAddr
+		}
+		body := []byte(`{"model":"bench","stream":true,"messages":[{"role":"user","content":"` + key + `"}]}`)
+		s, err := openSSE(ctx, b.dial, addr, "POST", "/v1/chat/completions", nil, body)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		end := false
+		for !end {
+			var at time.Time
+			err := s.Next(func(data []byte) {
+				if at.IsZero() {
+					at = time.Now()
+				}
+				if bytes.HasPrefix(data, []byte("[DONE]")) {
+					end = true
+				} else if stamp, ok := stampAfter(data, keyContent); ok {
+					record(stamp, at)
+				}
+			})
+			if err != nil && !end {
+				return err
+			}
+		}
+	case pathSSE:
+		t0 := time.Now()
+		id, err := owner.createSession(ctx, key, "openai/bench")
+		if err != nil {
+			return err
+		}
+		r.Create.Record(time.Since(t0))
+		s, err := openSSE(ctx, b.dial, owner.addr(), "GET", "/sessions/"+id+"/stream?since=0", owner.authHeader(), nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		end := false
+		for !end {
+			var at time.Time
+			err := s.Next(func(data []byte) {
+				if at.IsZero() {
+					at = time.Now()
+				}
+				switch {
+				case bytes.HasPrefix(data, ourSnap):
+					st.open()
+				case bytes.HasPrefix(data, ourChunk):
+					if stamp, ok := stampAfter(data, keyText); ok {
+						record(stamp, at)
+					}
+				case bytes.HasPrefix(data, ourDone):
+					end = true
+				}
+			})
+			if err != nil && !end {
+				return err
+			}
+		}
+	case pathWS:
+		t0 := time.Now()
+		id, err := owner.createSession(ctx, key, "openai/bench")
+		if err != nil {
+			return err
+		}
+		r.Create.Record(time.Since(t0))
+		ws, err := dialWS(ctx, b.dial, owner.addr(), "/ws", owner.authHeader())
+		if err != nil {
+			return err
+		}
+		defer ws.Close()
+		stop := context.AfterFunc(ctx, func() { ws.Close() })
+		defer stop()
+		if err := ws.WriteText([]byte(`{"type":"subscribe","sessionId":"` + id + `","since":0}`)); err != nil {
+			return err
+		}
+		for end := false; !end; {
+			msg, err := ws.Read()
+			at := time.Now()
+			if err != nil {
+				return err
+			}
+			for _, line := range bytes.Split(msg, []byte("\n")) {
+				switch {
+				case bytes.HasPrefix(line, ourSnap):
+					st.open()
+				case bytes.HasPrefix(line, ourChunk):
+					if stamp, ok := stampAfter(line, keyText); ok {
+						record(stamp, at)
+					}
+				case bytes.HasPrefix(line, ourDone):
+					end = true
+				case bytes.HasPrefix(line, ourError):
+					return errors.New(string(line))
+				}
+			}
+		}
+	}
+	if got != gatewayChunks {
+		return fmt.Errorf("%s: got %d of %d chunks", path, got, gatewayChunks)
+	}
+	return nil
+}
+
+// startProxy runs `playbench _proxy` in front of the upstream, pinned
+// like the systems under test.
+func (b *bench) startProxy(ctx context.Context) (*process, string, error) {
+	if b.opt.inproc {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, "", err
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serveProxyOn(pctx, ln, b.up.url) }()
+		return &process{name: "proxy", stopFn: func() { cancel(); <-done }}, ln.Addr().String(), nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := pinned(ctx, serverCPU, self, "_proxy", "-listen", addr, "-target", b.up.url)
+	p, err := startProcess("proxy", cmd, filepath.Join(b.tmp, "proxy.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitHTTP(p, "http://"+addr+"/_ready", 30*time.Second); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, addr, nil
+}
+
+// serveProxy is `playbench _proxy`: httputil.ReverseProxy as it comes,
+// flushing every write, in front of target.
+func serveProxy(ctx context.Context, listen, target string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	return serveProxyOn(ctx, ln, target)
+}
+
+func serveProxyOn(ctx context.Context, ln net.Listener, target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_ready", func(w http.ResponseWriter, _ *http.Request) {})
+	mux.Handle("/", rp)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stop()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

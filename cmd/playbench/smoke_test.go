@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The SQLite driver and HTTP keep-alive connections keep goroutines
+		// of their own that outlive a test by design.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"),
+		// OpenCensus (a dependency of the Gemini SDK) starts a worker in init.
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+// smokeBench is a tiny playbench run against Playground served in this
+// process: ten viewers, a few hundred events.
+func smokeBench(t *testing.T, args ...string) (*bench, *report) {
+	t.Helper()
+	opt, err := parseOptions(append(args, "-quick", "-reps", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.inproc = true
+	b, err := newBench(opt, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.close)
+	rep := newReport(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.runScenario(ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	return b, rep
+}
+
+func checkFanout(t *testing.T, rs []cellResult, wantViewers int) {
+	t.Helper()
+	if len(rs) != 1 {
+		t.Fatalf("got %d results, want 1", len(rs))
+	}
+	r := rs[0]
+	if r.Err != "" {
+		t.Fatalf("cell failed: %s", r.Err)
+	}
+	// 10 viewers × 100 chunks/s × 1.5 s: a few hundred to a thousand and a half.
+	if r.Expected < int64(wantViewers)*50 {
+		t.Errorf("expected only %d deliveries", r.Expected)
+	}
+	if r.Delivered != r.Expected || r.Disconnects != 0 {
+		t.Errorf("delivered %d of %d, %d viewers cut off", r.Delivered, r.Expected, r.Disconnects)
+	}
+	if r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.P999 || r.P999 > 2*time.Second {
+		t.Errorf("odd latencies: p50 %s p99 %s p99.9 %s", r.P50, r.P99, r.P999)
+	}
+	if r.ServerCPU <= 0 || r.LoadGen <= 0 {
+		t.Errorf("no CPU measured: server %s, load generator %.2f", r.ServerCPU, r.LoadGen)
+	}
+}
+
+func TestSmokeFanout(t *testing.T) {
+	_, rep := smokeBench(t, "fanout", "-V", "10", "-N", "100", "-window", "1500ms")
+	checkFanout(t, rep.fanout, 10)
+	md := rep.markdown()
+	for _, want := range []string{"## Fan-out over WebSocket", "| 10 | 100 | 100 B |", "## Targets"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestSmokeFanoutSSE(t *testing.T) {
+	_, rep := smokeBench(t, "fanout-sse", "-V", "10", "-N", "100", "-window", "1500ms")
+	checkFanout(t, rep.sse, 10)
+}
+
+func TestSmokeGateway(t *testing.T) {
+	_, rep := smokeBench(t, "gateway", "-streams", "1,2", "-gw-streams", "4", "-gaps", "1ms")
+	if len(rep.gateway) != 2*len(gatewayPaths) {
+		t.Fatalf("got %d gateway results, want %d", len(rep.gateway), 2*len(gatewayPaths))
+	}
+	for _, r := range rep.gateway {
+		if r.Errors != 0 || r.Streams < 4 {
+			t.Errorf("%s C=%d: %d streams, %d errors: %s", r.Path, r.C, r.Streams, r.Errors, r.FirstErr)
+		}
+		if r.TTFT.Count() != r.Streams || r.Chunk.Count() != r.Streams*(gatewayChunks-1) {
+			t.Errorf("%s C=%d: %d first chunks and %d others for %d streams", r.Path, r.C, r.TTFT.Count(), r.Chunk.Count(), r.Streams)
+		}
+	}
+	if md := rep.markdown(); !strings.Contains(md, "## Gateway overhead") {
+		t.Errorf("report lacks the gateway section:\n%s", md)
+	}
+}
+
+func TestHistQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {1, 1000 * time.Microsecond}} {
+		got := h.Quantile(c.q)
+		if d := got - c.want; d < -c.want/50 || d > c.want/50 {
+			t.Errorf("q%.2f = %s, want %s ± 2 %%", c.q, got, c.want)
+		}
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
