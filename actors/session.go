@@ -54,7 +54,7 @@ type sessionActor struct {
 	dirty     bool
 	ckpt      chan checkpointJob
 	ckptDone  chan struct{}
-	presence  presenceState
+	presence  hub.PresenceThrottle
 	drained   bool
 	modelsRun chan struct{} // closed when every model actor has returned
 }
@@ -63,15 +63,6 @@ type checkpointJob struct {
 	lastSeq   int64
 	responses []playground.ResponseCheckpoint
 }
-
-// presenceState rate-limits presence events to one per presenceEvery.
-type presenceState struct {
-	dirty bool
-	last  time.Time
-	timer *time.Timer
-}
-
-const presenceEvery = 250 * time.Millisecond
 
 func newSessionActor(e *Engine, s *playground.Session) *sessionActor {
 	return &sessionActor{
@@ -232,7 +223,7 @@ func (a *sessionActor) broadcast(f playground.Frame) {
 		if !sub.Queue.Push(f) {
 			// Too slow (or gone): drop it, never wait for it.
 			delete(a.subs, sub)
-			a.presence.dirty = true
+			a.presence.Dirty = true
 		}
 	}
 }
@@ -244,7 +235,7 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 	case ctrlUnsubscribe:
 		if _, ok := a.subs[c.sub]; ok {
 			delete(a.subs, c.sub)
-			a.presence.dirty = true
+			a.presence.Dirty = true
 		}
 	case ctrlCancel:
 		for i, r := range a.sess.Responses {
@@ -258,13 +249,13 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 			if sub.ShareToken != "" && sub.ShareToken == c.token {
 				delete(a.subs, sub)
 				sub.Queue.Push(cutOffFrame(a.sess.ID))
-				a.presence.dirty = true
+				a.presence.Dirty = true
 			}
 		}
 	case ctrlSnapshot:
 		c.reply <- a.current()
 	case ctrlPresence:
-		a.presence.dirty = a.sess.Status == playground.SessionRunning
+		a.presence.Dirty = a.sess.Status == playground.SessionRunning
 	}
 }
 
@@ -303,7 +294,7 @@ func (a *sessionActor) subscribe(sub *hub.Subscriber, since int64) hub.Subscribe
 		return hub.Ended
 	}
 	a.subs[sub] = struct{}{}
-	a.presence.dirty = true
+	a.presence.Dirty = true
 	return hub.Live
 }
 
@@ -318,20 +309,14 @@ func (a *sessionActor) current() *playground.Session {
 }
 
 func (a *sessionActor) presenceC() <-chan time.Time {
-	p := &a.presence
-	if !p.dirty || a.sess.Status != playground.SessionRunning {
+	if a.sess.Status != playground.SessionRunning {
 		return nil
 	}
-	if p.timer == nil {
-		wait := presenceEvery - time.Since(p.last)
-		p.timer = time.NewTimer(max(wait, 0))
-	}
-	return p.timer.C
+	return a.presence.C()
 }
 
 func (a *sessionActor) sendPresence() {
-	p := &a.presence
-	p.dirty, p.timer, p.last = false, nil, time.Now()
+	a.presence.Sent()
 	n := a.e.viewers(a.sess.ID, len(a.subs))
 	f := playground.EncodeFrame(playground.EventPresence, a.sess.ID, 0,
 		playground.PresenceEvent{Type: playground.EventPresence, SessionID: a.sess.ID, Viewers: n})

@@ -62,7 +62,9 @@ func TestQueueDrainKeepsOrderAndReusesItsBuffer(t *testing.T) {
 
 type storeFunc func(ctx context.Context, id string) (*playground.Session, error)
 
-func (f storeFunc) FindSession(ctx context.Context, id string) (*playground.Session, error) { return f(ctx, id) }
+func (f storeFunc) FindSession(ctx context.Context, id string) (*playground.Session, error) {
+	return f(ctx, id)
+}
 
 func TestSubscribeToAStoredSession(t *testing.T) {
 	ended := &playground.Session{ID: "s_1", Status: playground.SessionComplete, LastSeq: 9,

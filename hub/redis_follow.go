@@ -35,7 +35,7 @@ type follower struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	exited   chan struct{}
-	presence presenceState
+	presence PresenceThrottle
 	poke     chan struct{}
 }
 
@@ -167,7 +167,7 @@ func (f *follower) run() {
 		case frames := <-f.batches:
 			f.deliver(frames)
 		case <-f.poke:
-			f.presence.dirty = true
+			f.presence.Dirty = true
 		case <-f.presenceC():
 			f.sendPresence()
 		case <-idle.C:
@@ -239,7 +239,7 @@ func (f *follower) handle(req followerReq) {
 	case req.unsubscribe != nil:
 		if _, ok := f.subs[req.unsubscribe]; ok {
 			delete(f.subs, req.unsubscribe)
-			f.presence.dirty = true
+			f.presence.Dirty = true
 		}
 	case req.unshare != "":
 		for sub := range f.subs {
@@ -248,7 +248,7 @@ func (f *follower) handle(req followerReq) {
 				sub.Queue.Push(playground.EncodeFrame(playground.EventError, f.sid, 0, playground.ErrorEvent{
 					Type: playground.EventError, Code: playground.ENotFound, SessionID: f.sid,
 					Message: "This session is no longer shared."}))
-				f.presence.dirty = true
+				f.presence.Dirty = true
 			}
 		}
 	}
@@ -317,7 +317,7 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 		return Ended
 	}
 	f.subs[sub] = base
-	f.presence.dirty = true
+	f.presence.Dirty = true
 	return Live
 }
 
@@ -348,7 +348,7 @@ func (f *follower) deliver(frames []playground.Frame) {
 			}
 			if !sub.Queue.Push(fr) {
 				delete(f.subs, sub)
-				f.presence.dirty = true
+				f.presence.Dirty = true
 			}
 		}
 		if fr.Type == playground.EventDone {
@@ -392,19 +392,14 @@ func (f *follower) resync(ctx context.Context) {
 }
 
 func (f *follower) presenceC() <-chan time.Time {
-	p := &f.presence
-	if !p.dirty || f.ended {
+	if f.ended {
 		return nil
 	}
-	if p.timer == nil {
-		p.timer = time.NewTimer(max(presenceEvery-time.Since(p.last), 0))
-	}
-	return p.timer.C
+	return f.presence.C()
 }
 
 func (f *follower) sendPresence() {
-	p := &f.presence
-	p.dirty, p.timer, p.last = false, nil, time.Now()
+	f.presence.Sent()
 	n := f.b.Viewers(f.sid, len(f.subs))
 	fr := playground.EncodeFrame(playground.EventPresence, f.sid, 0,
 		playground.PresenceEvent{Type: playground.EventPresence, SessionID: f.sid, Viewers: n})
