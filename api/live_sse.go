@@ -48,6 +48,8 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	s.live.conns.Add(1)
 	defer s.live.conns.Done()
+	s.metrics.liveViewers.Inc()
+	defer s.metrics.liveViewers.Dec()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

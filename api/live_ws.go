@@ -95,10 +95,8 @@ func (cn *wsConn) serve(ctx context.Context) {
 	defer func() {
 		cancel()
 		<-writerDone
-		for _, ws := range cn.subs {
-			if ws.src != nil {
-				ws.src.Unsubscribe(ws.sub)
-			}
+		for id := range cn.subs {
+			cn.unsubscribe(id)
 		}
 		cn.queue.Close()
 	}()
@@ -155,6 +153,7 @@ func (cn *wsConn) unsubscribe(sessionID string) {
 			ws.src.Unsubscribe(ws.sub)
 		}
 		delete(cn.subs, sessionID)
+		cn.s.metrics.liveViewers.Dec()
 	}
 }
 
@@ -186,6 +185,7 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 		return
 	}
 	cn.subs[f.SessionID] = wsSub{sub: sub, src: src}
+	cn.s.metrics.liveViewers.Inc()
 }
 
 func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {

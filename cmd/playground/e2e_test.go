@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -62,6 +63,9 @@ func TestLiveComparison(t *testing.T) {
 			sseOut <- evs
 		}()
 		waitFor(t, "three viewers", func() bool { return viewerCount(viewers[0]) == 3 })
+		if got := metric(t, ts, "playground_live_viewers"); got != "3" {
+			t.Errorf("/metrics shows %s live viewers, want 3", got)
+		}
 		up.open()
 
 		a := viewers[0].untilDone(s.ID, 30*time.Second)
@@ -139,6 +143,23 @@ func viewerCount(v *wsViewer) int {
 			return v.lastPresence
 		}
 	}
+}
+
+// metric reads one unlabelled value from /metrics.
+func metric(t *testing.T, ts *testServer, name string) string {
+	t.Helper()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // checkLogFrom checks the log of a viewer that subscribed before the first
