@@ -1,0 +1,81 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.Env != "development" || c.JWTTTL != 24*time.Hour || c.FirstByteTimeout != 30*time.Second ||
+		c.IdleTimeout != 20*time.Second || c.TotalTimeout != 5*time.Minute || c.BreakerFailures != 5 ||
+		c.BreakerCooldown != 30*time.Second || c.Plans.FreePerDay != 50 || c.Plans.ProPerDay != 1000 ||
+		c.RegisterPerHour != 100 || c.OpenAIBaseURL != "https://api.openai.com/v1" || c.Models != nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"MODELS": "openai/gpt-4o-mini,acme/rocket"}, `names provider "acme"`},
+		{map[string]string{"MODELS": "nomodel"}, "provider/model"},
+		{map[string]string{"ENV": "production", "JWT_SECRET": "short"}, "at least 32 bytes"},
+		{map[string]string{"ENV": "staging"}, "ENV must be"},
+		{map[string]string{"PROVIDER_IDLE_TIMEOUT": "soon"}, "PROVIDER_IDLE_TIMEOUT"},
+		{map[string]string{"QUOTA_FREE_PER_DAY": "-1"}, "QUOTA_FREE_PER_DAY"},
+		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
+		{map[string]string{"FRONTEND_URL": "app.example.com"}, "FRONTEND_URL"},
+	} {
+		if _, err := Load(env(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error naming %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestValuesAreParsed(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"MODELS": " openai/gpt-4o-mini , demo/fast,", "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+		"FRONTEND_URL": "HTTPS://App.Example.com:443/path", "ENV": "production", "JWT_SECRET": strings.Repeat("k", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Models) != 2 || c.Models[1] != "demo/fast" {
+		t.Errorf("models %q", c.Models)
+	}
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Errorf("proxies %v", c.TrustedProxies)
+	}
+	if c.FrontendURL != "https://app.example.com" || !c.Production() {
+		t.Errorf("frontend %q production %v", c.FrontendURL, c.Production())
+	}
+}
+
+func TestConfigFileAndEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "playground.yaml")
+	yaml := "port: 9000\nquota_free_per_day: 7\ncatalog:\n  - id: openai/gpt-4.1-nano\n    name: GPT-4.1 nano\n    inputPerMillionUsd: 0.1\n    outputPerMillionUsd: 0.4\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"PLAYGROUND_CONFIG": path, "PORT": "9100"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9100 || c.Plans.FreePerDay != 7 {
+		t.Errorf("port %d (the environment wins), free quota %d (from the file)", c.Port, c.Plans.FreePerDay)
+	}
+	if len(c.Catalog) != 1 || c.Catalog[0].Name != "GPT-4.1 nano" || *c.Catalog[0].OutputPerMillionUSD != 0.4 {
+		t.Errorf("catalog %+v", c.Catalog)
+	}
+}
