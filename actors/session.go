@@ -248,7 +248,7 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 		for sub := range a.subs {
 			if sub.ShareToken != "" && sub.ShareToken == c.token {
 				delete(a.subs, sub)
-				sub.Queue.Push(cutOffFrame(a.sess.ID))
+				sub.Queue.Push(hub.CutOffFrame(a.sess.ID))
 				a.presence.Dirty = true
 			}
 		}
@@ -259,21 +259,12 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 	}
 }
 
-// cutOffFrame tells a viewer who came with a revoked share token that the
-// session is gone for them.
-func cutOffFrame(sessionID string) playground.Frame {
-	return playground.EncodeFrame(playground.EventError, sessionID, 0, playground.ErrorEvent{
-		Type: playground.EventError, Code: playground.ENotFound, SessionID: sessionID,
-		Message: "This session is no longer shared."})
-}
-
 // subscribe answers a new viewer: "subscribed", then the events after
 // since from the log (or a snapshot), then live events.
 func (a *sessionActor) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	frames := make([]playground.Frame, 0, 4)
 	if sub.Subscribed {
-		frames = append(frames, playground.EncodeFrame(playground.EventSubscribed, a.sess.ID, 0,
-			playground.SubscribedEvent{Type: playground.EventSubscribed, SessionID: a.sess.ID, Seq: a.seq}))
+		frames = append(frames, hub.SubscribedFrame(a.sess.ID, a.seq))
 	}
 	ended := a.sess.Status != playground.SessionRunning
 	first := a.seq - int64(len(a.log)) // seq before the first logged event

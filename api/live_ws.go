@@ -117,8 +117,9 @@ func (cn *wsConn) reply(typ playground.EventType, sessionID string, v any) {
 }
 
 func (cn *wsConn) replyError(sessionID string, err error) {
-	cn.reply(playground.EventError, "", playground.ErrorEvent{Type: playground.EventError,
-		Code: playground.ErrorCode(err), Message: playground.ErrorMessage(err), SessionID: sessionID})
+	f := hub.ErrorFrame(sessionID, err)
+	f.SessionID = "" // a reply to this connection, not the end of a session (see isEnd)
+	cn.queue.Push(f)
 }
 
 func (cn *wsConn) handle(ctx context.Context, data []byte) {

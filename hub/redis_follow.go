@@ -245,9 +245,7 @@ func (f *follower) handle(req followerReq) {
 		for sub := range f.subs {
 			if sub.ShareToken == req.unshare {
 				delete(f.subs, sub)
-				sub.Queue.Push(playground.EncodeFrame(playground.EventError, f.sid, 0, playground.ErrorEvent{
-					Type: playground.EventError, Code: playground.ENotFound, SessionID: f.sid,
-					Message: "This session is no longer shared."}))
+				sub.Queue.Push(CutOffFrame(f.sid))
 				f.presence.Dirty = true
 			}
 		}
@@ -275,42 +273,15 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 		}
 	}
 	if !replayed {
-		s, err := f.b.store.FindSession(ctx, f.sid)
+		s, err := f.restore(ctx)
 		if err != nil {
-			sub.Queue.PushAll([]playground.Frame{playground.EncodeFrame(playground.EventError, f.sid, 0, playground.ErrorEvent{
-				Type: playground.EventError, Code: playground.ErrorCode(err), Message: playground.ErrorMessage(err), SessionID: f.sid})})
+			sub.Queue.PushAll([]playground.Frame{ErrorFrame(f.sid, err)})
 			return Ended
 		}
-		tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
-		var done *playground.Frame
-		for i := range tail {
-			Apply(s, tail[i])
-			if tail[i].Type == playground.EventDone {
-				done = &tail[i]
-			}
-		}
-		// What this follower delivered but neither the checkpoint nor the
-		// stream (Redis away) can give.
-		for i := range f.log {
-			if f.log[i].Seq > s.LastSeq {
-				Apply(s, f.log[i])
-			}
-		}
-		base = s.LastSeq
-		if s.Status != playground.SessionRunning {
-			if done == nil {
-				d := DoneFrame(f.sid, s.LastSeq, s.Status)
-				done = &d
-			}
-			frames = []playground.Frame{SnapshotFrame(s, s.LastSeq-1), *done}
-		} else {
-			frames = []playground.Frame{SnapshotFrame(s, s.LastSeq)}
-		}
+		frames, base = stateFrames(s), s.LastSeq
 	}
 	if sub.Subscribed {
-		head := playground.EncodeFrame(playground.EventSubscribed, f.sid, 0,
-			playground.SubscribedEvent{Type: playground.EventSubscribed, SessionID: f.sid, Seq: max(f.last, base)})
-		frames = append([]playground.Frame{head}, frames...)
+		frames = append([]playground.Frame{SubscribedFrame(f.sid, max(f.last, base))}, frames...)
 	}
 	sub.Queue.PushAll(frames)
 	if n := len(frames); n > 0 && frames[n-1].Type == playground.EventDone {
@@ -361,22 +332,12 @@ func (f *follower) deliver(frames []playground.Frame) {
 // resync gives every viewer a snapshot from the database plus the
 // stream's tail, and goes on from there.
 func (f *follower) resync(ctx context.Context) {
-	s, err := f.b.store.FindSession(ctx, f.sid)
+	s, err := f.restore(ctx)
 	if err != nil {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
 		return
 	}
-	tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
-	for _, fr := range tail {
-		Apply(s, fr)
-	}
-	snap := SnapshotFrame(s, s.LastSeq)
-	frames := []playground.Frame{snap}
-	if s.Status != playground.SessionRunning {
-		snap = SnapshotFrame(s, s.LastSeq-1)
-		frames = []playground.Frame{snap, DoneFrame(f.sid, s.LastSeq, s.Status)}
-		f.ended = true
-	}
+	frames := stateFrames(s)
 	for sub := range f.subs {
 		if sub.Queue.PushAll(frames) {
 			f.subs[sub] = s.LastSeq
@@ -386,9 +347,31 @@ func (f *follower) resync(ctx context.Context) {
 	}
 	f.last = s.LastSeq
 	f.log, f.logStart = nil, s.LastSeq // the snapshot is the new starting point
-	if f.ended {
+	if s.Status != playground.SessionRunning {
+		f.ended = true
 		clear(f.subs)
 	}
+}
+
+// restore builds the session as far as anyone knows it: the database's
+// last checkpoint, then the stream's tail, then what this follower
+// delivered that neither has (Redis away). Chunks apply by index, so
+// overlaps are skipped rather than doubled.
+func (f *follower) restore(ctx context.Context) (*playground.Session, error) {
+	s, err := f.b.store.FindSession(ctx, f.sid)
+	if err != nil {
+		return nil, err
+	}
+	tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
+	for _, fr := range tail {
+		Apply(s, fr)
+	}
+	for _, fr := range f.log {
+		if fr.Seq > s.LastSeq {
+			Apply(s, fr)
+		}
+	}
+	return s, nil
 }
 
 func (f *follower) presenceC() <-chan time.Time {
