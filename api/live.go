@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,12 +10,12 @@ import (
 )
 
 // liveState tracks the long-lived viewer connections (WebSocket and SSE),
-// which http.Server.Shutdown does not wait for: CloseLive closes closing,
-// every connection's writer sees it and ends (WebSockets with 1001), and
-// CloseLive waits for them through conns.
+// which http.Server.Shutdown does not wait for: CloseLive ends closing,
+// every connection sees it and ends (WebSockets with 1001), and CloseLive
+// waits for them through conns.
 type liveState struct {
-	closing chan struct{}
-	once    sync.Once
+	closing context.Context
+	close   context.CancelFunc
 	conns   sync.WaitGroup
 }
 
@@ -22,7 +23,7 @@ type liveState struct {
 // waits until their goroutines have returned. Call it on shutdown, after
 // the running comparisons have been given their time to finish.
 func (s *Server) CloseLive() {
-	s.live.once.Do(func() { close(s.live.closing) })
+	s.live.close()
 	s.live.conns.Wait()
 }
 

@@ -96,7 +96,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-sub.Queue.Done():
 			return // too slow: the stream ends and the client resumes
-		case <-s.live.closing:
+		case <-s.live.closing.Done():
 			// Send what is waiting (the last events of comparisons that
 			// finished during shutdown) before the stream ends.
 			buf = buf[:0]

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -37,31 +40,62 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // Origin checked above
+	hj := &leanHijack{ResponseWriter: w}
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // Origin checked above
 	if err != nil {
 		s.log.Debug("ws: accept", "err", err)
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
+	cn := &wsConn{s: s, c: c, p: p, cork: hj.cork, subs: map[string]wsSub{}, stopped: make(chan struct{})}
+	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
+	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
+	// One timer bounds every write: armed before it and stopped after it;
+	// firing closes the socket, which fails the write. A context with a
+	// deadline per write cost a timer and allocations for every message to
+	// every viewer (a tenth of the server's CPU in a 1 000-viewer fan-out).
+	cn.watchdog = time.AfterFunc(time.Hour, func() { cn.c.CloseNow() })
+	cn.watchdog.Stop()
 	s.live.conns.Add(1)
-	defer s.live.conns.Done()
-
-	conn := &wsConn{s: s, c: c, p: p, queue: hub.NewQueue(s.opts.QueueSize), subs: map[string]wsSub{},
-		revoked: make(chan struct{})}
-	conn.serve(r.Context())
+	// The handler returns and net/http lets go of the request, its headers
+	// and its goroutine's deep stack; the connection lives on in its own
+	// reader goroutine and, only while there is something to send, a writer.
+	go cn.serve()
 }
 
-// wsConn is one WebSocket connection. Its reader (the handler goroutine)
-// handles client frames in order; its writer goroutine, started by serve
-// and waited for before serve returns, is the only one that writes to or
-// closes the socket.
+// wsConn is one WebSocket connection. Its reader goroutine handles client
+// frames in order. Its writer runs only while frames wait: the queue's
+// wake starts one, it sends until the queue is empty and returns, so an
+// idle viewer costs one parked goroutine. At most one writer runs at a
+// time, and it is the only one that writes to or closes the socket.
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
 	p       *Principal
+	cork    *corkWriter // gathers each message into one socket write; nil if the library's buffers are kept
 	queue   *hub.Queue
 	subs    map[string]wsSub // owned by the reader
-	revoked chan struct{}
+	ctx     context.Context  // ends with the connection (its database lookups)
+	endCtx  context.CancelFunc
+	release []func() // undoes serve's registrations, at teardown
+
+	mu      sync.Mutex
+	writing bool   // a writer goroutine is running
+	end     *wsEnd // how the connection is to end, once decided
+	ended   bool   // it has ended: no writer starts again
+	stopped chan struct{}
+
+	// The writer's own, used by one writer at a time.
+	watchdog *time.Timer
+	frames   []playground.Frame
+}
+
+// wsEnd is how a connection ends: with a close code and reason (none: the
+// socket is just closed), sending what is queued first or not.
+type wsEnd struct {
+	code   websocket.StatusCode
+	reason string
+	flush  bool
 }
 
 type wsSub struct {
@@ -78,35 +112,182 @@ type clientFrame struct {
 	ResponseID string `json:"responseId"`
 }
 
-func (cn *wsConn) serve(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// serve sets the connection up, then reads.
+func (cn *wsConn) serve() {
 	if cn.p != nil {
-		client := &hub.Client{JTI: cn.p.JTI, Revoke: func() { close(cn.revoked) }}
+		client := &hub.Client{JTI: cn.p.JTI, Revoke: func() { cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials revoked"}) }}
 		cn.s.opts.Hub.AddClient(client)
-		defer cn.s.opts.Hub.RemoveClient(client)
+		expiry := time.AfterFunc(time.Until(cn.p.ExpiresAt), func() {
+			cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials expired"})
+		})
+		cn.release = append(cn.release, func() { cn.s.opts.Hub.RemoveClient(client) }, func() { expiry.Stop() })
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		cn.writeLoop(ctx)
-		cancel()
-	}()
+	// On shutdown, the last events of comparisons that finished during it
+	// are sent before the 1001.
+	stopClosing := context.AfterFunc(cn.s.live.closing, func() {
+		cn.stop(wsEnd{code: closeGoingAway, reason: "server shutting down", flush: true})
+	})
+	cn.release = append(cn.release, func() { stopClosing() })
+	cn.read()
+}
+
+// read waits for the client's next frame and handles it, then goes on
+// reading in a fresh goroutine. Handling a frame (a subscription looks the
+// session up in the database) can grow a stack to tens of KiB, and a
+// parked goroutine keeps most of it: the GC only halves a stack, and only
+// while less than a quarter is in use. A fresh one starts at the size
+// goroutines typically need, and an idle viewer's reader is parked in a
+// read that needs little. Frames are still handled one at a time, in order.
+func (cn *wsConn) read() {
+	ok := false
 	defer func() {
-		cancel()
-		<-writerDone
-		for id := range cn.subs {
-			cn.unsubscribe(id)
-		}
-		cn.queue.Close()
-	}()
-	for {
-		_, data, err := cn.c.Read(ctx)
-		if err != nil {
+		if ok {
 			return
 		}
-		cn.handle(ctx, data)
+		if v := recover(); v != nil {
+			cn.s.log.Error("ws: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		cn.teardown()
+	}()
+	// No context: a cancellable one costs a registration per read, and
+	// the writer ends a read by closing the socket.
+	_, data, err := cn.c.Read(context.Background())
+	if err != nil {
+		return
 	}
+	cn.handle(cn.ctx, data)
+	ok = true
+	go cn.read()
+}
+
+// teardown runs once, when the reader ends: the connection is closed (if
+// it was not already), its subscriptions end and its registrations go.
+func (cn *wsConn) teardown() {
+	defer cn.s.live.conns.Done()
+	cn.stop(wsEnd{}) // the client is gone, unless an end was decided already
+	<-cn.stopped
+	for id := range cn.subs {
+		cn.unsubscribe(id)
+	}
+	cn.queue.Close()
+	for _, f := range cn.release {
+		f()
+	}
+	cn.watchdog.Stop()
+}
+
+// stop decides how the connection ends (the first decision stands) and
+// makes sure a writer carries it out.
+func (cn *wsConn) stop(e wsEnd) {
+	cn.mu.Lock()
+	if cn.end == nil {
+		cn.end = &e
+	}
+	cn.mu.Unlock()
+	cn.wake()
+}
+
+// wake starts a writer unless one is running or the connection has ended.
+func (cn *wsConn) wake() {
+	cn.mu.Lock()
+	if cn.writing || cn.ended {
+		cn.mu.Unlock()
+		return
+	}
+	cn.writing = true
+	cn.mu.Unlock()
+	go cn.write()
+}
+
+// write is the writer: it sends what waits, batch by batch, and returns
+// when nothing does, or ends the connection as decided.
+func (cn *wsConn) write() {
+	for {
+		if cn.queue.Overflowed() {
+			cn.finish(wsEnd{code: closeTooSlow, reason: "too slow to keep up"})
+			return
+		}
+		cn.mu.Lock()
+		end := cn.end
+		cn.mu.Unlock()
+		if end != nil && !end.flush {
+			cn.finish(*end)
+			return
+		}
+		if !cn.flush() {
+			cn.finish(wsEnd{}) // the socket failed or the write timed out
+			return
+		}
+		if end != nil {
+			cn.finish(*end)
+			return
+		}
+		cn.mu.Lock()
+		if cn.end == nil && cn.queue.Len() == 0 {
+			clear(cn.frames) // an idle viewer keeps no chunk alive
+			cn.writing = false
+			cn.mu.Unlock()
+			return
+		}
+		cn.mu.Unlock()
+	}
+}
+
+// finish ends the connection: the close frame if there is one to send,
+// then the socket, which also ends the reader.
+func (cn *wsConn) finish(e wsEnd) {
+	if e.code != 0 {
+		cn.close(e.code, e.reason)
+	}
+	cn.c.CloseNow()
+	cn.endCtx()
+	cn.mu.Lock()
+	cn.ended, cn.writing = true, false
+	cn.mu.Unlock()
+	close(cn.stopped)
+}
+
+// flush sends everything waiting as one frame (JSON objects separated by
+// "\n"), bounded by the write timeout; false means the socket failed.
+func (cn *wsConn) flush() bool {
+	cn.frames = cn.queue.Drain(cn.frames)
+	if len(cn.frames) == 0 {
+		return true
+	}
+	var msg []byte
+	var batch *[]byte
+	if len(cn.frames) == 1 {
+		msg = cn.frames[0].Data // the shared bytes as they are: no copy
+	} else {
+		batch = getSendBuf()
+		for i, f := range cn.frames {
+			if i > 0 {
+				*batch = append(*batch, lineBreak...)
+			}
+			*batch = append(*batch, f.Data...)
+		}
+		msg = *batch
+	}
+	cn.watchdog.Reset(cn.s.opts.WriteTimeout)
+	err := cn.send(msg)
+	fired := !cn.watchdog.Stop()
+	if batch != nil {
+		putSendBuf(batch)
+	}
+	return err == nil && !fired
+}
+
+// send writes one text message: one write to the socket.
+func (cn *wsConn) send(msg []byte) error {
+	if cn.cork == nil {
+		return cn.c.Write(context.Background(), websocket.MessageText, msg)
+	}
+	cn.cork.cork()
+	err := cn.c.Write(context.Background(), websocket.MessageText, msg)
+	if uerr := cn.cork.uncork(); err == nil {
+		err = uerr
+	}
+	return err
 }
 
 // reply queues a frame for this connection only. It counts against the
@@ -209,86 +390,6 @@ func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {
 	default:
 		if err := cn.s.opts.Runner.Cancel(ctx, f.SessionID, f.ResponseID); err != nil {
 			cn.replyError(f.SessionID, err)
-		}
-	}
-}
-
-// writeLoop is the connection's only writer: it sends everything queued as
-// one frame (JSON objects separated by "\n"), each write bounded by the
-// write timeout, and closes the socket with the code that fits when the
-// viewer falls behind, its credentials end, or the server shuts down.
-func (cn *wsConn) writeLoop(ctx context.Context) {
-	var expiry <-chan time.Time
-	if cn.p != nil {
-		t := time.NewTimer(time.Until(cn.p.ExpiresAt))
-		defer t.Stop()
-		expiry = t.C
-	}
-	// One timer bounds every write: armed before it and stopped after it;
-	// firing closes the socket, which fails the write. A context with a
-	// deadline per write cost a timer and allocations for every message to
-	// every viewer (a tenth of the server's CPU in a 1 000-viewer fan-out).
-	// The connection's end likewise closes the socket once, so each write
-	// needs no context of its own (coder/websocket registers one per write
-	// for a context that can end).
-	watchdog := time.AfterFunc(time.Hour, func() { cn.c.CloseNow() })
-	watchdog.Stop()
-	defer watchdog.Stop()
-	defer context.AfterFunc(ctx, func() { cn.c.CloseNow() })()
-	var frames []playground.Frame
-	var buf []byte
-	// flush sends everything waiting as one frame; false means the socket failed.
-	flush := func() bool {
-		frames = cn.queue.Drain(frames)
-		msg := buf[:0]
-		if len(frames) == 1 {
-			msg = frames[0].Data // the shared bytes as they are: no copy
-		} else {
-			for i, f := range frames {
-				if i > 0 {
-					msg = append(msg, lineBreak...)
-				}
-				msg = append(msg, f.Data...)
-			}
-			buf = msg
-		}
-		if len(msg) == 0 {
-			return true
-		}
-		watchdog.Reset(cn.s.opts.WriteTimeout)
-		err := cn.c.Write(context.Background(), websocket.MessageText, msg)
-		if !watchdog.Stop() {
-			return false // it fired: the socket is closed
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil // do not keep a burst's buffer for an idle viewer
-		}
-		return err == nil
-	}
-	for {
-		select {
-		case <-cn.queue.Ready():
-			if !flush() {
-				cn.c.CloseNow()
-				return
-			}
-		case <-cn.queue.Done():
-			if cn.queue.Overflowed() {
-				cn.close(closeTooSlow, "too slow to keep up")
-			}
-			return
-		case <-expiry:
-			cn.close(closeUnauthorized, "credentials expired")
-			return
-		case <-cn.revoked:
-			cn.close(closeUnauthorized, "credentials revoked")
-			return
-		case <-cn.s.live.closing:
-			flush() // the last events of comparisons that finished during shutdown
-			cn.close(closeGoingAway, "server shutting down")
-			return
-		case <-ctx.Done():
-			return
 		}
 	}
 }

@@ -90,7 +90,7 @@ func New(opts Options) *Server {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
-	s.live.closing = make(chan struct{})
+	s.live.closing, s.live.close = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.Registry)
 	s.auth = newAuthState(s)
 	s.handler = s.routes()

@@ -38,6 +38,35 @@ func TestQueueDropsAViewerThatFallsBehind(t *testing.T) {
 	q.Close() // twice is fine
 }
 
+// TestWakeQueueWakesItsWriter: a queue built with a wake function calls it
+// after every push and when it overflows, so a connection that keeps no
+// writer goroutine while idle starts one when it must, and learns it fell
+// behind.
+func TestWakeQueueWakesItsWriter(t *testing.T) {
+	wakes := 0
+	var q *Queue
+	q = NewWakeQueue(2, func() {
+		wakes++
+		if wakes == 3 && !q.Overflowed() {
+			t.Error("the wake for the push that overflowed came before the overflow showed")
+		}
+	})
+	q.Push(frame(1))
+	q.PushAll([]playground.Frame{frame(2)})
+	if wakes != 2 || q.Len() != 2 {
+		t.Fatalf("after two pushes: %d wakes, %d waiting", wakes, q.Len())
+	}
+	if q.Push(frame(3)) {
+		t.Fatal("a third frame fit in a queue of two")
+	}
+	if wakes != 3 {
+		t.Fatalf("the overflow woke the writer %d times, want once", wakes-2)
+	}
+	if got := q.Drain(nil); len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 2 {
+		t.Fatalf("drained %+v", got)
+	}
+}
+
 func TestQueueDrainKeepsOrderAndReusesItsBuffer(t *testing.T) {
 	q := NewQueue(10)
 	q.Push(frame(1))

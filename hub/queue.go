@@ -12,8 +12,9 @@ const DefaultQueueSize = 1024
 
 // Queue is one viewer connection's outbox: bounded, never blocking the
 // producer. Producers (session actors, followers, the hub) Push encoded
-// frames; the connection's single writer waits on Ready, takes everything
-// waiting with Drain and sends it as one frame (or one SSE flush).
+// frames; the connection's single writer waits on Ready (or is started by
+// the wake function of NewWakeQueue), takes everything waiting with Drain
+// and sends it as one frame (or one SSE flush).
 //
 // A push that finds the queue full marks it overflowed and closes it: the
 // producer drops that viewer, the others never wait for it, and the writer
@@ -25,7 +26,8 @@ type Queue struct {
 	max      int
 	closed   bool
 	overflow bool
-	ready    chan struct{} // capacity 1: "something is waiting"
+	ready    chan struct{} // capacity 1: "something is waiting"; nil with wake
+	wake     func()        // called instead, outside the lock
 	done     chan struct{} // closed once, by Close or an overflow
 }
 
@@ -35,6 +37,16 @@ func NewQueue(max int) *Queue {
 		max = DefaultQueueSize
 	}
 	return &Queue{max: max, ready: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// NewWakeQueue returns a queue that calls wake, outside its lock, after
+// every push and when it overflows, instead of signalling Ready: for a
+// connection that keeps no goroutine waiting while it is idle and starts
+// its writer when there is something to send.
+func NewWakeQueue(max int, wake func()) *Queue {
+	q := NewQueue(max)
+	q.ready, q.wake = nil, wake
+	return q
 }
 
 // Push appends a frame. It reports false when the queue is closed or has
@@ -49,6 +61,9 @@ func (q *Queue) Push(f playground.Frame) bool {
 		q.overflow = true
 		q.closeLocked()
 		q.mu.Unlock()
+		if q.wake != nil {
+			q.wake() // the writer sees Overflowed and closes the connection
+		}
 		return false
 	}
 	q.items = append(q.items, f)
@@ -73,6 +88,10 @@ func (q *Queue) PushAll(fs []playground.Frame) bool {
 }
 
 func (q *Queue) signal() {
+	if q.wake != nil {
+		q.wake()
+		return
+	}
 	select {
 	case q.ready <- struct{}{}:
 	default:
@@ -81,6 +100,13 @@ func (q *Queue) signal() {
 
 // Ready fires when frames may be waiting.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// Len reports how many frames are waiting.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
 
 // Done is closed when the queue is closed or overflowed.
 func (q *Queue) Done() <-chan struct{} { return q.done }
