@@ -212,6 +212,7 @@ func (b *bench) runCell(ctx context.Context, t target, c cell, viewers []viewer,
 		// Its own phase: every viewer subscribed, nothing flowing yet.
 		sleep(ctx, b.opt.settle)
 		*rssPer = float64(sumRSS(t.pids())-rss0) / float64(len(viewers))
+		b.profileIdle(t, len(viewers))
 	}
 	r.RSSPerView = *rssPer
 

@@ -121,6 +121,22 @@ func (b *bench) profileServer(srv *pgServer, name string, secs int) func() {
 	}
 }
 
+// profileIdle takes the server's heap (after a GC) and goroutine profiles
+// while V viewers are subscribed and nothing flows, when profiling: what an
+// idle viewer costs, object by object.
+func (b *bench) profileIdle(t target, V int) {
+	pt, ok := t.(*pgTarget)
+	if !ok || len(pt.servers) == 0 || b.opt.profile == "" || pt.servers[0].pprof == "" {
+		return
+	}
+	_ = os.MkdirAll(b.opt.profile, 0o755)
+	name := fmt.Sprintf("%s-V%d-idle", pt.label, V)
+	base := pt.servers[0].pprof + "/debug/pprof/"
+	fetch(base+"heap?gc=1", filepath.Join(b.opt.profile, "heap-"+name+".pprof"))
+	fetch(base+"heap?debug=1", filepath.Join(b.opt.profile, "heap-"+name+".txt")) // ends with the runtime's MemStats
+	fetch(base+"goroutine", filepath.Join(b.opt.profile, "goroutine-"+name+".pprof"))
+}
+
 func fetch(url, path string) {
 	resp, err := http.Get(url)
 	if err != nil {
