@@ -56,6 +56,7 @@ type sessionActor struct {
 	ckptDone  chan struct{}
 	presence  hub.PresenceThrottle
 	drained   bool
+	held      bool          // broadcast holds the writers until onModels wakes them
 	modelsRun chan struct{} // closed when every model actor has returned
 }
 
@@ -133,7 +134,7 @@ func (a *sessionActor) run(ctx context.Context) {
 	for a.ended < len(a.sess.Responses) {
 		select {
 		case m := <-a.models:
-			a.onModel(m)
+			a.onModels(m)
 		case c := <-a.ctrl:
 			a.onCtrl(c)
 		case <-ticker.C:
@@ -173,6 +174,28 @@ func (a *sessionActor) drainC() <-chan struct{} {
 		return nil
 	}
 	return a.e.drain
+}
+
+// onModels handles m and every model message already waiting behind it
+// (up to the channel's capacity), holding the viewers' writers until all
+// are queued: when the models outpace the viewers' sockets, each viewer
+// gets what piled up in one write instead of one write an event.
+func (a *sessionActor) onModels(m modelMsg) {
+	a.held = true
+	a.onModel(m)
+drain:
+	for range cap(a.models) {
+		select {
+		case m := <-a.models:
+			a.onModel(m)
+		default:
+			break drain
+		}
+	}
+	a.held = false
+	for sub := range a.subs {
+		sub.Queue.Wake()
+	}
 }
 
 func (a *sessionActor) onModel(m modelMsg) {
@@ -220,7 +243,13 @@ func (a *sessionActor) emit(typ playground.EventType, build func(seq int64) any)
 
 func (a *sessionActor) broadcast(f playground.Frame) {
 	for sub := range a.subs {
-		if !sub.Queue.Push(f) {
+		var ok bool
+		if a.held {
+			ok = sub.Queue.PushHeld(f)
+		} else {
+			ok = sub.Queue.Push(f)
+		}
+		if !ok {
 			// Too slow (or gone): drop it, never wait for it.
 			delete(a.subs, sub)
 			a.presence.Dirty = true

@@ -47,7 +47,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
-	cn := &wsConn{s: s, c: c, p: p, cork: hj.cork, subs: map[string]wsSub{}, stopped: make(chan struct{})}
+	cn := &wsConn{s: s, c: c, p: p, out: hj.out, subs: map[string]wsSub{}, stopped: make(chan struct{})}
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
@@ -64,15 +64,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 }
 
 // wsConn is one WebSocket connection. Its reader goroutine handles client
-// frames in order. Its writer runs only while frames wait: the queue's
-// wake starts one, it sends until the queue is empty and returns, so an
-// idle viewer costs one parked goroutine. At most one writer runs at a
-// time, and it is the only one that writes to or closes the socket.
+// frames in order. Its writer exists only while frames wait: the producer
+// that pushes a frame to an idle viewer sends it on the spot if the
+// socket takes it without waiting, and otherwise a writer goroutine
+// starts, sends until the queue is empty and returns. An idle viewer
+// costs one parked goroutine. At most one writer is at work at a time
+// (the writing flag is its role), and only it ends the connection.
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
 	p       *Principal
-	cork    *corkWriter // gathers each message into one socket write; nil if the library's buffers are kept
+	out     *wsOut // every write to the socket
 	queue   *hub.Queue
 	subs    map[string]wsSub // owned by the reader
 	ctx     context.Context  // ends with the connection (its database lookups)
@@ -187,7 +189,10 @@ func (cn *wsConn) stop(e wsEnd) {
 	cn.wake()
 }
 
-// wake starts a writer unless one is running or the connection has ended.
+// wake is called after every push to the queue. Unless a writer is at
+// work or the connection has ended, the caller becomes the writer: it
+// sends what waits without waiting for the socket (sendNow) and, when the
+// socket took it all, is done; otherwise a writer goroutine takes over.
 func (cn *wsConn) wake() {
 	cn.mu.Lock()
 	if cn.writing || cn.ended {
@@ -195,12 +200,52 @@ func (cn *wsConn) wake() {
 		return
 	}
 	cn.writing = true
+	now := cn.end == nil
 	cn.mu.Unlock()
+	if now && cn.sendNow() {
+		return
+	}
 	go cn.write()
 }
 
-// write is the writer: it sends what waits, batch by batch, and returns
-// when nothing does, or ends the connection as decided.
+// sendNow sends what waits, in the caller's goroutine, without waiting on
+// the socket. It reports true when everything went out and the writer's
+// role is given up; false leaves the role to a writer goroutine (the
+// socket was full, the lock busy, or more is waiting).
+func (cn *wsConn) sendNow() bool {
+	if !cn.out.mu.TryLock() {
+		return false
+	}
+	if !cn.out.canWriteNow() || cn.queue.Overflowed() {
+		cn.out.mu.Unlock()
+		return false
+	}
+	msg, batch := cn.next()
+	complete := msg == nil || cn.out.writeNowLocked(msg)
+	cn.out.mu.Unlock()
+	if batch != nil {
+		putSendBuf(batch)
+	}
+	if !complete {
+		return false
+	}
+	return cn.idle()
+}
+
+// idle gives up the writer's role if nothing waits and no end is decided.
+func (cn *wsConn) idle() bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.end != nil || cn.queue.Len() > 0 {
+		return false
+	}
+	clear(cn.frames) // an idle viewer keeps no chunk alive
+	cn.writing = false
+	return true
+}
+
+// write is the writer goroutine: it sends what waits, batch by batch, and
+// returns when nothing does, or ends the connection as decided.
 func (cn *wsConn) write() {
 	for {
 		if cn.queue.Overflowed() {
@@ -222,14 +267,9 @@ func (cn *wsConn) write() {
 			cn.finish(*end)
 			return
 		}
-		cn.mu.Lock()
-		if cn.end == nil && cn.queue.Len() == 0 {
-			clear(cn.frames) // an idle viewer keeps no chunk alive
-			cn.writing = false
-			cn.mu.Unlock()
+		if cn.idle() {
 			return
 		}
-		cn.mu.Unlock()
 	}
 }
 
@@ -247,47 +287,44 @@ func (cn *wsConn) finish(e wsEnd) {
 	close(cn.stopped)
 }
 
-// flush sends everything waiting as one frame (JSON objects separated by
-// "\n"), bounded by the write timeout; false means the socket failed.
+// flush sends, waiting for the socket within the write timeout, the end
+// of a message sendNow began and then everything waiting as one frame
+// (JSON objects separated by "\n"); false means the socket failed.
 func (cn *wsConn) flush() bool {
-	cn.frames = cn.queue.Drain(cn.frames)
-	if len(cn.frames) == 0 {
-		return true
-	}
-	var msg []byte
-	var batch *[]byte
-	if len(cn.frames) == 1 {
-		msg = cn.frames[0].Data // the shared bytes as they are: no copy
-	} else {
-		batch = getSendBuf()
-		for i, f := range cn.frames {
-			if i > 0 {
-				*batch = append(*batch, lineBreak...)
-			}
-			*batch = append(*batch, f.Data...)
-		}
-		msg = *batch
-	}
+	msg, batch := cn.next()
+	cn.out.mu.Lock()
 	cn.watchdog.Reset(cn.s.opts.WriteTimeout)
-	err := cn.send(msg)
+	err := cn.out.finishLocked()
+	if err == nil && msg != nil {
+		err = cn.out.sendLocked(msg)
+	}
 	fired := !cn.watchdog.Stop()
+	cn.out.mu.Unlock()
 	if batch != nil {
 		putSendBuf(batch)
 	}
 	return err == nil && !fired
 }
 
-// send writes one text message: one write to the socket.
-func (cn *wsConn) send(msg []byte) error {
-	if cn.cork == nil {
-		return cn.c.Write(context.Background(), websocket.MessageText, msg)
+// next takes everything waiting as one message: a single frame's shared
+// bytes as they are, or several joined in a pooled buffer (batch, to be
+// given back). It is nil when nothing waits.
+func (cn *wsConn) next() (msg []byte, batch *[]byte) {
+	cn.frames = cn.queue.Drain(cn.frames)
+	switch len(cn.frames) {
+	case 0:
+		return nil, nil
+	case 1:
+		return cn.frames[0].Data, nil
 	}
-	cn.cork.cork()
-	err := cn.c.Write(context.Background(), websocket.MessageText, msg)
-	if uerr := cn.cork.uncork(); err == nil {
-		err = uerr
+	batch = getSendBuf()
+	for i, f := range cn.frames {
+		if i > 0 {
+			*batch = append(*batch, lineBreak...)
+		}
+		*batch = append(*batch, f.Data...)
 	}
-	return err
+	return *batch, batch
 }
 
 // reply queues a frame for this connection only. It counts against the

@@ -49,9 +49,22 @@ func NewWakeQueue(max int, wake func()) *Queue {
 	return q
 }
 
-// Push appends a frame. It reports false when the queue is closed or has
-// just overflowed; the caller must then forget this viewer.
+// Push appends a frame and wakes the writer. It reports false when the
+// queue is closed or has just overflowed; the caller must then forget
+// this viewer.
 func (q *Queue) Push(f playground.Frame) bool {
+	if !q.PushHeld(f) {
+		return false
+	}
+	q.signal()
+	return true
+}
+
+// PushHeld appends a frame without waking the writer: a producer with
+// several frames for many viewers pushes them all, then calls Wake on
+// each queue, so that each viewer gets them in one write. An overflow
+// still wakes the writer at once.
+func (q *Queue) PushHeld(f playground.Frame) bool {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -68,8 +81,18 @@ func (q *Queue) Push(f playground.Frame) bool {
 	}
 	q.items = append(q.items, f)
 	q.mu.Unlock()
-	q.signal()
 	return true
+}
+
+// Wake wakes the writer if frames are waiting: the end of a batch of
+// PushHeld.
+func (q *Queue) Wake() {
+	q.mu.Lock()
+	waiting := len(q.items) > 0 && !q.closed
+	q.mu.Unlock()
+	if waiting {
+		q.signal()
+	}
 }
 
 // PushAll appends frames that must arrive together (a subscription's
