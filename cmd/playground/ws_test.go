@@ -29,18 +29,9 @@ func TestWSFirstFrameWithHandshake(t *testing.T) {
 	owner := ts.client(t).register()
 	s := owner.createSession("hello", "openai/gpt-a")
 
-	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	var key [16]byte
-	_, _ = rand.Read(key[:])
+	c := dialRaw(t, ts, 10*time.Second)
 	var out bytes.Buffer
-	fmt.Fprintf(&out, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
-		c.RemoteAddr(), base64.StdEncoding.EncodeToString(key[:]), owner.token)
+	out.Write(upgradeRequest(c, owner.token))
 	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
 	out.Write(clientFrame(0x1, sub))
 	out.Write(clientFrame(0x9, []byte("are you there")))
@@ -82,6 +73,28 @@ func TestWSFirstFrameWithHandshake(t *testing.T) {
 		t.Fatalf("events %v, want subscribed then snapshot", types)
 	}
 	up.open()
+}
+
+// dialRaw opens a plain TCP connection to the server, for a client that
+// speaks WebSocket by hand; it is closed when the test ends.
+func dialRaw(t *testing.T, ts *testServer, timeout time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	return c
+}
+
+// upgradeRequest is a WebSocket handshake for GET /ws with a bearer token.
+func upgradeRequest(c net.Conn, token string) []byte {
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	return fmt.Appendf(nil, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
+		c.RemoteAddr(), base64.StdEncoding.EncodeToString(key[:]), token)
 }
 
 // clientFrame encodes one masked, final frame, as a client sends it.
@@ -145,18 +158,11 @@ func TestWSSlowReaderGetsEveryFrameWhole(t *testing.T) {
 	owner := ts.client(t).register()
 	s := owner.createSession("a long answer", "openai/gpt-a")
 
-	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-	if err != nil {
+	c := dialRaw(t, ts, 60*time.Second)
+	_ = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+	if _, err := c.Write(upgradeRequest(c, owner.token)); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.(*net.TCPConn).SetReadBuffer(32 << 10)
-	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
-		c.RemoteAddr(), base64.StdEncoding.EncodeToString(key[:]), owner.token)
 	br := bufio.NewReaderSize(c, 512)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
