@@ -97,7 +97,7 @@ func (b *bench) gateway(ctx context.Context) ([]*gwResult, error) {
 						sm = startCPU(pid)
 					}
 					endProfile := func() {}
-					if (p == pathSSE || p == pathWS) && c <= 16 && rep == 1 {
+					if (p == pathSSE || p == pathWS) && rep == 1 {
 						endProfile = b.profileServer(srv, fmt.Sprintf("gateway-%s-gap%s-C%d", p, gap, c), 3)
 					}
 					self := startCPU(selfPID)
