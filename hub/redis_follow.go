@@ -307,6 +307,13 @@ func (f *follower) deliver(frames []playground.Frame) {
 		}
 		cancel()
 	}
+	// The writers are held until the whole batch is queued, so that each
+	// viewer gets it in one write.
+	wake := func() {
+		for sub := range f.subs {
+			sub.Queue.Wake()
+		}
+	}
 	for _, fr := range frames {
 		if fr.Seq <= f.last {
 			continue
@@ -317,16 +324,18 @@ func (f *follower) deliver(frames []playground.Frame) {
 			if fr.Seq <= base {
 				continue
 			}
-			if !sub.Queue.Push(fr) {
+			if !sub.Queue.PushHeld(fr) {
 				delete(f.subs, sub)
 				f.presence.Dirty = true
 			}
 		}
 		if fr.Type == playground.EventDone {
+			wake()
 			f.ended = true
 			clear(f.subs)
 		}
 	}
+	wake()
 }
 
 // resync gives every viewer a snapshot from the database plus the
