@@ -193,9 +193,7 @@ drain:
 		}
 	}
 	a.held = false
-	for sub := range a.subs {
-		sub.Queue.Wake()
-	}
+	hub.WakeAll(a.subs)
 }
 
 func (a *sessionActor) onModel(m modelMsg) {

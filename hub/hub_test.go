@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -64,6 +65,30 @@ func TestWakeQueueWakesItsWriter(t *testing.T) {
 	}
 	if got := q.Drain(nil); len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 2 {
 		t.Fatalf("drained %+v", got)
+	}
+}
+
+// TestWakeAll: every viewer with something held is woken once, a large
+// audience from several goroutines, and a viewer with nothing waiting is
+// not woken at all.
+func TestWakeAll(t *testing.T) {
+	for _, n := range []int{3, 1000} {
+		var woken atomic.Int64
+		subs := map[*Subscriber]struct{}{}
+		for i := range n {
+			q := NewWakeQueue(10, func() { woken.Add(1) })
+			if i%2 == 0 {
+				q.PushHeld(frame(1))
+			}
+			subs[&Subscriber{Queue: q}] = struct{}{}
+		}
+		if woken.Load() != 0 {
+			t.Fatalf("%d viewers: PushHeld woke a writer", n)
+		}
+		WakeAll(subs)
+		if got, want := woken.Load(), int64((n+1)/2); got != want {
+			t.Fatalf("%d viewers: %d woken, want %d", n, got, want)
+		}
 	}
 }
 

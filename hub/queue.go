@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/playground-dev/playground"
@@ -123,6 +124,40 @@ func (q *Queue) signal() {
 
 // Ready fires when frames may be waiting.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// parallelWake is the audience from which WakeAll spreads its wakes over
+// the cores. A wake may write to the viewer's socket on the spot (a system
+// call of a few microseconds), and a thousand of them in a row would hold
+// one core for milliseconds while the others idle.
+const parallelWake = 256
+
+// WakeAll wakes every subscriber's writer: the end of a batch of
+// PushHeld. A large audience is woken from one goroutine per core; WakeAll
+// returns when all are woken.
+func WakeAll[V any](subs map[*Subscriber]V) {
+	procs := runtime.GOMAXPROCS(0)
+	if procs == 1 || len(subs) < parallelWake {
+		for sub := range subs {
+			sub.Queue.Wake()
+		}
+		return
+	}
+	list := make([]*Subscriber, 0, len(subs))
+	for sub := range subs {
+		list = append(list, sub)
+	}
+	per := (len(list) + procs - 1) / procs
+	var wg sync.WaitGroup
+	for i := 0; i < len(list); i += per {
+		part := list[i:min(i+per, len(list))]
+		wg.Go(func() {
+			for _, sub := range part {
+				sub.Queue.Wake()
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // Len reports how many frames are waiting.
 func (q *Queue) Len() int {

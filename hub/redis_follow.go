@@ -309,11 +309,7 @@ func (f *follower) deliver(frames []playground.Frame) {
 	}
 	// The writers are held until the whole batch is queued, so that each
 	// viewer gets it in one write.
-	wake := func() {
-		for sub := range f.subs {
-			sub.Queue.Wake()
-		}
-	}
+	wake := func() { WakeAll(f.subs) }
 	for _, fr := range frames {
 		if fr.Seq <= f.last {
 			continue
