@@ -139,6 +139,15 @@ func (b *bench) runTarget(ctx context.Context, t target, V, rep int) []cellResul
 				Err: fmt.Sprintf("not run: already overloaded at %d/s, %s", o.N, sizeStr(o.Size))})
 			continue
 		}
+		if !waitIdle(ctx, t) {
+			// The previous cell's backlog would count against this one.
+			r := cellResult{System: t.name(), Rep: rep, cell: c,
+				Err: "not run: the system was still busy with the previous cell after 30 s"}
+			out = append(out, r)
+			b.logf("   %-22s %s", c, r.Err)
+			overloaded = &c
+			continue
+		}
 		r := b.runCell(ctx, t, c, viewers, &rssPer, rss0)
 		r.Rep = rep
 		out = append(out, r)
@@ -368,6 +377,29 @@ func median(xs []float64) float64 {
 
 // cpuPIDs are the processes whose CPU the system under test spends: its
 // own, and the Redis server's for a pair that fans out through Redis.
+// waitIdle waits until the system under test has digested the previous
+// cell: its processes together below a tenth of a core over half a second.
+// It reports false after 30 s.
+func waitIdle(ctx context.Context, t target) bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		var ms []cpuMeter
+		for _, pid := range cpuPIDs(t) {
+			ms = append(ms, startCPU(pid))
+		}
+		sleep(ctx, 500*time.Millisecond)
+		busy := 0.0
+		for _, m := range ms {
+			_, share := m.stop()
+			busy += share
+		}
+		if busy < 0.1 {
+			return true
+		}
+	}
+	return false
+}
+
 func cpuPIDs(t target) []int {
 	pids := t.pids()
 	if pt, ok := t.(*pgTarget); ok && pt.redisURL != "" {

@@ -200,8 +200,11 @@ func aggregate(rs []cellResult) []*agg {
 		var evs, p50, p99, p999, cpm, pc, rss []float64
 		a.valid, a.sust = true, true
 		for _, r := range a.reps {
-			if r.Err != "" && a.err == "" {
-				a.err = r.Err
+			if r.Err != "" {
+				if a.err == "" {
+					a.err = r.Err
+				}
+				a.sust = false // viewers missing, say: not a clean run
 			}
 			if r.Expected == 0 {
 				a.sust = false
@@ -279,7 +282,8 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&w, "- the fake upstream and the Centrifugo publisher are open-loop at N chunks/s; each chunk's text starts with its creation time (UnixNano; a chunk built more than 1 ms late carries its due time, so stalls count); latency = receipt − creation, one host, one clock\n")
 	fmt.Fprintf(&w, "- lost = chunks created in the window × viewers − chunks received (within %s after the window); cut = viewers disconnected by the server; CPU from `/proc/<pid>/stat`; RSS per viewer = (RSS with V idle subscribed viewers − RSS with none) / V, measured before the first cell; load gen = playbench's share of its core during the window (above 70 %%: the cell is marked invalid); other load = the CPU every other process on the machine used during the window (worst repetition, in cores): this machine is shared, and where it is high, latency suffers from CPU contention that is not the system's own\n", o.grace)
 	fmt.Fprintf(&w, "- machine load when the run started: %s; when it ended: %s\n", r.load, machineLoad())
-	fmt.Fprintf(&w, "- sustainable = zero loss, no viewer cut off, p99 < 50 ms in every repetition, and valid; once a cell overloads a system (viewers not subscribed in time, over a tenth lost, or p99 over 1 s), the heavier cells of that row are not run in that repetition\n")
+	fmt.Fprintf(&w, "- each cell starts once the system under test is idle again (below a tenth of a core for half a second, at most 30 s of waiting), so that one cell's backlog does not count against the next\n")
+	fmt.Fprintf(&w, "- sustainable = zero loss, no viewer cut off, no error, p99 < 50 ms in every repetition, and valid; once a cell overloads a system (viewers not subscribed in time, over a tenth lost, or p99 over 1 s), the heavier cells of that row are not run in that repetition\n")
 	for _, n := range r.notes {
 		fmt.Fprintf(&w, "- **note:** %s\n", n)
 	}
