@@ -47,7 +47,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
-	cn := &wsConn{s: s, c: c, p: p, out: hj.out, subs: map[string]wsSub{}, stopped: make(chan struct{})}
+	cn := &wsConn{s: s, c: c, p: p, out: hj.out, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
@@ -80,6 +80,7 @@ type wsConn struct {
 	ctx     context.Context  // ends with the connection (its database lookups)
 	endCtx  context.CancelFunc
 	release []func() // undoes serve's registrations, at teardown
+	opened  time.Time
 
 	mu      sync.Mutex
 	writing bool   // a writer goroutine is running
@@ -176,6 +177,16 @@ func (cn *wsConn) teardown() {
 		f()
 	}
 	cn.watchdog.Stop()
+	// The request log has the upgrade (101); this is the connection's life.
+	cn.s.log.Info("websocket closed", "duration", cn.s.now().Sub(cn.opened),
+		"overflowed", cn.queue.Overflowed(), "user", cn.userID())
+}
+
+func (cn *wsConn) userID() string {
+	if cn.p == nil {
+		return ""
+	}
+	return cn.p.UserID
 }
 
 // stop decides how the connection ends (the first decision stands) and
@@ -291,18 +302,15 @@ func (cn *wsConn) finish(e wsEnd) {
 // of a message sendNow began and then everything waiting as one frame
 // (JSON objects separated by "\n"); false means the socket failed.
 func (cn *wsConn) flush() bool {
-	msg, batch := cn.next()
+	cn.frames = cn.queue.Drain(cn.frames)
 	cn.out.mu.Lock()
 	cn.watchdog.Reset(cn.s.opts.WriteTimeout)
 	err := cn.out.finishLocked()
-	if err == nil && msg != nil {
-		err = cn.out.sendLocked(msg)
+	if err == nil && len(cn.frames) > 0 {
+		err = cn.out.sendFramesLocked(cn.frames)
 	}
 	fired := !cn.watchdog.Stop()
 	cn.out.mu.Unlock()
-	if batch != nil {
-		putSendBuf(batch)
-	}
 	return err == nil && !fired
 }
 

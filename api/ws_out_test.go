@@ -8,6 +8,8 @@ import (
 	"net"
 	"syscall"
 	"testing"
+
+	"github.com/playground-dev/playground"
 )
 
 // TestWSOutKeepsFramesWhole: when the socket takes only part of a message
@@ -65,7 +67,7 @@ func TestWSOutKeepsFramesWhole(t *testing.T) {
 		_, err := o.Write(pong)
 		done <- err
 		o.mu.Lock()
-		done <- o.sendLocked([]byte("last"))
+		done <- o.sendFramesLocked([]playground.Frame{{Data: []byte("la")}, {Data: []byte("st")}})
 		o.mu.Unlock()
 	}()
 
@@ -79,7 +81,7 @@ func TestWSOutKeepsFramesWhole(t *testing.T) {
 	if op, p := readFrame(t, r); op != 0xA || string(p) != "pong" {
 		t.Fatalf("after the messages: opcode %#x %q, want the pong", op, p)
 	}
-	if op, p := readFrame(t, r); op != 0x1 || string(p) != "last" {
+	if op, p := readFrame(t, r); op != 0x1 || string(p) != "la\nst" {
 		t.Fatalf("last: opcode %#x %q", op, p)
 	}
 	for range 2 {
