@@ -74,6 +74,19 @@ func (b *bench) startPlayground(ctx context.Context, name, dbURL string, extra m
 		}
 		return &pgServer{url: s.URL, pid: selfPID, inproc: s}, nil
 	}
+	// A port found free can be taken before the server binds it (by one of
+	// thousands of viewer connections' ephemeral ports): then another.
+	for attempt := 1; ; attempt++ {
+		srv, err := b.startPlaygroundProcess(ctx, name, dbURL, extra)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return srv, err
+		}
+		b.logf("   %s: port taken, starting again", name)
+	}
+}
+
+// startPlaygroundProcess starts one playground process on a free port.
+func (b *bench) startPlaygroundProcess(ctx context.Context, name, dbURL string, extra map[string]string) (*pgServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
