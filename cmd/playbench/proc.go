@@ -207,7 +207,10 @@ func waitHTTP(p *process, url string, timeout time.Duration) error {
 
 // freePort asks the kernel for an unused loopback port.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// On every address, as the servers listen: a port free on 127.0.0.1
+	// alone may be held on 127.0.0.2 by a viewer connection of a
+	// previous run.
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		return 0, err
 	}

@@ -78,7 +78,7 @@ func (b *bench) startPlayground(ctx context.Context, name, dbURL string, extra m
 	// thousands of viewer connections' ephemeral ports): then another.
 	for attempt := 1; ; attempt++ {
 		srv, err := b.startPlaygroundProcess(ctx, name, dbURL, extra)
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
 			return srv, err
 		}
 		b.logf("   %s: port taken, starting again", name)
