@@ -3,13 +3,12 @@ package api
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
-	"io"
 	"net"
 	"syscall"
 	"testing"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/api/wstest"
 )
 
 // TestWSOutKeepsFramesWhole: when the socket takes only part of a message
@@ -73,15 +72,15 @@ func TestWSOutKeepsFramesWhole(t *testing.T) {
 
 	r := bufio.NewReader(client)
 	for i := range sent {
-		op, p := readFrame(t, r)
+		op, p := wstest.ReadServerFrame(t, r)
 		if op != 0x1 || !bytes.Equal(p, payload) {
 			t.Fatalf("frame %d of %d: opcode %#x, %d bytes", i+1, sent, op, len(p))
 		}
 	}
-	if op, p := readFrame(t, r); op != 0xA || string(p) != "pong" {
+	if op, p := wstest.ReadServerFrame(t, r); op != 0xA || string(p) != "pong" {
 		t.Fatalf("after the messages: opcode %#x %q, want the pong", op, p)
 	}
-	if op, p := readFrame(t, r); op != 0x1 || string(p) != "la\nst" {
+	if op, p := wstest.ReadServerFrame(t, r); op != 0x1 || string(p) != "la\nst" {
 		t.Fatalf("last: opcode %#x %q", op, p)
 	}
 	for range 2 {
@@ -89,28 +88,4 @@ func TestWSOutKeepsFramesWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func readFrame(t *testing.T, r io.Reader) (byte, []byte) {
-	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		t.Fatal(err)
-	}
-	n := int(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var e [2]byte
-		_, _ = io.ReadFull(r, e[:])
-		n = int(binary.BigEndian.Uint16(e[:]))
-	case 127:
-		var e [8]byte
-		_, _ = io.ReadFull(r, e[:])
-		n = int(binary.BigEndian.Uint64(e[:]))
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		t.Fatal(err)
-	}
-	return h[0] & 0x0f, p
 }
