@@ -107,29 +107,25 @@ type viewer interface {
 	close()
 }
 
-// wsViewer watches Playground sessions over one WebSocket.
-type wsViewer struct {
+// wsLines is a viewer's WebSocket, read by one goroutine: every message
+// is split into its lines, and each goes to the viewer's handler with the
+// sink of the current cell (nil before the first). The connection's end
+// is a cut-off in that sink, unless the viewer closed it.
+type wsLines struct {
 	ws      *wsClient
 	cur     atomic.Pointer[sink]
-	session string
 	dead    atomic.Bool
 	closing atomic.Bool
 	done    chan struct{}
 }
 
-func dialWSViewer(ctx context.Context, d *dialer, c *pgClient) (*wsViewer, error) {
-	ws, err := dialWS(ctx, d, c.addr(), "/ws", c.authHeader())
-	if err != nil {
-		return nil, err
-	}
-	v := &wsViewer{ws: ws, done: make(chan struct{})}
-	go v.read()
-	return v, nil
+// start starts the reader goroutine; close waits for it.
+func (v *wsLines) start(ws *wsClient, handle func(s *sink, line []byte, at time.Time)) {
+	v.ws, v.done = ws, make(chan struct{})
+	go v.read(handle)
 }
 
-// read is the viewer's reader goroutine; it ends when the connection does
-// and close waits for it.
-func (v *wsViewer) read() {
+func (v *wsLines) read(handle func(s *sink, line []byte, at time.Time)) {
 	defer close(v.done)
 	for {
 		msg, err := v.ws.Read()
@@ -142,9 +138,6 @@ func (v *wsViewer) read() {
 			return
 		}
 		s := v.cur.Load()
-		if s == nil {
-			continue
-		}
 		for len(msg) > 0 {
 			line := msg
 			if i := bytes.IndexByte(msg, '\n'); i >= 0 {
@@ -152,17 +145,49 @@ func (v *wsViewer) read() {
 			} else {
 				msg = nil
 			}
-			switch {
-			case bytes.HasPrefix(line, ourChunk):
-				if st, ok := stampAfter(line, keyText); ok {
-					s.chunk(st, at)
-				}
-			case bytes.HasPrefix(line, ourSnap):
-				s.ready.Add(1)
-			case bytes.HasPrefix(line, ourError):
-				s.noteErr(errors.New(string(line)))
-			}
+			handle(s, line, at)
 		}
+	}
+}
+
+func (v *wsLines) alive() bool { return !v.dead.Load() }
+
+func (v *wsLines) close() {
+	v.closing.Store(true)
+	v.ws.Close()
+	<-v.done
+}
+
+// wsViewer watches Playground sessions over one WebSocket.
+type wsViewer struct {
+	wsLines
+	session string
+}
+
+func dialWSViewer(ctx context.Context, d *dialer, c *pgClient) (*wsViewer, error) {
+	ws, err := dialWS(ctx, d, c.addr(), "/ws", c.authHeader())
+	if err != nil {
+		return nil, err
+	}
+	v := &wsViewer{}
+	v.start(ws, v.line)
+	return v, nil
+}
+
+// line handles one event of ours.
+func (v *wsViewer) line(s *sink, line []byte, at time.Time) {
+	if s == nil {
+		return
+	}
+	switch {
+	case bytes.HasPrefix(line, ourChunk):
+		if st, ok := stampAfter(line, keyText); ok {
+			s.chunk(st, at)
+		}
+	case bytes.HasPrefix(line, ourSnap):
+		s.ready.Add(1)
+	case bytes.HasPrefix(line, ourError):
+		s.noteErr(errors.New(string(line)))
 	}
 }
 
@@ -175,14 +200,6 @@ func (v *wsViewer) watch(_ context.Context, f feed, s *sink) error {
 	}
 	v.session = f.session()
 	return v.ws.WriteText([]byte(`{"type":"subscribe","sessionId":"` + v.session + `","since":0}`))
-}
-
-func (v *wsViewer) alive() bool { return !v.dead.Load() }
-
-func (v *wsViewer) close() {
-	v.closing.Store(true)
-	v.ws.Close()
-	<-v.done
 }
 
 // sseViewer watches Playground sessions over SSE: one stream per session.
@@ -260,12 +277,8 @@ func (v *sseViewer) close()      { v.stop() }
 // cfViewer watches a Centrifugo channel over one WebSocket with the JSON
 // protocol: connect, subscribe, then publications as pushes.
 type cfViewer struct {
-	ws      *wsClient
-	cur     atomic.Pointer[sink]
-	subbed  bool
-	dead    atomic.Bool
-	closing atomic.Bool
-	done    chan struct{}
+	wsLines
+	subbed bool
 }
 
 var (
@@ -283,46 +296,27 @@ func dialCFViewer(ctx context.Context, d *dialer, addr string) (*cfViewer, error
 		ws.Close()
 		return nil, err
 	}
-	v := &cfViewer{ws: ws, done: make(chan struct{})}
-	go v.read()
+	v := &cfViewer{}
+	v.start(ws, v.line)
 	return v, nil
 }
 
-func (v *cfViewer) read() {
-	defer close(v.done)
-	for {
-		msg, err := v.ws.Read()
-		at := time.Now()
-		if err != nil {
-			v.dead.Store(true)
-			if s := v.cur.Load(); s != nil && !v.closing.Load() {
-				s.cutOff(err)
-			}
-			return
+// line handles one frame of Centrifugo's: its pings are answered even
+// before the first cell.
+func (v *cfViewer) line(s *sink, line []byte, at time.Time) {
+	switch {
+	case bytes.HasPrefix(line, cfPush):
+		if st, ok := stampAfter(line, keyText); ok && s != nil {
+			s.chunk(st, at)
 		}
-		s := v.cur.Load()
-		for len(msg) > 0 {
-			line := msg
-			if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-				line, msg = msg[:i], msg[i+1:]
+	case bytes.Equal(line, cfPing):
+		_ = v.ws.WriteText(cfPing) // pong
+	case bytes.HasPrefix(line, cfSubReply):
+		if s != nil {
+			if bytes.Contains(line, []byte(`"error"`)) {
+				s.noteErr(errors.New(string(line)))
 			} else {
-				msg = nil
-			}
-			switch {
-			case bytes.HasPrefix(line, cfPush):
-				if st, ok := stampAfter(line, keyText); ok && s != nil {
-					s.chunk(st, at)
-				}
-			case bytes.Equal(line, cfPing):
-				_ = v.ws.WriteText(cfPing) // pong
-			case bytes.HasPrefix(line, cfSubReply):
-				if s != nil {
-					if bytes.Contains(line, []byte(`"error"`)) {
-						s.noteErr(errors.New(string(line)))
-					} else {
-						s.ready.Add(1)
-					}
-				}
+				s.ready.Add(1)
 			}
 		}
 	}
@@ -338,14 +332,6 @@ func (v *cfViewer) watch(_ context.Context, _ feed, s *sink) error {
 	}
 	v.subbed = true
 	return v.ws.WriteText([]byte(`{"id":2,"subscribe":{"channel":"bench"}}`))
-}
-
-func (v *cfViewer) alive() bool { return !v.dead.Load() }
-
-func (v *cfViewer) close() {
-	v.closing.Store(true)
-	v.ws.Close()
-	<-v.done
 }
 
 // itoa is strconv.Itoa, short.
