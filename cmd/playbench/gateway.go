@@ -194,47 +194,48 @@ func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, ow
 				return err
 			}
 		}
-	case pathSSE:
+	case pathSSE, pathWS:
 		t0 := time.Now()
 		id, err := owner.createSession(ctx, key, "openai/bench")
 		if err != nil {
 			return err
 		}
 		r.Create.Record(time.Since(t0))
-		s, err := openSSE(ctx, b.dial, owner.addr(), "GET", "/sessions/"+id+"/stream?since=0", owner.authHeader(), nil)
-		if err != nil {
-			return err
+		// event handles one of our events and reports the stream's end.
+		event := func(line []byte, at time.Time) (end bool) {
+			switch {
+			case bytes.HasPrefix(line, ourSnap):
+				st.open()
+			case bytes.HasPrefix(line, ourChunk):
+				if stamp, ok := stampAfter(line, keyText); ok {
+					record(stamp, at)
+				}
+			case bytes.HasPrefix(line, ourDone):
+				return true
+			}
+			return false
 		}
-		defer s.Close()
-		end := false
-		for !end {
-			var at time.Time
-			err := s.Next(func(data []byte) {
-				if at.IsZero() {
-					at = time.Now()
-				}
-				switch {
-				case bytes.HasPrefix(data, ourSnap):
-					st.open()
-				case bytes.HasPrefix(data, ourChunk):
-					if stamp, ok := stampAfter(data, keyText); ok {
-						record(stamp, at)
-					}
-				case bytes.HasPrefix(data, ourDone):
-					end = true
-				}
-			})
-			if err != nil && !end {
+		if path == pathSSE {
+			s, err := openSSE(ctx, b.dial, owner.addr(), "GET", "/sessions/"+id+"/stream?since=0", owner.authHeader(), nil)
+			if err != nil {
 				return err
 			}
+			defer s.Close()
+			end := false
+			for !end {
+				var at time.Time
+				err := s.Next(func(data []byte) {
+					if at.IsZero() {
+						at = time.Now()
+					}
+					end = event(data, at) || end
+				})
+				if err != nil && !end {
+					return err
+				}
+			}
+			break
 		}
-	case pathWS:
-		t0 := time.Now()
-		id, err := owner.createSession(ctx, key, "openai/bench")
-		if err != nil {
-			return err
-		}
-		r.Create.Record(time.Since(t0))
 		ws, err := dialWS(ctx, b.dial, owner.addr(), "/ws", owner.authHeader())
 		if err != nil {
 			return err
@@ -252,18 +253,10 @@ func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, ow
 				return err
 			}
 			for _, line := range bytes.Split(msg, []byte("\n")) {
-				switch {
-				case bytes.HasPrefix(line, ourSnap):
-					st.open()
-				case bytes.HasPrefix(line, ourChunk):
-					if stamp, ok := stampAfter(line, keyText); ok {
-						record(stamp, at)
-					}
-				case bytes.HasPrefix(line, ourDone):
-					end = true
-				case bytes.HasPrefix(line, ourError):
+				if bytes.HasPrefix(line, ourError) {
 					return errors.New(string(line))
 				}
+				end = event(line, at) || end
 			}
 		}
 	}
