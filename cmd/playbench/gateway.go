@@ -145,6 +145,24 @@ func (r *gwResult) noteStream(err error) {
 
 var gwSeq atomic.Int64
 
+// readEvents reads an SSE stream until each reports its end. The events
+// of one read carry the time that read returned.
+func readEvents(s *sseClient, each func(data []byte, at time.Time) (end bool)) error {
+	for end := false; !end; {
+		var at time.Time
+		err := s.Next(func(data []byte) {
+			if at.IsZero() {
+				at = time.Now()
+			}
+			end = each(data, at) || end
+		})
+		if err != nil && !end {
+			return err
+		}
+	}
+	return nil
+}
+
 // gwStream runs one stream of 50 chunks over path and records it in r.
 func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, owner *pgClient, upAddr, proxyAddr string, r *gwResult) error {
 	key := fmt.Sprintf("gw-%d", gwSeq.Add(1))
@@ -177,22 +195,16 @@ func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, ow
 			return err
 		}
 		defer s.Close()
-		end := false
-		for !end {
-			var at time.Time
-			err := s.Next(func(data []byte) {
-				if at.IsZero() {
-					at = time.Now()
-				}
-				if bytes.HasPrefix(data, []byte("[DONE]")) {
-					end = true
-				} else if stamp, ok := stampAfter(data, keyContent); ok {
-					record(stamp, at)
-				}
-			})
-			if err != nil && !end {
-				return err
+		if err := readEvents(s, func(data []byte, at time.Time) bool {
+			if bytes.HasPrefix(data, []byte("[DONE]")) {
+				return true
 			}
+			if stamp, ok := stampAfter(data, keyContent); ok {
+				record(stamp, at)
+			}
+			return false
+		}); err != nil {
+			return err
 		}
 	case pathSSE, pathWS:
 		t0 := time.Now()
@@ -221,18 +233,8 @@ func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, ow
 				return err
 			}
 			defer s.Close()
-			end := false
-			for !end {
-				var at time.Time
-				err := s.Next(func(data []byte) {
-					if at.IsZero() {
-						at = time.Now()
-					}
-					end = event(data, at) || end
-				})
-				if err != nil && !end {
-					return err
-				}
+			if err := readEvents(s, event); err != nil {
+				return err
 			}
 			break
 		}

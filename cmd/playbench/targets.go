@@ -431,11 +431,5 @@ func (f *cfFeed) stop() {
 func (f *cfFeed) countIn(t0, t1 int64) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var n int64
-	for _, c := range f.created {
-		if c >= t0 && c < t1 {
-			n++
-		}
-	}
-	return n
+	return countCreated(f.created, t0, t1)
 }

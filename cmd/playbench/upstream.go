@@ -94,8 +94,13 @@ func (s *stream) finish() { s.stopOnce.Do(func() { close(s.stop) }) }
 func (s *stream) countIn(t0, t1 int64) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return countCreated(s.created, t0, t1)
+}
+
+// countCreated is how many creation stamps fall in [t0, t1).
+func countCreated(created []int64, t0, t1 int64) int64 {
 	var n int64
-	for _, c := range s.created {
+	for _, c := range created {
 		if c >= t0 && c < t1 {
 			n++
 		}
