@@ -231,12 +231,9 @@ func (cn *wsConn) sendNow() bool {
 		cn.out.mu.Unlock()
 		return false
 	}
-	msg, batch := cn.next()
-	complete := msg == nil || cn.out.writeNowLocked(msg)
+	cn.frames = cn.queue.Drain(cn.frames)
+	complete := len(cn.frames) == 0 || cn.out.writeNowLocked(cn.frames)
 	cn.out.mu.Unlock()
-	if batch != nil {
-		putSendBuf(batch)
-	}
 	if !complete {
 		return false
 	}
@@ -312,27 +309,6 @@ func (cn *wsConn) flush() bool {
 	fired := !cn.watchdog.Stop()
 	cn.out.mu.Unlock()
 	return err == nil && !fired
-}
-
-// next takes everything waiting as one message: a single frame's shared
-// bytes as they are, or several joined in a pooled buffer (batch, to be
-// given back). It is nil when nothing waits.
-func (cn *wsConn) next() (msg []byte, batch *[]byte) {
-	cn.frames = cn.queue.Drain(cn.frames)
-	switch len(cn.frames) {
-	case 0:
-		return nil, nil
-	case 1:
-		return cn.frames[0].Data, nil
-	}
-	batch = getSendBuf()
-	for i, f := range cn.frames {
-		if i > 0 {
-			*batch = append(*batch, lineBreak...)
-		}
-		*batch = append(*batch, f.Data...)
-	}
-	return *batch, batch
 }
 
 // reply queues a frame for this connection only. It counts against the

@@ -122,12 +122,12 @@ func (o *wsOut) canWriteNow() bool {
 	return o.raw != nil && o.rest == nil && o.err == nil && !o.closeSent
 }
 
-// writeNowLocked frames payload as one text message and writes what the
+// writeNowLocked frames frames as one text message and writes what the
 // socket takes without waiting for it; what it would not take is kept for
 // finishLocked. It reports whether the whole message went out. The caller
 // holds o.mu and has checked canWriteNow.
-func (o *wsOut) writeNowLocked(payload []byte) bool {
-	buf := frameText(payload)
+func (o *wsOut) writeNowLocked(frames []playground.Frame) bool {
+	buf := frameText(frames)
 	msg := *buf
 	n := 0
 	var werr error
@@ -171,12 +171,8 @@ func (o *wsOut) sendFramesLocked(frames []playground.Frame) error {
 	if o.closeSent {
 		return errCloseSent
 	}
-	n := len(frames) - 1
-	for _, f := range frames {
-		n += len(f.Data)
-	}
 	bufs := make(net.Buffers, 0, 2*len(frames))
-	bufs = append(bufs, appendTextHeader(make([]byte, 0, 10), n))
+	bufs = append(bufs, appendTextHeader(make([]byte, 0, 10), textLen(frames)))
 	for i, f := range frames {
 		if i > 0 {
 			bufs = append(bufs, lineBreak)
@@ -188,12 +184,29 @@ func (o *wsOut) sendFramesLocked(frames []playground.Frame) error {
 	return o.err
 }
 
-// frameText returns payload as one final, unmasked text frame, in a
-// pooled buffer.
-func frameText(payload []byte) *[]byte {
+// frameText returns frames as one final, unmasked text frame (their JSON
+// objects separated by "\n"), copied once into a pooled buffer.
+func frameText(frames []playground.Frame) *[]byte {
 	buf := getSendBuf()
-	*buf = append(appendTextHeader(*buf, len(payload)), payload...)
+	b := appendTextHeader(*buf, textLen(frames))
+	for i, f := range frames {
+		if i > 0 {
+			b = append(b, lineBreak...)
+		}
+		b = append(b, f.Data...)
+	}
+	*buf = b
 	return buf
+}
+
+// textLen is the length of frames as one message: their JSON objects and
+// the line breaks between them.
+func textLen(frames []playground.Frame) int {
+	n := len(frames) - 1
+	for _, f := range frames {
+		n += len(f.Data)
+	}
+	return n
 }
 
 // appendTextHeader appends the header of a final, unmasked text frame of

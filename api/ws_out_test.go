@@ -45,7 +45,7 @@ func TestWSOutKeepsFramesWhole(t *testing.T) {
 			o.mu.Unlock()
 			break
 		}
-		whole := o.writeNowLocked(payload)
+		whole := o.writeNowLocked([]playground.Frame{{Data: payload}})
 		o.mu.Unlock()
 		sent++
 		if !whole {
