@@ -1,6 +1,6 @@
 // Package providertest runs fake upstreams for tests: an httptest server
 // that records every request, and handlers that replay the provider wire
-// fixtures of shared/fixtures/providers byte for byte, so the real SDK
+// fixtures of providers/testdata byte for byte, so the real SDK
 // clients can be tested against what the providers really send. Other
 // packages' tests (actors, api) use it to drive the providers end to end.
 package providertest
@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,28 +93,20 @@ func (s *Server) LastRequest(tb testing.TB) Request {
 	return reqs[len(reqs)-1]
 }
 
-// FixtureDir finds shared/fixtures/providers: ../shared/fixtures/providers
-// relative to the repository root (the nearest directory above the working
-// directory that holds go.mod). CI checks shared/ out beside the clone.
+// FixtureDir is providers/testdata, the provider wire fixtures (its
+// README says what each file is and where its format comes from). It is
+// found beside this package's source, so tests of any package (providers,
+// actors, api) replay the same files. A missing directory fails the test:
+// a fixture test never passes by skipping.
 func FixtureDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("providertest: %v", err)
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("providertest: cannot locate the provider fixtures: no caller information")
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("providertest: no go.mod above the working directory; cannot locate shared/fixtures/providers")
-		}
-		dir = parent
-	}
-	fixtures := filepath.Join(dir, "..", "shared", "fixtures", "providers")
+	fixtures := filepath.Join(filepath.Dir(self), "..", "testdata")
 	if st, err := os.Stat(fixtures); err != nil || !st.IsDir() {
-		tb.Fatalf("providertest: provider fixtures not found at %s: check out the shared/ directory beside the repository", fixtures)
+		tb.Fatalf("providertest: provider fixtures not found at %s", fixtures)
 	}
 	return fixtures
 }
