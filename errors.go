@@ -11,7 +11,7 @@ import (
 	"net/http"
 )
 
-// Error codes of the wire contract (API.md, "Errors"). Every error a client
+// Error codes of the wire contract (docs/api.md, "Errors"). Every error a client
 // sees carries exactly one of these.
 const (
 	EInvalid          = "invalid_request"

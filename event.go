@@ -5,7 +5,7 @@ import "encoding/json"
 // EventType names a live event or a WebSocket control message.
 type EventType string
 
-// Live events (API.md, "Live events") and the WebSocket-only replies.
+// Live events (docs/api.md, "Live events") and the WebSocket-only replies.
 const (
 	EventSnapshot     EventType = "snapshot"
 	EventStatus       EventType = "status"

@@ -187,7 +187,7 @@ type SessionRequest struct {
 	Params *Params  `json:"params"`
 }
 
-// Validate checks the field rules of API.md; models are only checked for
+// Validate checks the field rules of docs/api.md; models are only checked for
 // count and duplicates here (the catalogue checks they exist).
 func (r *SessionRequest) Validate() error {
 	n := utf8.RuneCountInString(r.Prompt)
@@ -224,7 +224,7 @@ func ValidateModelList(models []string) error {
 	return nil
 }
 
-// Validate checks the ranges of API.md.
+// Validate checks the ranges of docs/api.md.
 func (p *Params) Validate() error {
 	if p.Temperature != nil && (*p.Temperature < 0 || *p.Temperature > 2) {
 		return Invalid("params.temperature", "Temperature must be between 0 and 2.")

@@ -27,7 +27,7 @@ type Policy struct {
 	Total time.Duration
 }
 
-// DefaultPolicy is API.md's: 3 attempts, 0.5 s then 1 s, 30 s / 20 s / 5 min.
+// DefaultPolicy is docs/api.md's: 3 attempts, 0.5 s then 1 s, 30 s / 20 s / 5 min.
 func DefaultPolicy() Policy {
 	return Policy{MaxAttempts: 3, BaseDelay: 500 * time.Millisecond,
 		FirstByte: 30 * time.Second, Idle: 20 * time.Second, Total: 5 * time.Minute}

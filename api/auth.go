@@ -16,10 +16,10 @@ import (
 	"github.com/playground-dev/playground"
 )
 
-// cookieName is the session cookie of API.md.
+// cookieName is the session cookie of docs/api.md.
 const cookieName = "playground_token"
 
-// Login throttling (API.md: "failed logins are throttled per account and
+// Login throttling (docs/api.md: "failed logins are throttled per account and
 // per client address"). The account limit is strict because guessing one
 // account's password is the attack; the address limit is looser because
 // many people may share an address (offices, NAT). A lockout lasts until
@@ -63,7 +63,7 @@ type authState struct {
 func newAuthState(s *Server) *authState {
 	perHour := s.opts.RegisterPerHour
 	if perHour <= 0 {
-		perHour = 100 // API.md's default for RATE_LIMIT_REGISTER_PER_HOUR
+		perHour = 100 // docs/api.md's default for RATE_LIMIT_REGISTER_PER_HOUR
 	}
 	newLimiter := s.opts.NewLimiter
 	if newLimiter == nil {
@@ -117,7 +117,7 @@ func bearerToken(r *http.Request) string {
 }
 
 // requestToken is the token a request presents: the bearer header first
-// (API.md: "when both are present, the header is the one used"), else
+// (docs/api.md: "when both are present, the header is the one used"), else
 // the cookie.
 func requestToken(r *http.Request) string {
 	if t := bearerToken(r); t != "" {

@@ -27,7 +27,7 @@ type diffOp struct {
 // (owner or share holder). Missing a or b is 400 (details.field), an id
 // not in the session 404.
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) {
-	// API.md's order: credentials, then the query, then visibility.
+	// docs/api.md's order: credentials, then the query, then visibility.
 	p, share, err := s.authOrShare(r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -16,7 +16,7 @@ import (
 	"github.com/playground-dev/playground"
 )
 
-// maxBodyBytes is API.md's body limit: anything larger is 413.
+// maxBodyBytes is docs/api.md's body limit: anything larger is 413.
 const maxBodyBytes = 1 << 20
 
 // Retry-After defaults when the error itself does not say how long to wait.
@@ -25,7 +25,7 @@ const (
 	retryAfterRateLimited = 60 * time.Second
 )
 
-// errorBody is the one error shape of API.md.
+// errorBody is the one error shape of docs/api.md.
 type errorBody struct {
 	Error errorPayload `json:"error"`
 }
@@ -124,7 +124,7 @@ func (e *causeError) Unwrap() []error {
 	return []error{e.coded, e.cause}
 }
 
-// methodNotAllowed answers a known path asked with the wrong method. API.md
+// methodNotAllowed answers a known path asked with the wrong method. docs/api.md
 // lists no code for it, so the answer is HTTP 405 (with Allow, as RFC 9110
 // asks) carrying the nearest code of the table, invalid_request: the
 // request is wrong, not the resource missing.

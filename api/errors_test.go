@@ -66,7 +66,7 @@ func TestBodyTooLarge(t *testing.T) {
 		u := e.register("a@example.com")
 		big := `{"prompt": "` + strings.Repeat("a", maxBodyBytes) + `", "models": ["demo/fast"]}`
 		wantError(t, e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: big}), http.StatusRequestEntityTooLarge, playground.EPayloadTooLarge)
-		// Credentials are checked first (API.md's order).
+		// Credentials are checked first (docs/api.md's order).
 		wantError(t, e.do(restReq{method: "POST", path: "/sessions", body: big}), http.StatusUnauthorized, playground.EUnauthorized)
 	})
 }

@@ -20,7 +20,7 @@ var exportFormats = map[string]string{
 	"csv":  "text/csv; charset=utf-8",
 }
 
-// csvHeader is API.md's column list, in order.
+// csvHeader is docs/api.md's column list, in order.
 var csvHeader = []string{"model", "status", "ttftMs", "durationMs", "promptTokens", "completionTokens", "costUsd", "finishReason", "text"}
 
 // handleExport answers the whole comparison as a download, to the owner or
@@ -28,7 +28,7 @@ var csvHeader = []string{"model", "status", "ttftMs", "durationMs", "promptToken
 // is json; another one is 400 (details.field "format").
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	// Credentials (or a share token) first, then the query, then
-	// visibility: API.md's order.
+	// visibility: docs/api.md's order.
 	p, share, err := s.authOrShare(r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -24,7 +24,7 @@ const (
 //  1. access log and request metrics (so they see the final status, panics included);
 //  2. panic recovery, answering the coded 500;
 //  3. CORS for FRONTEND_URL (a preflight is answered here and goes no further);
-//  4. cross-site protection: API.md's first check, before credentials;
+//  4. cross-site protection: docs/api.md's first check, before credentials;
 //  5. JSON 404/405 for paths and methods no route serves (except the page's GET /).
 //
 // h is normally the *http.ServeMux of routes; the route pattern it would
@@ -85,7 +85,7 @@ func (s *Server) middleware(h http.Handler) http.Handler {
 }
 
 // crossSiteChecked reports whether a request goes through the cross-site
-// check. API.md defines a cross-site request as one that "carries the
+// check. docs/api.md defines a cross-site request as one that "carries the
 // cookie": a bearer token cannot be sent by another site's page, so a
 // request with no cookie cannot be forged in the user's name. Login and
 // register are checked as well, cookie or not, because they set the cookie

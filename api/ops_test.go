@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -14,8 +15,14 @@ func TestHealthAndReady(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		ready = errors.New("db down")
 		w := e.do(restReq{method: "GET", path: "/healthz"})
-		if w.Code != http.StatusOK || w.Body.String() != "{\"status\":\"ok\"}\n" {
-			t.Errorf("healthz: %d %s", w.Code, w.Body)
+		var health struct {
+			Status  string `json:"status"`
+			Version string `json:"version"`
+		}
+		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &health) != nil ||
+			health.Status != "ok" || health.Version != playground.BuildVersion().Version || health.Version == "" {
+			t.Errorf("healthz while the database is down: %d %s, want 200 with status ok and version %q",
+				w.Code, w.Body, playground.BuildVersion().Version)
 		}
 		w = e.do(restReq{method: "GET", path: "/readyz"})
 		wantError(t, w, http.StatusServiceUnavailable, playground.EUnavailable)

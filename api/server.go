@@ -1,4 +1,4 @@
-// Package api is Playground's HTTP surface: the routes of API.md, the
+// Package api is Playground's HTTP surface: the routes of docs/api.md, the
 // middleware in front of them (cross-site checks, credentials, body limits,
 // CORS), the WebSocket and SSE endpoints that carry live events, and the
 // embedded web page. Handlers are thin: decode, validate, call the domain,

@@ -56,7 +56,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkRequest validates a session request's fields, then its models
-// against the catalogue (API.md's order: fields, then models).
+// against the catalogue (docs/api.md's order: fields, then models).
 func (s *Server) checkRequest(req *playground.SessionRequest) error {
 	if err := req.Validate(); err != nil {
 		return err
@@ -149,7 +149,7 @@ func (s *Server) abandon(ctx context.Context, sess *playground.Session, cause er
 }
 
 // sessionSummary is a list item of GET /sessions: a Session whose
-// responses have no text field (API.md: "text is omitted from list items").
+// responses have no text field (docs/api.md: "text is omitted from list items").
 type sessionSummary struct {
 	ID        string             `json:"id"`
 	Prompt    string             `json:"prompt"`
@@ -268,7 +268,7 @@ func (s *Server) requestSession(r *http.Request) (*playground.Session, bool, err
 
 // authOrShare is the credentials step of a handler that reads a body
 // before it looks at the session: 401 at once when the request has
-// neither credentials nor ?share= (API.md checks credentials before the
+// neither credentials nor ?share= (docs/api.md checks credentials before the
 // body); with only a share token, p is nil and visibility decides later.
 func (s *Server) authOrShare(r *http.Request) (p *Principal, share string, err error) {
 	share = r.URL.Query().Get("share")
@@ -294,7 +294,7 @@ func (s *Server) ownedSession(r *http.Request) (*playground.Session, error) {
 
 // visibleSession loads a session for p (nil: no credentials) or for a
 // holder of shareToken, and reports whether p owns it. It is the one
-// visibility rule of API.md, shared by the REST handlers and the live
+// visibility rule of docs/api.md, shared by the REST handlers and the live
 // endpoints:
 //
 //   - no credentials and no share token: 401;

@@ -106,7 +106,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Fields and models are checked before the parent is looked up, in
-	// API.md's order (400 before 404).
+	// docs/api.md's order (400 before 404).
 	if err := playground.ValidateModelList(body.Models); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -91,7 +91,7 @@ func pageCSP(r *http.Request) string {
 // pageHandler serves the web page: "/" and "/s/{token}" get index.html (the
 // page reads location.pathname to open a shared comparison as a viewer), and
 // "/assets/..." the static files. Because "GET /" is the mux's catch-all,
-// every other path is answered here with the JSON 404 of API.md.
+// every other path is answered here with the JSON 404 of docs/api.md.
 func (s *Server) pageHandler() http.Handler {
 	files := loadPageFiles()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,7 +16,7 @@ import (
 	"github.com/playground-dev/playground"
 )
 
-// Config is every setting of API.md's "Running" table.
+// Config is every setting of docs/api.md's "Running" table.
 type Config struct {
 	Port        int
 	Env         string // "development" or "production"

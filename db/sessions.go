@@ -105,7 +105,7 @@ func toResponse(r *responseRow) (*playground.Response, error) {
 			return nil, fmt.Errorf("response %s: error: %w", r.ID, err)
 		}
 	}
-	// Metrics are null until the response ends (API.md, Response).
+	// Metrics are null until the response ends (docs/api.md, Response).
 	if resp.Ended() {
 		m := &playground.Metrics{
 			TTFTMs:           r.TTFTMs,

@@ -143,7 +143,7 @@ func (i errorInfo) invalidKey() bool {
 }
 
 // ClassifyHTTP turns an upstream's error answer (status 400 and above) into
-// a ProviderError following API.md's failure table. The message is written
+// a ProviderError following docs/api.md's failure table. The message is written
 // for the person comparing models; the body goes into Raw, for the log only.
 func ClassifyHTTP(provider string, status int, header http.Header, body []byte) *playground.ProviderError {
 	info := parseErrorBody(body)
@@ -191,7 +191,7 @@ func ClassifyHTTP(provider string, status int, header http.Header, body []byte) 
 
 // ClassifyStreamError classifies an error that arrived inside a stream that
 // had already begun (HTTP 200): an Anthropic `error` event, an OpenRouter
-// chunk with an `error` object, a Gemini `error` payload. API.md makes these
+// chunk with an `error` object, a Gemini `error` payload. docs/api.md makes these
 // provider_error and retryable unless the error's type says otherwise.
 func ClassifyStreamError(provider string, data []byte) *playground.ProviderError {
 	info := parseErrorBody(data)
@@ -242,7 +242,7 @@ func classifyTransport(provider string, err error, started bool) *playground.Pro
 	retryable := errors.As(err, &netErr) || errors.As(err, &urlErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-	pe.Retryable = retryable || started // a failure inside a begun stream is retryable (API.md)
+	pe.Retryable = retryable || started // a failure inside a begun stream is retryable (docs/api.md)
 	switch {
 	case started && retryable:
 		pe.Message = fmt.Sprintf("The connection to %s broke while it was answering.", inSentence(provider))

@@ -66,7 +66,7 @@ func pinSelf() {
 	}
 	env := append(os.Environ(), "PLAYBENCH_PINNED=1", "GOMAXPROCS=1")
 	args := append([]string{"taskset", "-c", strconv.Itoa(loadCPU), self}, os.Args[1:]...)
-	err = syscall.Exec(ts, args, env)
+	err = execSelf(ts, args, env)
 	fmt.Fprintln(os.Stderr, "playbench: could not pin itself, running unpinned:", err)
 }
 

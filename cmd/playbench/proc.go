@@ -115,7 +115,7 @@ func pinned(ctx context.Context, cpu int, name string, args ...string) *exec.Cmd
 		cmd = exec.CommandContext(ctx, name, args...)
 	}
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setOwnProcessGroup(cmd)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	return cmd
@@ -241,21 +241,6 @@ func moduleRoot() string {
 			return dir
 		}
 	}
-}
-
-// raiseFileLimit lifts the soft open-file limit to the hard one, for
-// thousands of viewers.
-func raiseFileLimit() uint64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
-	return l.Cur
 }
 
 // machineBusy is the CPU time all processes used, both cores, from the

@@ -1,4 +1,4 @@
-// api.js: the page's only door to the REST API of API.md. Every call goes
+// api.js: the page's only door to the REST API of docs/api.md. Every call goes
 // through request(), which sends the session cookie (same origin), encodes
 // JSON bodies and turns the contract's error shape into an ApiError.
 // The access token returned by login/register is dropped on the spot: the

@@ -3,7 +3,7 @@
 // watched session; when the WebSocket cannot connect at all, each session is
 // followed over SSE (/sessions/{id}/stream) instead.
 //
-// It owns the resume logic of API.md "Live events": per session it remembers
+// It owns the resume logic of docs/api.md "Live events": per session it remembers
 // the last seq handed to the page (which renders synchronously), drops any
 // event at or below it, applies a snapshot only if it is not older, and on a
 // dropped connection reconnects with exponential back-off and jitter and
