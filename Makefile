@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build test test-short chromium fuzz bench screenshot vet clean
+.PHONY: run build test test-short tools chromium fuzz bench screenshot vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -12,18 +12,31 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/playground
 
-## test: 1 000 runs of each fuzz target on the stream parsing that is ours, then the whole suite
-## with the race detector (installs Chromium for the browser tests if missing)
-test: chromium
+## test: vet, 1 000 runs of each fuzz target on the stream parsing that is ours, then the whole
+## suite with the race detector. The tools the tests drive besides Go are installed first if missing.
+test: tools
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKE)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## chromium: Debian's Chromium for the browser tests
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), each
+## only if missing, with apt-get: that needs root on Debian or Ubuntu. Elsewhere, install them with
+## your package manager; without them those tests fail (they never skip).
+TOOLS := chromium curl jq
+tools:
+	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || printf ' %s' $$t; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing$$missing: install with your package manager (make installs them with apt-get as root)." >&2; \
+			echo "The tests that need them will fail." >&2; \
+		fi; \
+	fi
+
+## chromium: the same as tools (the browser tests' old name for it)
+chromium: tools
 
 ## fuzz: run each fuzz target for longer than the short run in `make test` (FUZZTIME=1m)
 ## make test counts executions rather than seconds: with a duration, Go 1.26's fuzzing
@@ -46,7 +59,7 @@ bench:
 	$(GO) run ./cmd/playbench all $(BENCHFLAGS) -out docs/benchmarks.md
 
 ## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
-screenshot: chromium
+screenshot: tools
 	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./api/
 
 vet:
