@@ -400,6 +400,7 @@ func (p *cutProxy) close() {
 // server binding it once left the suite waiting until its 15-minute
 // timeout.)
 func TestServerHarnessFailsFast(t *testing.T) {
+	t.Parallel()
 	bin := serverBinary(t)
 	t.Run("port taken", func(t *testing.T) {
 		held, err := net.Listen("tcp", ":0") // every address, as serve binds
