@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build test test-short chromium fuzz bench screenshot vet clean
+.PHONY: run build test test-short tools chromium fuzz fuzz-smoke bench screenshot vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -12,31 +12,65 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/playground
 
-## test: 1 000 runs of each fuzz target on the stream parsing that is ours, then the whole suite
-## with the race detector (installs Chromium for the browser tests if missing)
-test: chromium
+## test: vet, 1 000 inputs of each fuzz target on the stream parsing that is ours (fuzz-smoke),
+## then the whole suite with the race detector. What the tests drive besides Go is installed
+## first if missing (tools).
+test: tools
 	$(GO) vet ./...
-	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKE)
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## chromium: Debian's Chromium for the browser tests
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), each
+## only if missing, with apt-get: that needs root on Debian or Ubuntu. Elsewhere, install them with
+## your package manager; without them those tests fail (they never skip).
+TOOLS := chromium curl jq
+tools:
+	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || printf ' %s' $$t; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing$$missing: install with your package manager (make installs them with apt-get as root)." >&2; \
+			echo "The tests that need them will fail." >&2; \
+		fi; \
+	fi
 
-## fuzz: run each fuzz target for longer than the short run in `make test` (FUZZTIME=1m)
-## make test counts executions rather than seconds: with a duration, Go 1.26's fuzzing
-## coordinator can fail a target with a bare "context deadline exceeded" as the time runs
-## out on a busy machine (golang/go#75804, fixed in Go 1.27). A count has no deadline.
+## chromium: the same as tools (the browser tests' old name for it)
+chromium: tools
+
+## fuzz: run each fuzz target for FUZZTIME (FUZZTIME=1m for longer), with coverage guidance: a
+## build of its own, every dependency instrumented (minutes of compiling the first time).
 FUZZTIME  ?= 30s
-FUZZSMOKE ?= 1000x
 FUZZPKGS  ?= ./providers/...
 fuzz:
 	@for pkg in $$($(GO) list $(FUZZPKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
+	done
+
+## fuzz-smoke: make test's short run, FUZZSMOKE inputs of each fuzz target (after its seeds), in the
+## race-built test binary that the suite builds anyway, so it costs a link, not a build of its own:
+## mutation without coverage guidance, which 1 000 inputs would hardly use, under the race detector.
+## It counts executions rather than seconds: with a duration, Go 1.26's fuzzing coordinator can fail
+## a target with a bare "context deadline exceeded" as the time runs out on a busy machine
+## (golang/go#75804, fixed in Go 1.27). A count has no deadline. A failing input is written to the
+## package's testdata/fuzz, as with go test -fuzz.
+FUZZSMOKE ?= 1000x
+fuzz-smoke:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	for pkg in $$($(GO) list $(FUZZPKGS)); do \
+		$(GO) test -race -c -o "$$dir/fuzz.test" $$pkg || exit 1; \
+		[ -x "$$dir/fuzz.test" ] || continue; \
+		src=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for f in $$("$$dir/fuzz.test" -test.list '^Fuzz' | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			(cd "$$src" && set -o pipefail && "$$dir/fuzz.test" -test.run '^$$' -test.fuzz "^$$f$$" \
+				-test.fuzztime $(FUZZSMOKE) -test.fuzzcachedir "$$dir/cache" 2>&1 | \
+				grep -v 'without coverage guidance') || exit 1; \
+		done; \
+		rm -f "$$dir/fuzz.test"; \
 	done
 
 ## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 20 minutes;
@@ -46,7 +80,7 @@ bench:
 	$(GO) run ./cmd/playbench all $(BENCHFLAGS) -out docs/benchmarks.md
 
 ## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
-screenshot: chromium
+screenshot: tools
 	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./api/
 
 vet:

@@ -3,7 +3,9 @@ package api_test
 // Browser tests of the web page (issue 4): Chromium, headless, driven by
 // chromedp against the real server with the demo provider. See
 // web_server_test.go for how the server starts and web_chrome_test.go for
-// the browser helpers.
+// the browser helpers. Each test has a server and a browser context of its
+// own, so they run in parallel: most of their time is the demo models'
+// human pace.
 
 import (
 	"context"
@@ -137,6 +139,7 @@ func quotaLeft(t *testing.T, tab context.Context) int {
 // with their security headers, the viewer URL, and the JSON 404 for
 // anything else.
 func TestPageServing(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
@@ -190,6 +193,7 @@ func TestPageServing(t *testing.T) {
 // demo comparison, and see three complete columns whose texts are what the
 // server stored, with metrics, the quota refreshed and completions announced.
 func TestBrowserComparison(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -229,6 +233,7 @@ func TestBrowserComparison(t *testing.T) {
 // without an account, opens the share link mid-stream and ends with the
 // same three texts; both see how many are watching.
 func TestBrowserShareViewer(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
@@ -272,6 +277,7 @@ func TestBrowserShareViewer(t *testing.T) {
 // shows "reconnecting", resumes from the last seq it rendered, and ends with
 // the full texts, no word lost or doubled.
 func TestBrowserReconnect(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -314,6 +320,7 @@ func containsPrefix(list []string, prefix string) bool {
 // TestBrowserProviderError: demo/error fails on purpose; its column shows
 // the message while the others complete. Started with Ctrl+Enter.
 func TestBrowserProviderError(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -343,6 +350,7 @@ func TestBrowserProviderError(t *testing.T) {
 // (?transport=sse forces what a failing WebSocket leads to), the page
 // follows the comparison over SSE to the same end.
 func TestBrowserSSEFallback(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL+"/?transport=sse")
@@ -400,6 +408,7 @@ func TestScreenshot(t *testing.T) {
 // TestBrowserStop: a per-column stop ends that model as cancelled while the
 // others go on; Stop ends the rest.
 func TestBrowserStop(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -424,6 +433,7 @@ func TestBrowserStop(t *testing.T) {
 
 // TestBrowserQuota: a 402 is explained in words, with when the quota resets.
 func TestBrowserQuota(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t, "QUOTA_FREE_PER_DAY=2")
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -450,6 +460,7 @@ func TestBrowserQuota(t *testing.T) {
 // old comparison read-only with its metrics; rating, the stats table,
 // export links and rerun (with the link back to its parent) work.
 func TestBrowserHistoryAndTools(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -527,6 +538,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 // TestBrowserLoginLogout: log out and back in through the forms; the token
 // is never readable by the page (httpOnly cookie, nothing in web storage).
 func TestBrowserLoginLogout(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	email := registerThroughForm(t, tab, srv.URL)
@@ -554,6 +566,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 // TestBrowserUntrustedText: markup in a prompt, echoed by the demo model,
 // is shown as text and never run.
 func TestBrowserUntrustedText(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -574,6 +587,7 @@ func TestBrowserUntrustedText(t *testing.T) {
 // TestBrowserDiff: two ended answers can be compared word by word; the
 // diff is drawn with <ins>/<del> around text nodes and rebuilds both texts.
 func TestBrowserDiff(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
@@ -594,6 +608,7 @@ func TestBrowserDiff(t *testing.T) {
 // TestBrowserThemesAndLayout: dark colours follow the system setting;
 // columns sit side by side on a wide screen and stack on a narrow one.
 func TestBrowserThemesAndLayout(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,65 +13,122 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/playground-dev/playground/api"
 )
 
 // chromiumPath is Debian's Chromium; `make test` installs it when missing.
 const chromiumPath = "/usr/bin/chromium"
 
-// newBrowser starts a headless Chromium with a fresh profile and returns the
-// context of its first tab. Cleanup closes the browser and waits for it.
-// A missing Chromium fails the test: the browser tests are part of the
-// suite, never silently skipped.
+// chromium is one headless Chromium for the whole test binary, started by
+// the first browser test and closed after the last (RunAfterTests).
+// Starting one costs seconds on a busy machine; each test still gets a
+// browser context of its own (its own cookies, storage and cache), as a
+// fresh profile would give.
+var chromium struct {
+	once sync.Once
+	ctx  context.Context // the browser's first tab; tabs of tests hang off it
+	err  error
+}
+
+func sharedChromium(t *testing.T) context.Context {
+	t.Helper()
+	chromium.once.Do(func() {
+		if _, err := os.Stat(chromiumPath); err != nil {
+			chromium.err = fmt.Errorf("the browser tests need Chromium at %s (`make test` installs it with apt-get, as root; elsewhere install it with your package manager): %w", chromiumPath, err)
+			return
+		}
+		profile, err := os.MkdirTemp("", "playground-chromium-")
+		if err != nil {
+			chromium.err = err
+			return
+		}
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(chromiumPath),
+			chromedp.NoFirstRun,
+			chromedp.NoDefaultBrowserCheck,
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.Flag("disable-extensions", true),
+			chromedp.Flag("disable-default-apps", true),
+			chromedp.Flag("disable-background-timer-throttling", true),
+			chromedp.Flag("disable-renderer-backgrounding", true),
+			chromedp.Flag("password-store", "basic"),
+			chromedp.Flag("use-mock-keychain", true),
+			chromedp.UserDataDir(profile),
+			chromedp.WindowSize(1400, 1000),
+		}
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		api.RunAfterTests(func() {
+			cancel()
+			cancelAlloc() // waits for the browser process to end
+			os.RemoveAll(profile)
+		})
+		if err := chromedp.Do(ctx); err != nil {
+			chromium.err = fmt.Errorf("start Chromium: %w", err)
+			return
+		}
+		chromium.ctx = ctx
+	})
+	if chromium.err != nil {
+		t.Fatal(chromium.err)
+	}
+	return chromium.ctx
+}
+
+// newBrowser opens a tab in a new browser context of the shared Chromium:
+// a fresh cookie jar and storage, as a new person's browser would have.
+// When the test started a server (startTestServer) and it dies, every
+// step on the tab fails at once with the server's log. Cleanup closes the
+// tab and its context. A missing Chromium fails the test: the browser
+// tests are part of the suite, never silently skipped.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser tests need Chromium at %s (apt-get install -y chromium; `make test` installs it): %v", chromiumPath, err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc() // waits for the browser process to end
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	logConsole(t, ctx, "page")
-	return ctx
+	return openTab(t, sharedChromium(t), "page")
 }
 
 // newIsolatedTab opens a tab in a new browser context of the same browser:
 // its own cookies and storage, as a second person would have.
 func newIsolatedTab(t *testing.T, browser context.Context, name string) context.Context {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
+	return openTab(t, browser, name)
+}
+
+func openTab(t *testing.T, browser context.Context, name string) context.Context {
+	t.Helper()
+	tab, closeTab := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	ctx, cancel := context.WithCancelCause(tab)
+	stop := func() bool { return false }
+	if v, ok := serversByTest.Load(t); ok {
+		alive := v.(*testServer).alive
+		stop = context.AfterFunc(alive, func() { cancel(context.Cause(alive)) })
+	}
+	t.Cleanup(func() {
+		stop()
+		cancel(nil)
+		closeTab()
+	})
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a new browser context: %v", err)
+		t.Fatalf("open a new browser context: %v", browserErr(ctx, err))
 	}
 	logConsole(t, ctx, name)
 	return ctx
+}
+
+// browserErr explains a failed browser step: when the tab was given up
+// because the server died, that is the reason, not the step's own error.
+func browserErr(tab context.Context, err error) error {
+	if cause := context.Cause(tab); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // logConsole collects the tab's console messages and logs them when the
@@ -114,7 +172,7 @@ func do(t *testing.T, tab context.Context, d time.Duration, steps ...chromedp.Ac
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		shot(t, tab, "failure")
-		t.Fatalf("browser: %v", err)
+		t.Fatalf("browser: %v", browserErr(tab, err))
 	}
 }
 
@@ -126,7 +184,7 @@ func eval[T any](t *testing.T, tab context.Context, js string) T {
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
-		t.Fatalf("evaluate %q: %v", js, err)
+		t.Fatalf("evaluate %q: %v", js, browserErr(tab, err))
 	}
 	return v
 }
@@ -140,7 +198,7 @@ func waitFor(t *testing.T, tab context.Context, d time.Duration, what, predicate
 		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(d)))
 	if err != nil {
 		shot(t, tab, "timeout")
-		t.Fatalf("waiting for %s: %v\ncolumns: %+v", what, err, columnsOf(t, tab))
+		t.Fatalf("waiting for %s: %v\ncolumns: %+v", what, browserErr(tab, err), columnsOf(t, tab))
 	}
 }
 

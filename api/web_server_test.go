@@ -3,8 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/playground-dev/playground/internal/listenfd"
 )
 
 // testServer is the real Playground server with the demo provider, as the
@@ -26,6 +28,11 @@ import (
 type testServer struct {
 	URL   string // http://127.0.0.1:<proxy port>
 	proxy *cutProxy
+	proc  *serverProcess
+	// alive ends, with the reason as its cause, when the server process
+	// exits before the test stops it; the test's browser tabs hang off it,
+	// so a dead server fails the browser steps at once, not at their timeouts.
+	alive context.Context
 }
 
 // CutWebSockets closes every WebSocket connection open through the server
@@ -35,79 +42,179 @@ func (s *testServer) CutWebSockets() int { return s.proxy.cut("/ws") }
 // WebSocketsOpened is how many WebSocket connections the page has opened.
 func (s *testServer) WebSocketsOpened() int { return s.proxy.opened("/ws") }
 
+// serversByTest finds the server a browser test started, for newBrowser.
+var serversByTest sync.Map // *testing.T -> *testServer
+
 // startTestServer starts the real server on 127.0.0.1: the built
 // ./cmd/playground binary run as `playground serve`, exactly as a person
 // runs it, with a fresh SQLite database and the demo provider only, and
-// stops it when the test ends. Its port is picked free just before (a
-// small race, acceptable in tests); the browser reaches it through a TCP
-// proxy that can cut the page's WebSockets from the server side.
+// stops it when the test ends. The test binds the port and hands the
+// socket to the server (LISTEN_FDS), so no other process can take the port
+// in between; the browser reaches it through a TCP proxy that can cut the
+// page's WebSockets from the server side. If the server exits early, the
+// test fails within seconds with its log.
 //
 // extraEnv adds settings, e.g. "QUOTA_FREE_PER_DAY=2".
 func startTestServer(t *testing.T, extraEnv ...string) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	bin := serverBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive, died := context.WithCancelCause(context.Background())
+	proc, err := startServerProcess(serverBinary(t), t.TempDir(), serverEnv(extraEnv...), ln, serverReadyTimeout,
+		func(p *serverProcess) {
+			died(fmt.Errorf("the server exited during the test: %v\n%s", p.err, p.logs.String()))
+		})
+	if err != nil {
+		died(err)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := proc.stop(); err != nil {
+			t.Errorf("stop the server: %v", err)
+		}
+		died(nil)
+		if t.Failed() {
+			t.Logf("server log:\n%s", proc.logs.String())
+		}
+	})
+	p := startCutProxy(t, ln.Addr().String())
+	srv := &testServer{URL: "http://" + p.addr, proxy: p, proc: proc, alive: alive}
+	serversByTest.Store(t, srv)
+	t.Cleanup(func() { serversByTest.Delete(t) })
+	return srv
+}
 
-	port := freePort(t)
-	// No DATABASE_URL: the default SQLite file lands in dir, the working directory.
-	env := []string{"PORT=" + strconv.Itoa(port), "ENV=development", "LOG_LEVEL=warn"}
+// serverReadyTimeout bounds the wait for /healthz. The server answers in
+// well under a second; the margin is for a machine busy compiling.
+const serverReadyTimeout = 30 * time.Second
+
+// serverEnv is `make run`'s environment for a test: no DATABASE_URL (the
+// SQLite file lands in the working directory), only the demo provider, no
+// shared state, plus extra.
+func serverEnv(extra ...string) []string {
+	env := []string{"ENV=development", "LOG_LEVEL=warn"}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
-		case strings.HasSuffix(k, "_API_KEY"), strings.HasSuffix(k, "_BASE_URL"),
+		case strings.HasSuffix(k, "_API_KEY"), strings.HasSuffix(k, "_BASE_URL"), strings.HasPrefix(k, "LISTEN_"),
 			k == "DATABASE_URL", k == "REDIS_URL", k == "MODELS", k == "PORT", k == "ENV",
 			k == "PLAYGROUND_CONFIG", k == "JWT_SECRET", k == "LOG_LEVEL", k == "FRONTEND_URL":
 			continue // no real provider, no shared state: only the demo provider answers
 		}
 		env = append(env, kv)
 	}
-	env = append(env, extraEnv...)
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = dir
-	cmd.Env = env
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	return append(env, extra...)
+}
 
-	backend := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(30 * time.Second)
+// serverProcess is one `playground serve` child process.
+type serverProcess struct {
+	cmd    *exec.Cmd
+	logs   lockedBuffer
+	exited chan struct{} // closed once the process has ended; err is set before
+	err    error
+	once   sync.Once
+}
+
+// startServerProcess runs `bin serve` in dir and waits until it answers
+// /healthz. With ln, the server gets that socket (the caller may close its
+// copy afterwards; the server keeps it open); without, it binds what env
+// says. It returns an error as soon as the process exits, and after
+// timeout at the latest, having stopped the process. onExit, when set, is
+// called once the process has ended, whether stopped or not.
+func startServerProcess(bin, dir string, env []string, ln net.Listener, timeout time.Duration, onExit func(*serverProcess)) (*serverProcess, error) {
+	p := &serverProcess{exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, "serve")
+	p.cmd.Dir = dir
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	release := func() {}
+	addr := ""
+	if ln != nil {
+		var err error
+		if release, err = listenfd.Pass(p.cmd, ln); err != nil {
+			return nil, err
+		}
+		addr = ln.Addr().String()
+	} else {
+		for _, kv := range env {
+			if port, ok := strings.CutPrefix(kv, "PORT="); ok {
+				addr = "127.0.0.1:" + port
+			}
+		}
+	}
+	err := p.cmd.Start()
+	release()
+	if err != nil {
+		return nil, fmt.Errorf("start %s serve: %w", bin, err)
+	}
+	// Owned by p: ends when the process does, which stop brings about.
+	go func() {
+		p.err = p.cmd.Wait()
+		if onExit != nil {
+			onExit(p)
+		}
+		close(p.exited)
+	}()
+	if err := p.waitReady("http://"+addr+"/healthz", timeout); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// waitReady polls url until it answers 200, failing as soon as the
+// process exits.
+func (p *serverProcess) waitReady(url string, timeout time.Duration) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.After(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		res, err := http.Get("http://" + backend + "/healthz")
-		if err == nil {
+		if res, err := hc.Get(url); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				break
+				return nil
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("server exited before it was ready: %v\n%s", err, logs.String())
+		case <-p.exited:
+			return fmt.Errorf("the server exited before it was ready (%v); its log:\n%s", p.err, p.logs.String())
+		case <-deadline:
+			return fmt.Errorf("the server did not answer %s within %s; its log:\n%s", url, timeout, p.logs.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// stop interrupts the server as Ctrl-C would and waits for it, killing it
+// after 15 s. It reports a server that did not stop cleanly (one that had
+// already died is reported by its exit, not here); calling it again only
+// waits.
+func (p *serverProcess) stop() error {
+	var err error
+	p.once.Do(func() {
+		select {
+		case <-p.exited:
+			return // it ended by itself
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready after 30s\n%s", logs.String())
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.exited:
+			if p.err != nil {
+				err = fmt.Errorf("serve after an interrupt: %w", p.err)
+			}
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			err = fmt.Errorf("serve did not stop within 15 s of an interrupt")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	p := startCutProxy(t, backend)
-	return &testServer{URL: "http://" + p.addr, proxy: p}
+	})
+	<-p.exited
+	return err
 }
 
 var (
@@ -116,58 +223,34 @@ var (
 	buildErr  error
 )
 
-// serverBinary builds ./cmd/playground once per test process (or takes
-// $PLAYGROUND_TEST_BINARY). The binary goes to the user's cache directory,
-// written to a temporary name and renamed, so parallel test processes do
-// not trip over each other, and later runs relink only what changed.
+// serverBinary builds ./cmd/playground once per test process into the
+// module's bin/, where `make build` puts it (or takes
+// $PLAYGROUND_TEST_BINARY). go build relinks only when something changed,
+// so a warm run costs no link.
 func serverBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("PLAYGROUND_TEST_BINARY"); bin != "" {
 		return bin
 	}
 	buildOnce.Do(func() {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		// One directory per checkout, so runs of two checkouts at once
-		// never exec each other's build.
-		root, _ := filepath.Abs("..")
-		sum := sha256.Sum256([]byte(root))
-		dir = filepath.Join(dir, "playground-browser-tests", hex.EncodeToString(sum[:6]))
-		if buildErr = os.MkdirAll(dir, 0o755); buildErr != nil {
-			return
-		}
-		tmp, err := os.CreateTemp(dir, "playground-*.tmp")
+		root, err := filepath.Abs("..") // the module root
 		if err != nil {
 			buildErr = err
 			return
 		}
-		tmp.Close()
-		build := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/playground")
-		build.Dir = ".." // the module root
+		bin := filepath.Join(root, "bin", "playground")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/playground")
+		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
-			os.Remove(tmp.Name())
-			buildErr = fmt.Errorf("build ./cmd/playground: %v\n%s", err, out)
+			buildErr = fmt.Errorf("build ./cmd/playground: %w\n%s", err, out)
 			return
 		}
-		buildBin = filepath.Join(dir, "playground")
-		buildErr = os.Rename(tmp.Name(), buildBin)
+		buildBin = bin
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildBin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 type lockedBuffer struct {
@@ -309,4 +392,56 @@ func (p *cutProxy) close() {
 	p.conns = nil
 	p.mu.Unlock()
 	p.wg.Wait()
+}
+
+// TestServerHarnessFailsFast: a server that cannot start, or dies during a
+// test, fails the test within seconds with the reason, and the cleanup
+// does not hang. (A port taken between the harness choosing it and the
+// server binding it once left the suite waiting until its 15-minute
+// timeout.)
+func TestServerHarnessFailsFast(t *testing.T) {
+	t.Parallel()
+	bin := serverBinary(t)
+	t.Run("port taken", func(t *testing.T) {
+		held, err := net.Listen("tcp", ":0") // every address, as serve binds
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		port := held.Addr().(*net.TCPAddr).Port
+		start := time.Now()
+		p, err := startServerProcess(bin, t.TempDir(), serverEnv(fmt.Sprintf("PORT=%d", port)), nil, serverReadyTimeout, nil)
+		if err == nil {
+			_ = p.stop()
+			t.Fatalf("the server started on port %d, which another process holds", port)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("gave up after %s, want seconds", took.Round(time.Millisecond))
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("the error does not say why: %v", err)
+		}
+	})
+	t.Run("killed mid-test", func(t *testing.T) {
+		srv := startTestServer(t)
+		tab := newBrowser(t)
+		if err := srv.proc.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		// A step with a long timeout, as the tests' waits have: it must end
+		// as soon as the server is gone, saying so.
+		ctx, cancel := context.WithTimeout(tab, time.Minute)
+		defer cancel()
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`false`, chromedp.WithPollingTimeout(time.Minute)))
+		if err == nil {
+			t.Fatal("a browser step went on after the server died")
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("the step failed after %s, want seconds", took.Round(time.Millisecond))
+		}
+		if msg := browserErr(tab, err).Error(); !strings.Contains(msg, "the server exited during the test") || !strings.Contains(msg, "killed") {
+			t.Errorf("the failure does not say the server died: %s", msg)
+		}
+	})
 }

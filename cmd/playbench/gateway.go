@@ -285,13 +285,14 @@ func (b *bench) startProxy(ctx context.Context) (*process, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	port, err := freePort()
+	lns, err := listenLoopback(1)
 	if err != nil {
 		return nil, "", err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := pinned(ctx, serverCPU, self, "_proxy", "-listen", addr, "-target", b.up.url)
-	p, err := startProcess("proxy", cmd, filepath.Join(b.tmp, "proxy.log"))
+	defer closeListeners(lns)
+	addr := lns[0].Addr().String()
+	cmd := pinned(ctx, serverCPU, self, "_proxy", "-target", b.up.url)
+	p, err := startProcess("proxy", cmd, filepath.Join(b.tmp, "proxy.log"), lns...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -303,9 +304,10 @@ func (b *bench) startProxy(ctx context.Context) (*process, string, error) {
 }
 
 // serveProxy is `playbench _proxy`: httputil.ReverseProxy as it comes,
-// flushing every write, in front of target.
+// flushing every write, in front of target, on the socket it inherited
+// (LISTEN_FDS) or else on listen.
 func serveProxy(ctx context.Context, listen, target string) error {
-	ln, err := net.Listen("tcp", listen)
+	ln, err := inheritedOr(listen)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/playground-dev/playground/internal/listenfd"
 )
 
 // The cores: the system under test on one, the load generator on the other.
@@ -354,24 +356,46 @@ func maxInt(xs []int) int {
 }
 
 // internalServe is `playbench _serve`: Playground wired in-process (as
-// serve wires one instance) with a pprof listener, for profiling.
+// serve wires one instance), on the first socket it inherited (LISTEN_FDS)
+// or else PORT, with a pprof listener on the second, if passed.
 func internalServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("_serve", flag.ContinueOnError)
-	pprofAddr := fs.String("pprof", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	lns, err := listenfd.Inherited(os.Getenv)
 	if err != nil {
 		return err
 	}
-	s, err := startInproc(ctx, os.Getenv, ln, nil)
+	if len(lns) == 0 {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	s, err := startInproc(ctx, os.Getenv, lns[0], nil)
 	if err != nil {
+		closeListeners(lns)
 		return err
 	}
-	if *pprofAddr != "" {
-		go http.ListenAndServe(*pprofAddr, http.DefaultServeMux) //nolint:errcheck // ends with the process
+	if len(lns) > 1 {
+		go http.Serve(lns[1], http.DefaultServeMux) //nolint:errcheck // ends with the process
 	}
 	<-ctx.Done()
 	return s.Close()
+}
+
+// inheritedOr is the one socket this process inherited (LISTEN_FDS), or
+// else a new one on addr.
+func inheritedOr(addr string) (net.Listener, error) {
+	lns, err := listenfd.Inherited(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if len(lns) > 0 {
+		closeListeners(lns[1:])
+		return lns[0], nil
+	}
+	return net.Listen("tcp", addr)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/playground-dev/playground/internal/listenfd"
 )
 
 // clkTck is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat.
@@ -130,13 +132,25 @@ type process struct {
 	done   chan error
 }
 
-func startProcess(name string, cmd *exec.Cmd, logPath string) (*process, error) {
+// startProcess starts cmd with its output in logPath, passing it lns
+// (LISTEN_FDS) to serve on; the caller may close its own copies once it
+// returns.
+func startProcess(name string, cmd *exec.Cmd, logPath string, lns ...net.Listener) (*process, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
+	release := func() {}
+	if len(lns) > 0 {
+		if release, err = listenfd.Pass(cmd, lns...); err != nil {
+			lf.Close()
+			return nil, err
+		}
+	}
+	err = cmd.Start()
+	release()
+	if err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -205,7 +219,9 @@ func waitHTTP(p *process, url string, timeout time.Duration) error {
 	return fmt.Errorf("%s did not answer %s within %s\n%s", p.name, url, timeout, p.tail())
 }
 
-// freePort asks the kernel for an unused loopback port.
+// freePort asks the kernel for an unused port, for a program that cannot
+// take a socket from us (Centrifugo): the port may be taken again before
+// it binds, so its caller retries.
 func freePort() (int, error) {
 	// On every address, as the servers listen: a port free on 127.0.0.1
 	// alone may be held on 127.0.0.2 by a viewer connection of a
@@ -216,6 +232,27 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// listenLoopback binds n sockets on 127.0.0.1, for processes we start to
+// inherit.
+func listenLoopback(n int) ([]net.Listener, error) {
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			closeListeners(lns)
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeListeners(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
 }
 
 // buildPlayground builds ./cmd/playground into dir once.

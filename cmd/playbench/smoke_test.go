@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// TestProcessStart runs this very binary as playbench.
+	if os.Getenv("PLAYBENCH_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m,
 		// The SQLite driver and HTTP keep-alive connections keep goroutines
 		// of their own that outlive a test by design.
@@ -133,4 +141,44 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestProcessStart: a helper process gets a socket bound here, so its
+// address is known before it starts and cannot be taken meanwhile; one
+// that dies fails the wait for it at once, with its log.
+func TestProcessStart(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lns, err := listenLoopback(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lns[0].Addr().String()
+	cmd := exec.Command(self, "_proxy", "-target", "http://127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "PLAYBENCH_TEST_AS_MAIN=1")
+	p, err := startProcess("proxy", cmd, filepath.Join(t.TempDir(), "proxy.log"), lns...)
+	closeListeners(lns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	if err := waitHTTP(p, "http://"+addr+"/_ready", 30*time.Second); err != nil {
+		t.Fatalf("the proxy on its inherited socket: %v", err)
+	}
+
+	start := time.Now()
+	dead, err := startProcess("doomed", exec.Command("sh", "-c", "echo no such thing >&2; exit 3"), filepath.Join(t.TempDir(), "doomed.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = waitHTTP(dead, "http://"+addr+"/nothing-here", time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "no such thing") {
+		t.Errorf("waiting for a process that died: %v, want its exit and its log", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gave up after %s, want seconds", took)
+	}
+	dead.stop()
 }

@@ -74,23 +74,19 @@ func (b *bench) startPlayground(ctx context.Context, name, dbURL string, extra m
 		}
 		return &pgServer{url: s.URL, pid: selfPID, inproc: s}, nil
 	}
-	// A port found free can be taken before the server binds it (by one of
-	// thousands of viewer connections' ephemeral ports): then another.
-	for attempt := 1; ; attempt++ {
-		srv, err := b.startPlaygroundProcess(ctx, name, dbURL, extra)
-		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
-			return srv, err
-		}
-		b.logf("   %s: port taken, starting again", name)
-	}
+	return b.startPlaygroundProcess(ctx, name, dbURL, extra)
 }
 
-// startPlaygroundProcess starts one playground process on a free port.
+// startPlaygroundProcess starts one playground process on a socket bound
+// here and passed to it (LISTEN_FDS), so no viewer connection's ephemeral
+// port can take the port before the server has it.
 func (b *bench) startPlaygroundProcess(ctx context.Context, name, dbURL string, extra map[string]string) (*pgServer, error) {
-	port, err := freePort()
+	lns, err := listenLoopback(1 + boolInt(b.opt.profile != ""))
 	if err != nil {
 		return nil, err
 	}
+	defer closeListeners(lns)
+	port := lns[0].Addr().(*net.TCPAddr).Port
 	env := b.pgEnv(port, dbURL)
 	for k, v := range extra {
 		env[k] = v
@@ -102,12 +98,8 @@ func (b *bench) startPlaygroundProcess(ctx context.Context, name, dbURL string, 
 		if err != nil {
 			return nil, err
 		}
-		pport, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		cmd = pinned(ctx, serverCPU, self, "_serve", "-pprof", fmt.Sprintf("127.0.0.1:%d", pport))
-		srv.pprof = fmt.Sprintf("http://127.0.0.1:%d", pport)
+		cmd = pinned(ctx, serverCPU, self, "_serve") // the second socket is its pprof listener
+		srv.pprof = "http://" + lns[1].Addr().String()
 	} else {
 		bin, err := b.playgroundBin(ctx)
 		if err != nil {
@@ -119,7 +111,7 @@ func (b *bench) startPlaygroundProcess(ctx context.Context, name, dbURL string, 
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Dir = b.tmp
-	p, err := startProcess(name, cmd, filepath.Join(b.tmp, fmt.Sprintf("%s-%d.log", name, port)))
+	p, err := startProcess(name, cmd, filepath.Join(b.tmp, fmt.Sprintf("%s-%d.log", name, port)), lns...)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +261,9 @@ const cfAPIKey = "playbench-api-key"
 
 func (t *cfTarget) name() string { return "centrifugo" }
 
+// start retries on a taken port: Centrifugo binds the port its
+// configuration names and cannot take a socket from us, so a port found
+// free may be gone by the time it binds.
 func (t *cfTarget) start(ctx context.Context) error {
 	var err error
 	for try := 0; try < 3; try++ {

@@ -26,6 +26,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The README walkthrough (TestREADMEWalkthrough) runs this very binary
+	// as ./bin/playground.
+	if os.Getenv("PLAYGROUND_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m,
 		// The SQLite driver and the HTTP client's idle connections keep
 		// goroutines of their own that outlive a test by design.

@@ -6,6 +6,8 @@
 //	playground quota --email E --add N        give a user N more runs this period
 //	playground quota --email E --plan P       move a user to plan P (free or pro)
 //	playground user  --email E --role admin   make a user an admin
+//	playground watch [--url U] [--token T | --share S] [--text] SESSION_ID
+//	                                          follow a session live, one JSON event a line
 //
 // Settings come from the environment (and PLAYGROUND_CONFIG); see README.md.
 package main
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return quotaCmd(ctx, args, getenv, logger, stdout)
 	case "user":
 		return userCmd(ctx, args, getenv, logger, stdout)
+	case "watch":
+		return watchCmd(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -65,6 +69,11 @@ commands:
   quota --email E --add N        add N runs to a user's current period
   quota --email E --plan P       move a user to plan P (free or pro)
   user --email E --role admin    give a user the admin role
+  watch [--url URL] [--token TOKEN | --share SHARETOKEN] [--text] SESSION_ID
+                                 follow one session over the WebSocket, resuming after a drop,
+                                 and print its events, one JSON object a line, until done
+                                 (--url: PLAYGROUND_URL or http://localhost:8080; --token:
+                                 PLAYGROUND_TOKEN; --text: the answers' texts as they grow)
 `
 
 func logLevel(s string) slog.Level {

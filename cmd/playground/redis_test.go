@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -267,7 +268,7 @@ func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
 func TestRedisRestart(t *testing.T) {
 	redisURL(t) // runs with the Redis tests
 	port := freePort(t)
-	srv := startRedis(t, port)
+	killRedis := startRedis(t, port)
 	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 	up := newFakeOpenAI(t, 150, 20*time.Millisecond)
 	cl := newCluster(t, url, up.env("openai/gpt-long"))
@@ -282,8 +283,7 @@ func TestRedisRestart(t *testing.T) {
 	awaitPresence(t, va, 2)
 	up.open()
 	time.Sleep(700 * time.Millisecond)
-	srv.Process.Kill()
-	srv.Wait()
+	killRedis()
 	if code := a.client(t).do("GET", "/readyz", nil, nil); code != 503 {
 		t.Errorf("/readyz with Redis down: %d", code)
 	}
@@ -305,25 +305,60 @@ func TestRedisRestart(t *testing.T) {
 	}
 }
 
+// freePort is a port for a redis-server of our own, which binds it by
+// number (it cannot take a socket from us) and must bind the same one
+// again after a restart. It is picked below the kernel's ephemeral range,
+// where no outgoing connection and no other test's :0 listener lands, so
+// that it is still free when redis-server binds it.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	low := 32768 // Linux's default start of net.ipv4.ip_local_port_range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 100 {
+		port := 10000 + mathrand.IntN(low-10000)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
-// startRedis runs a private redis-server that keeps nothing on disk.
-func startRedis(t *testing.T, port int) *exec.Cmd {
+// startRedis runs a private redis-server that keeps nothing on disk. A
+// server that exits before it answers (its port taken, say) fails the
+// test at once with its output.
+// The returned kill stops it and waits until it has exited.
+func startRedis(t *testing.T, port int) (kill func()) {
 	t.Helper()
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { // owned by the test: ends when redis-server does
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	kill = func() { _ = cmd.Process.Kill(); <-exited }
+	t.Cleanup(kill)
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
 	defer c.Close()
-	waitFor(t, "redis-server", func() bool { return c.Ping(context.Background()).Err() == nil })
-	return cmd
+	waitFor(t, "redis-server", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("redis-server on port %d exited before it answered:\n%s", port, out.String())
+		default:
+		}
+		return c.Ping(context.Background()).Err() == nil
+	})
+	return kill
 }

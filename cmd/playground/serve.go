@@ -20,6 +20,7 @@ import (
 	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db"
 	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/internal/listenfd"
 	"github.com/playground-dev/playground/providers"
 )
 
@@ -225,11 +226,9 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	}
 	a.api = api.New(a.apiOpts)
 
-	ln := hooks.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port))); err != nil {
-			return err
-		}
+	ln, err := listener(getenv, cfg.Port, hooks.Listener)
+	if err != nil {
+		return err
 	}
 	a.addr = ln.Addr().String()
 	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
@@ -264,6 +263,30 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// listener is the socket serve answers on: a test's own, else one
+// inherited from the parent process (LISTEN_FDS, as systemd's socket
+// activation passes it, and as the tests and playbench start the binary),
+// else PORT on every address.
+func listener(getenv func(string) string, port int, own net.Listener) (net.Listener, error) {
+	if own != nil {
+		return own, nil
+	}
+	lns, err := listenfd.Inherited(getenv)
+	if err != nil {
+		return nil, err
+	}
+	switch len(lns) {
+	case 0:
+		return net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
+	case 1:
+		return lns[0], nil
+	}
+	for _, l := range lns {
+		l.Close()
+	}
+	return nil, fmt.Errorf("LISTEN_FDS: %d sockets passed, serve takes one", len(lns))
 }
 
 // displayAddr turns a listen address such as [::]:8080 into one a person
