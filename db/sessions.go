@@ -406,10 +406,12 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 	return nil
 }
 
-// FinishResponse writes r's final row. With refund set, the run goes back
-// to the session owner's quota once: the refunded flag flips in the same
-// transaction, so a second call refunds nothing. r.Refunded is set when
-// the unit has been given back (now or before).
+// FinishResponse writes r's final row, once: a response that has ended
+// already keeps the row it ended with, and the call changes nothing (the
+// owner of a session and another instance's recovery may both try, after
+// a database outage). With refund set, the run goes back to the session
+// owner's quota in the same transaction as the final row. r.Refunded is
+// set when the unit has been given back (now or before).
 func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground.Response, refund bool) error {
 	row := &responseRow{Text: r.Text, Status: r.Status, NextIndex: r.NextIndex, Attempts: r.Attempts}
 	if r.Error != nil {
@@ -453,12 +455,17 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 			Set("attempts = ?", row.Attempts).
 			Set("ended_at = ?", endedAt).
 			Where("id = ? AND session_id = ?", r.ID, sessionID).
+			Where("status IN ('pending', 'streaming')").
 			Exec(ctx)
 		if err != nil {
 			return err
 		}
-		if err := mustAffect(res, "Response"); err != nil {
+		if n, err := res.RowsAffected(); err != nil {
 			return err
+		} else if n == 0 {
+			// Ended before (or not this session's): report what was stored.
+			return tx.NewSelect().Table("responses").Column("refunded").
+				Where("id = ? AND session_id = ?", r.ID, sessionID).Scan(ctx, &refunded)
 		}
 		if !refund {
 			return nil
@@ -480,7 +487,9 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 		return err
 	})
 	var perr *playground.Error
-	if errors.As(err, &perr) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("Response")
+	} else if errors.As(err, &perr) {
 		return perr
 	} else if err != nil {
 		return fmt.Errorf("db: finish response: %w", err)
@@ -491,15 +500,39 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	return nil
 }
 
-// FinishSession commits the session's final status and last seq.
+// ErrResponsesRunning is FinishSession's refusal to end a session while
+// one of its responses has no final row yet.
+var ErrResponsesRunning = errors.New("db: finish session: a response has not ended")
+
+// FinishSession commits the session's final status and last seq, once: a
+// session that has ended already keeps its ending, and the call changes
+// nothing. A session is never stored ended while one of its responses is
+// not: that is ErrResponsesRunning, and nothing is written.
 func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSeq int64) error {
 	res, err := d.db.NewUpdate().Table("sessions").
 		Set("status = ?", status).Set("last_seq = ?", lastSeq).
-		Where("id = ?", sessionID).Exec(ctx)
+		Where("id = ? AND status = 'running'", sessionID).
+		Where("NOT EXISTS (SELECT 1 FROM responses WHERE session_id = ? AND status NOT IN "+endedStatuses+")", sessionID).
+		Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("db: finish session: %w", err)
 	}
-	return mustAffect(res, "Session")
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("db: finish session: %w", err)
+	} else if n > 0 {
+		return nil
+	}
+	var current string
+	if err := d.db.NewSelect().Table("sessions").Column("status").Where("id = ?", sessionID).Scan(ctx, &current); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("Session")
+		}
+		return fmt.Errorf("db: finish session: %w", err)
+	}
+	if current == playground.SessionRunning {
+		return ErrResponsesRunning
+	}
+	return nil
 }
 
 // RunningSessions lists the sessions still marked running, with their
