@@ -216,7 +216,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	if errors.As(err, &perr) {
 		return perr
 	} else if err != nil {
-		return fmt.Errorf("db: create session: %w", err)
+		return fail("create session", err)
 	}
 	return nil
 }
@@ -259,11 +259,11 @@ func (d *DB) findSession(ctx context.Context, where string, arg any) (*playgroun
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("Session")
 		}
-		return nil, fmt.Errorf("db: find session: %w", err)
+		return nil, fail("find session", err)
 	}
 	ss, err := d.withResponses(ctx, []*sessionRow{row}, true)
 	if err != nil {
-		return nil, fmt.Errorf("db: find session: %w", err)
+		return nil, fail("find session", err)
 	}
 	return ss[0], nil
 }
@@ -328,7 +328,7 @@ func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int)
 		q = q.Where("(created_at, id) < (?, ?)", at, id)
 	}
 	if err := q.Scan(ctx); err != nil {
-		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+		return nil, "", fail("list sessions", err)
 	}
 	next := ""
 	if len(rows) > limit {
@@ -338,7 +338,7 @@ func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int)
 	}
 	ss, err := d.withResponses(ctx, rows, false)
 	if err != nil {
-		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+		return nil, "", fail("list sessions", err)
 	}
 	return ss, next, nil
 }
@@ -374,7 +374,7 @@ func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 	}
 	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).Where("id = ?", id).Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("db: set share token: %w", err)
+		return fail("set share token", err)
 	}
 	return mustAffect(res, "Session")
 }
@@ -401,7 +401,7 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("db: checkpoint: %w", err)
+		return fail("checkpoint", err)
 	}
 	return nil
 }
@@ -417,7 +417,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	if r.Error != nil {
 		b, err := json.Marshal(r.Error)
 		if err != nil {
-			return fmt.Errorf("db: finish response: %w", err)
+			return fail("finish response", err)
 		}
 		row.Error = new(string(b))
 	}
@@ -492,7 +492,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	} else if errors.As(err, &perr) {
 		return perr
 	} else if err != nil {
-		return fmt.Errorf("db: finish response: %w", err)
+		return fail("finish response", err)
 	}
 	if refunded {
 		r.Refunded = true
@@ -515,10 +515,10 @@ func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSe
 		Where("NOT EXISTS (SELECT 1 FROM responses WHERE session_id = ? AND status NOT IN "+endedStatuses+")", sessionID).
 		Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("db: finish session: %w", err)
+		return fail("finish session", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("db: finish session: %w", err)
+		return fail("finish session", err)
 	} else if n > 0 {
 		return nil
 	}
@@ -527,7 +527,7 @@ func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSe
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("Session")
 		}
-		return fmt.Errorf("db: finish session: %w", err)
+		return fail("finish session", err)
 	}
 	if current == playground.SessionRunning {
 		return ErrResponsesRunning
@@ -542,11 +542,11 @@ func (d *DB) RunningSessions(ctx context.Context) ([]*playground.Session, error)
 	var rows []*sessionRow
 	if err := d.db.NewSelect().Model(&rows).Where("status = 'running'").
 		OrderExpr("created_at, id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("db: running sessions: %w", err)
+		return nil, fail("running sessions", err)
 	}
 	ss, err := d.withResponses(ctx, rows, true)
 	if err != nil {
-		return nil, fmt.Errorf("db: running sessions: %w", err)
+		return nil, fail("running sessions", err)
 	}
 	return ss, nil
 }
@@ -587,7 +587,7 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 	if errors.As(err, &perr) {
 		return nil, perr
 	} else if err != nil {
-		return nil, fmt.Errorf("db: set rating: %w", err)
+		return nil, fail("set rating", err)
 	}
 	return out, nil
 }
@@ -596,7 +596,7 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 func mustAffect(res sql.Result, what string) error {
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("db: rows affected: %w", err)
+		return fail("rows affected", err)
 	}
 	if n == 0 {
 		return notFound(what)

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,4 +173,170 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// raw sends a request with the client's token and returns the answer
+// with its body read.
+func (c *client) raw(method, path string, body any) (*http.Response, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
+}
+
+// TestDatabaseDownIs503: with PostgreSQL stopped under a server whose
+// pool held live connections, every endpoint that needs the database
+// answers 503 unavailable with Retry-After (first on the pool's broken
+// connections, then on refused ones), never 500, and a WebSocket
+// subscribe gets an error event unavailable. Token checks fall back to
+// Redis, so the requests reach the handlers.
+func TestDatabaseDownIs503(t *testing.T) {
+	url := redisURL(t)
+	pg := dbtest.NewPGCluster(t)
+	up := newFakeOpenAI(t, 3, time.Millisecond)
+	env := up.env("openai/gpt-a")
+	env["DATABASE_URL"] = pg.URL()
+	srv := newCluster(t, url, env).start(t, "a")
+	owner := srv.client(t).register()
+	up.open()
+	s := owner.createSession("before the outage", "openai/gpt-a")
+	owner.readSSE("/sessions/"+s.ID+"/stream", nil, 0) // until done
+	email := struct {
+		User struct {
+			Email string `json:"email"`
+		} `json:"user"`
+	}{}
+	owner.do("GET", "/auth/me", nil, &email)
+	// Fill the pool with live connections, as a busy server's is.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := *owner
+			c.do("GET", "/sessions", nil, nil)
+			c.do("GET", "/sessions/"+s.ID, nil, nil)
+		}()
+	}
+	wg.Wait()
+	pg.Stop()
+
+	anon := srv.client(t)
+	calls := []struct {
+		c            *client
+		method, path string
+		body         any
+	}{
+		{anon, "POST", "/auth/login", map[string]string{"email": email.User.Email, "password": "correct horse battery"}},
+		{anon, "POST", "/auth/register", map[string]string{"email": "new-during-outage@example.com", "password": "correct horse battery"}},
+		{owner, "GET", "/auth/me", nil},
+		{owner, "POST", "/sessions", map[string]any{"prompt": "during the outage", "models": []string{"openai/gpt-a"}}},
+		{owner, "GET", "/sessions", nil},
+		{owner, "GET", "/sessions/" + s.ID, nil},
+		{owner, "GET", "/stats/models", nil},
+		{owner, "POST", "/sessions/" + s.ID + "/share", nil},
+		{owner, "GET", "/sessions/" + s.ID + "/stream", nil},
+	}
+	for pass := range 3 { // the pool's broken connections first, then refused ones
+		for _, c := range calls {
+			resp, body := c.c.raw(c.method, c.path, c.body)
+			var e struct {
+				Error struct{ Code string } `json:"error"`
+			}
+			_ = json.Unmarshal(body, &e)
+			if resp.StatusCode != 503 || e.Error.Code != playground.EUnavailable || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("pass %d: %s %s with the database down: %d %s, Retry-After %q",
+					pass, c.method, c.path, resp.StatusCode, bytes.TrimSpace(body), resp.Header.Get("Retry-After"))
+			}
+		}
+		v := srv.dialWS(t, owner.token, nil)
+		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+		if ev := v.next(10 * time.Second); ev.Type != playground.EventError || ev.Code != playground.EUnavailable {
+			t.Errorf("pass %d: WebSocket subscribe with the database down: %s %s %s", pass, ev.Type, ev.Code, ev.Message)
+		}
+	}
+}
+
+// jtiOf reads the jti claim of an access token (no verification: the
+// test only needs its id).
+func jtiOf(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.JTI
+}
+
+// TestLogoutDuringDatabaseOutage: a logout on A while PostgreSQL is down
+// lands in Redis; once the database is back, the token is refused on A and
+// on B, the revocation is recorded in the database, and it holds there
+// even when Redis forgets it.
+func TestLogoutDuringDatabaseOutage(t *testing.T) {
+	url := redisURL(t)
+	pg := dbtest.NewPGCluster(t)
+	env := map[string]string{"DATABASE_URL": pg.URL()}
+	cl := newCluster(t, url, env)
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	onB := b.client(t)
+	onB.token = owner.token
+	jti := jtiOf(t, owner.token)
+
+	pg.Stop()
+	if code := owner.do("POST", "/auth/logout", nil, nil); code != 204 {
+		t.Fatalf("logout with the database down: %d", code)
+	}
+	pg.Start()
+	waitFor(t, "the database to answer A again", func() bool { return owner.do("GET", "/readyz", nil, nil) == 200 })
+	for _, c := range []*client{owner, onB} {
+		if code := c.do("GET", "/auth/me", nil, nil); code != 401 {
+			t.Errorf("%s /auth/me after the database came back: %d", c.base, code)
+		}
+		if code := c.do("POST", "/sessions", map[string]any{"prompt": "p", "models": []string{"demo/fast"}}, nil); code != 401 {
+			t.Errorf("%s POST /sessions after the database came back: %d", c.base, code)
+		}
+	}
+	d := openTestDB(t, pg.URL())
+	defer d.Close()
+	waitFor(t, "the revocation to reach the database", func() bool {
+		n, err := d.Bun().NewSelect().Table("revoked_tokens").Where("jti = ?", jti).Count(context.Background())
+		return err == nil && n == 1
+	})
+	// The database alone now refuses it, on either instance.
+	opt, _ := redis.ParseURL(url)
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	if err := rc.Del(context.Background(), cl.prefix+"revoked:"+jti).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code := onB.do("GET", "/auth/me", nil, nil); code != 401 {
+		t.Errorf("B with the revocation only in the database: %d", code)
+	}
 }
