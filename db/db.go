@@ -89,7 +89,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 
 	if IsPostgresURL(url) {
-		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(url)))
+		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(url), pgdriver.WithResetSessionFunc(checkAlive)))
 		// Bounded, so that many instances stay under max_connections
 		// (bun's recommended size).
 		sqldb.SetMaxOpenConns(4 * runtime.GOMAXPROCS(0))

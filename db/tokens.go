@@ -28,14 +28,16 @@ func (d *DB) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) e
 	return nil
 }
 
-// IsTokenRevoked reports whether jti was revoked and has not expired yet.
-func (d *DB) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	n, err := d.db.NewSelect().Table("revoked_tokens").
-		Where("jti = ? AND expires_at > ?", jti, d.now()).Count(ctx)
-	if err != nil {
+// IsTokenRevoked reports whether a token issued to userID may no longer
+// be used: its jti was revoked and has not expired yet, or the account no
+// longer exists. One round trip answers both.
+func (d *DB) IsTokenRevoked(ctx context.Context, jti, userID string) (bool, error) {
+	var revoked, userExists bool
+	if err := d.db.NewRaw("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ? AND expires_at > ?),"+
+		" EXISTS (SELECT 1 FROM users WHERE id = ?)", jti, d.now(), userID).Scan(ctx, &revoked, &userExists); err != nil {
 		return false, fail("is token revoked", err)
 	}
-	return n > 0, nil
+	return revoked || !userExists, nil
 }
 
 // EnsureSetting stores value under key unless a value is already there,
