@@ -340,3 +340,92 @@ func TestLogoutDuringDatabaseOutage(t *testing.T) {
 		t.Errorf("B with the revocation only in the database: %d", code)
 	}
 }
+
+// TestDeletedAccountIsSignedOut: a token whose account was deleted is
+// 401 everywhere, the WebSocket upgrade included. No endpoint or command
+// deletes accounts, so the test deletes the row as an operator would.
+func TestDeletedAccountIsSignedOut(t *testing.T) {
+	dbURL := dbtest.URL(t, "sqlite")
+	ts := startServer(t, "sqlite", map[string]string{"DATABASE_URL": dbURL}, nil)
+	c := ts.client(t).register()
+	var me struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if code := c.do("GET", "/auth/me", nil, &me); code != 200 {
+		t.Fatalf("me: %d", code)
+	}
+	d := openTestDB(t, dbURL)
+	defer d.Close()
+	if _, err := d.Bun().NewDelete().Table("users").Where("id = ?", me.User.ID).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/auth/me", "/sessions", "/stats/models"} {
+		if code := c.do("GET", path, nil, nil); code != 401 {
+			t.Errorf("GET %s with a deleted account's token: %d", path, code)
+		}
+	}
+	if code := c.do("POST", "/sessions", map[string]any{"prompt": "p", "models": []string{"demo/fast"}}, nil); code != 401 {
+		t.Errorf("POST /sessions with a deleted account's token: %d", code)
+	}
+	if _, resp, err := ts.tryDialWS(t, c.token, nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Errorf("WebSocket with a deleted account's token: %v %v", err, resp)
+	}
+}
+
+// TestSSEEndsAtLogout: an SSE stream opened with credentials ends within
+// about a second of their logout, before the session's done; a viewer who
+// came with the share token and no credentials watches on to done.
+func TestSSEEndsAtLogout(t *testing.T) {
+	up := newFakeOpenAI(t, 150, 20*time.Millisecond)
+	ts := startServer(t, "sqlite", up.env("openai/gpt-long"), nil)
+	owner := ts.client(t).register()
+	s := owner.createSession("log out while watching", "openai/gpt-long")
+	var share struct {
+		ShareToken string `json:"shareToken"`
+	}
+	if code := owner.do("POST", "/sessions/"+s.ID+"/share", nil, &share); code != 200 {
+		t.Fatalf("share: %d", code)
+	}
+	type result struct {
+		evs []sseEvent
+		at  time.Time
+	}
+	own, shared := make(chan result, 1), make(chan result, 1)
+	watcher := *owner
+	go func() {
+		evs, _ := watcher.readSSE("/sessions/"+s.ID+"/stream", nil, 0)
+		own <- result{evs, time.Now()}
+	}()
+	anon := ts.client(t)
+	go func() {
+		evs, _ := anon.readSSE("/sessions/"+s.ID+"/stream?share="+share.ShareToken, nil, 0)
+		shared <- result{evs, time.Now()}
+	}()
+	up.open()
+	time.Sleep(time.Second)
+	out := time.Now()
+	if code := owner.do("POST", "/auth/logout", nil, nil); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	select {
+	case r := <-own:
+		if took := r.at.Sub(out); took > 1500*time.Millisecond {
+			t.Errorf("the owner's SSE stream ended %v after the logout", took)
+		} else {
+			t.Logf("the owner's SSE stream ended %v after the logout", took)
+		}
+		for _, e := range r.evs {
+			if e.Event == string(playground.EventDone) {
+				t.Errorf("the owner's SSE stream ran on to done after the logout")
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the owner's SSE stream still runs 5 s after the logout")
+	}
+	r := <-shared
+	if len(r.evs) == 0 || r.evs[len(r.evs)-1].Event != string(playground.EventDone) {
+		t.Errorf("the share viewer's stream ended without done after someone else's logout")
+	}
+}
