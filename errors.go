@@ -57,6 +57,24 @@ func (e *Error) WithDetail(key string, value any) *Error {
 	return e
 }
 
+// Unavailable is the EUnavailable error of a dependency that did not
+// answer (a 503 with Retry-After at the API's edge). cause is kept for
+// the log, in Error and for errors.Is and errors.As; a client sees only
+// the message.
+func Unavailable(cause error, format string, args ...any) error {
+	return &causedError{coded: Errorf(EUnavailable, format, args...), cause: cause}
+}
+
+// causedError is a coded error that remembers its internal cause.
+// errors.As finds the coded error; the cause never reaches a client.
+type causedError struct {
+	coded *Error
+	cause error
+}
+
+func (e *causedError) Error() string   { return e.coded.Error() + ": " + fmt.Sprint(e.cause) }
+func (e *causedError) Unwrap() []error { return []error{e.coded, e.cause} }
+
 // Invalid is the 400 for a bad field; field is its JSON path.
 func Invalid(field, format string, args ...any) *Error {
 	return Errorf(EInvalid, format, args...).WithDetail("field", field)

@@ -126,7 +126,9 @@ type UserService interface {
 // TokenService records revoked access tokens (by jti) until they expire.
 type TokenService interface {
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
-	IsTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// IsTokenRevoked reports whether a token issued to userID may no
+	// longer be used: its jti was revoked, or the account is gone.
+	IsTokenRevoked(ctx context.Context, jti, userID string) (bool, error)
 }
 
 // SettingService keeps small server-wide values, such as the generated

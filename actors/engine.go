@@ -86,6 +86,7 @@ type Engine struct {
 	stop      chan struct{} // closed when lingering actors must exit
 	stopOnce  sync.Once
 	wg        sync.WaitGroup
+	outbox    outbox // endings to commit once the database answers again
 }
 
 var _ playground.Runner = (*Engine)(nil)
@@ -110,12 +111,14 @@ func New(opts Options) *Engine {
 	if opts.Viewers == nil {
 		opts.Viewers = func(_ string, local int) int { return local }
 	}
-	return &Engine{
+	e := &Engine{
 		hub: opts.Hub, store: opts.Store, catalog: opts.Catalog, breakers: opts.Breakers,
 		policy: opts.Policy, log: opts.Logger, publisher: opts.Publisher, remote: opts.Remote, tail: opts.Tail, viewersFn: opts.Viewers,
 		replayWindow: opts.ReplayWindow, checkpointEvery: opts.CheckpointEvery, onEnd: opts.OnResponseEnd,
 		now: opts.Now, idle: make(chan struct{}), drain: make(chan struct{}), stop: make(chan struct{}),
 	}
+	e.outbox.e = e
+	return e
 }
 
 // Start implements playground.Runner.
@@ -137,7 +140,7 @@ func (e *Engine) Start(s *playground.Session) error {
 		a.cancels = append(a.cancels, cancel)
 		m := &modelActor{
 			idx: i, sessionID: s.ID, resp: playground.Response{ID: r.ID, SessionID: s.ID, Model: r.Model, Rating: r.Rating},
-			policy: e.policy, breakers: e.breakers, store: e.store, out: a.models, now: e.now, log: e.log,
+			policy: e.policy, breakers: e.breakers, commit: e.commitEnding, out: a.models, now: e.now, log: e.log,
 			req: playground.ProviderRequest{Prompt: s.Prompt, Params: s.Params},
 		}
 		if s.System != nil {

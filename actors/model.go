@@ -45,8 +45,8 @@ type modelActor struct {
 	req       playground.ProviderRequest
 	policy    Policy
 	breakers  *Breakers
-	store     playground.SessionService
-	onEnd     func(status, errCode string) // metrics, tests
+	commit    func(context.Context, pendingEnd) bool // the final row, now or once the database is back
+	onEnd     func(status, errCode string)           // metrics, tests
 	out       chan<- modelMsg
 	now       func() time.Time
 	log       *slog.Logger
@@ -255,12 +255,12 @@ func (m *modelActor) finish(ctx context.Context, st *attemptState, rerr *playgro
 	r.Refunded = refund
 
 	// The final row is committed before viewers hear of the ending, with a
-	// context of its own: the response's may already be cancelled.
+	// context of its own: the response's may already be cancelled. When
+	// the database does not answer, viewers hear of it all the same and
+	// the engine's outbox commits the row once the database is back.
 	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := m.store.FinishResponse(dbctx, m.sessionID, &r, refund); err != nil {
-		m.log.Error("actors: commit final response", "session", m.sessionID, "response", r.ID, "err", err)
-	}
+	m.commit(dbctx, pendingEnd{sessionID: m.sessionID, resp: &r, refund: refund})
 	code := ""
 	if r.Error != nil {
 		code = r.Error.Code

@@ -24,7 +24,9 @@ func (e *Engine) Recover(ctx context.Context, orphan func(context.Context, *play
 	}
 	n := 0
 	for _, s := range running {
-		if _, local := e.hub.Lookup(s.ID); local || !orphan(ctx, s) {
+		// A session running here, or whose endings wait in this
+		// instance's outbox, is not an orphan.
+		if _, local := e.hub.Lookup(s.ID); local || e.outbox.holds(s.ID) || !orphan(ctx, s) {
 			continue
 		}
 		if err := e.interrupt(ctx, s); err != nil {
@@ -60,35 +62,72 @@ func (e *Engine) Watch(every time.Duration, orphan func(context.Context, *playgr
 	}()
 }
 
+// interrupt ends an orphaned session. The event log (the Redis stream,
+// never trimmed while a session runs) is read from its start and laid over
+// the last checkpoint, so that text newer than the checkpoint is kept and
+// endings the owner told viewers of but could not commit (the database was
+// down) are committed as told: a response the log shows ended gets the
+// final row its events describe, and a session whose done is in the log
+// is stored with that done's status and seq, and no second done is sent.
+// Only what had not ended becomes error "interrupted", announced to
+// viewers with the seqs that follow the log's last.
 func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
+	storedEnded := map[string]bool{}
+	for _, r := range s.Responses {
+		storedEnded[r.ID] = r.Ended()
+	}
 	if e.tail != nil {
-		// The stream may hold chunks newer than the last checkpoint.
-		if frames, err := e.tail(ctx, s.ID, s.LastSeq); err == nil {
+		if frames, err := e.tail(ctx, s.ID, 0); err == nil {
 			for _, f := range frames {
 				hub.Apply(s, f)
 			}
+		} else {
+			e.log.Warn("actors: recover: read the event log", "session", s.ID, "err", err)
 		}
 	}
+	doneLogged := s.Status != playground.SessionRunning
 	seq := s.LastSeq
 	for _, r := range s.Responses {
+		if storedEnded[r.ID] {
+			continue
+		}
 		if r.Ended() {
+			// Ended as the log says: the row the owner could not write.
+			refund := r.Status != playground.StatusComplete && (r.Metrics == nil || r.Metrics.TTFTMs == nil)
+			if err := e.store.FinishResponse(ctx, s.ID, r, refund); err != nil {
+				return fmt.Errorf("actors: recover %s: %w", s.ID, err)
+			}
 			continue
 		}
 		r.Status = playground.StatusError
 		r.Error = &playground.ResponseError{Code: playground.RErrInterrupted, Retryable: true,
 			Message: "The server running this response stopped before it finished."}
-		r.Metrics = &playground.Metrics{Attempts: r.Attempts, FinishReason: playground.FinishError}
+		sendMetrics := r.Metrics == nil // exactly one metrics event per response
+		if sendMetrics {
+			r.Metrics = &playground.Metrics{Attempts: r.Attempts, FinishReason: playground.FinishError}
+		}
 		refund := r.Text == ""
 		if err := e.store.FinishResponse(ctx, s.ID, r, refund); err != nil {
 			return fmt.Errorf("actors: interrupt %s: %w", s.ID, err)
 		}
-		seq++
-		e.publish(s.ID, playground.EncodeFrame(playground.EventMetrics, s.ID, seq, playground.MetricsEvent{
-			Type: playground.EventMetrics, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model, Metrics: r.Metrics}))
+		if doneLogged {
+			continue // nothing is sent after done
+		}
+		if sendMetrics {
+			seq++
+			e.publish(s.ID, playground.EncodeFrame(playground.EventMetrics, s.ID, seq, playground.MetricsEvent{
+				Type: playground.EventMetrics, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model, Metrics: r.Metrics}))
+		}
 		seq++
 		e.publish(s.ID, playground.EncodeFrame(playground.EventStatus, s.ID, seq, playground.StatusEvent{
 			Type: playground.EventStatus, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model,
 			Status: r.Status, Error: r.Error}))
+	}
+	if doneLogged {
+		if err := e.store.FinishSession(ctx, s.ID, s.Status, seq); err != nil {
+			return fmt.Errorf("actors: recover %s: %w", s.ID, err)
+		}
+		return nil
 	}
 	status := s.FinalStatus()
 	seq++

@@ -379,15 +379,15 @@ func (a *sessionActor) checkpointWriter() {
 }
 
 // finishSession commits the final status, then sends done: after done,
-// GET /sessions/{id} is final on every instance.
+// GET /sessions/{id} is final on every instance. While the database is
+// down, done is sent all the same and the engine's outbox commits the
+// end, after the final rows it holds for this session, once it is back.
 func (a *sessionActor) finishSession(ctx context.Context) {
 	status := a.sess.FinalStatus()
 	doneSeq := a.seq + 1
 	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := a.e.store.FinishSession(dbctx, a.sess.ID, status, doneSeq); err != nil {
-		a.e.log.Error("actors: commit session end", "session", a.sess.ID, "err", err)
-	}
+	a.e.commitEnding(dbctx, pendingEnd{sessionID: a.sess.ID, status: status, lastSeq: doneSeq})
 	a.sess.Status = status
 	a.emit(playground.EventDone, func(seq int64) any {
 		return playground.DoneEvent{Type: playground.EventDone, SessionID: a.sess.ID, Seq: seq, Status: status}

@@ -160,12 +160,12 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	if claims.ID == "" || claims.Subject == "" || claims.ExpiresAt == nil {
 		return nil, playground.Errorf(playground.EUnauthorized, "Invalid credentials.")
 	}
-	revoked, err := s.opts.Tokens.IsTokenRevoked(r.Context(), claims.ID)
+	revoked, err := s.opts.Tokens.IsTokenRevoked(r.Context(), claims.ID, claims.Subject)
 	if err != nil {
 		return nil, unavailable(err, "Credentials cannot be checked right now; try again shortly.")
 	}
 	if revoked {
-		return nil, playground.Errorf(playground.EUnauthorized, "You have signed out; sign in again.")
+		return nil, playground.Errorf(playground.EUnauthorized, "You have signed out, or the account is gone; sign in again.")
 	}
 	return &Principal{UserID: claims.Subject, JTI: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
 }

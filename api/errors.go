@@ -109,19 +109,7 @@ func rateLimited(retryAfter time.Duration, format string, args ...any) error {
 // unavailable is the 503 for a dependency that did not answer; the cause
 // is kept for the log only.
 func unavailable(cause error, format string, args ...any) error {
-	return &causeError{coded: playground.Errorf(playground.EUnavailable, format, args...), cause: cause}
-}
-
-// causeError is a coded error that remembers its internal cause for the
-// log. errors.As finds the coded error; the cause never reaches a client.
-type causeError struct {
-	coded *playground.Error
-	cause error
-}
-
-func (e *causeError) Error() string { return e.coded.Error() + ": " + fmt.Sprint(e.cause) }
-func (e *causeError) Unwrap() []error {
-	return []error{e.coded, e.cause}
+	return playground.Unavailable(cause, format, args...)
 }
 
 // methodNotAllowed answers a known path asked with the wrong method. docs/api.md

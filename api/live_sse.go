@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/playground-dev/playground"
@@ -46,6 +47,8 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	if src != nil {
 		defer src.Unsubscribe(sub)
 	}
+	signedOut := s.watchCredentials(p)
+	defer signedOut.stop()
 	s.live.conns.Add(1)
 	defer s.live.conns.Done()
 	s.metrics.liveViewers.Inc()
@@ -105,10 +108,38 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			}
 			s.writeSSE(rc, w, buf)
 			return
+		case <-signedOut.C:
+			return // the credentials were revoked or ran out
 		case <-r.Context().Done():
 			return
 		}
 	}
+}
+
+// credentialWatch tells a live stream that its credentials may no longer
+// be used: revoked on any instance (a logout), or expired. C is nil for a
+// viewer without credentials (a share holder), whom nobody's logout ends.
+type credentialWatch struct {
+	C    <-chan struct{}
+	stop func()
+}
+
+// watchCredentials registers p's token with the hub, as WebSockets do,
+// until stop is called.
+func (s *Server) watchCredentials(p *Principal) credentialWatch {
+	if p == nil || s.opts.Hub == nil {
+		return credentialWatch{stop: func() {}}
+	}
+	ch := make(chan struct{})
+	var once sync.Once
+	end := func() { once.Do(func() { close(ch) }) } // the hub calls it and must not wait
+	client := &hub.Client{JTI: p.JTI, Revoke: end}
+	s.opts.Hub.AddClient(client)
+	expiry := time.AfterFunc(time.Until(p.ExpiresAt), end)
+	return credentialWatch{C: ch, stop: func() {
+		expiry.Stop()
+		s.opts.Hub.RemoveClient(client)
+	}}
 }
 
 // writeSSE writes one batch and flushes it, within the write timeout.

@@ -170,11 +170,11 @@ type flakyTokens struct {
 	down atomic.Bool
 }
 
-func (f *flakyTokens) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
+func (f *flakyTokens) IsTokenRevoked(ctx context.Context, jti, userID string) (bool, error) {
 	if f.down.Load() {
 		return false, errors.New("db: connection refused")
 	}
-	return f.TokenService.IsTokenRevoked(ctx, jti)
+	return f.TokenService.IsTokenRevoked(ctx, jti, userID)
 }
 
 // env is one server over a fresh database.

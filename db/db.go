@@ -89,7 +89,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 
 	if IsPostgresURL(url) {
-		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(url)))
+		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(url), pgdriver.WithResetSessionFunc(checkAlive)))
 		// Bounded, so that many instances stay under max_connections
 		// (bun's recommended size).
 		sqldb.SetMaxOpenConns(4 * runtime.GOMAXPROCS(0))
@@ -99,7 +99,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	} else {
 		sqldb, err := sql.Open(sqliteshim.ShimName, sqliteDSN(url))
 		if err != nil {
-			return nil, fmt.Errorf("db: open sqlite: %w", err)
+			return nil, fail("open sqlite", err)
 		}
 		// A few connections let readers proceed while one writer holds
 		// the lock (WAL); writers queue on the busy timeout.
@@ -152,7 +152,7 @@ func sqliteDSN(url string) string {
 // Close closes the connection pool.
 func (d *DB) Close() error {
 	if err := d.db.Close(); err != nil {
-		return fmt.Errorf("db: close: %w", err)
+		return fail("close", err)
 	}
 	return nil
 }
@@ -160,7 +160,7 @@ func (d *DB) Close() error {
 // Ping checks that the database answers (for /readyz).
 func (d *DB) Ping(ctx context.Context) error {
 	if err := d.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("db: ping: %w", err)
+		return fail("ping", err)
 	}
 	return nil
 }

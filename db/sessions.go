@@ -216,7 +216,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	if errors.As(err, &perr) {
 		return perr
 	} else if err != nil {
-		return fmt.Errorf("db: create session: %w", err)
+		return fail("create session", err)
 	}
 	return nil
 }
@@ -259,11 +259,11 @@ func (d *DB) findSession(ctx context.Context, where string, arg any) (*playgroun
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("Session")
 		}
-		return nil, fmt.Errorf("db: find session: %w", err)
+		return nil, fail("find session", err)
 	}
 	ss, err := d.withResponses(ctx, []*sessionRow{row}, true)
 	if err != nil {
-		return nil, fmt.Errorf("db: find session: %w", err)
+		return nil, fail("find session", err)
 	}
 	return ss[0], nil
 }
@@ -328,7 +328,7 @@ func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int)
 		q = q.Where("(created_at, id) < (?, ?)", at, id)
 	}
 	if err := q.Scan(ctx); err != nil {
-		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+		return nil, "", fail("list sessions", err)
 	}
 	next := ""
 	if len(rows) > limit {
@@ -338,7 +338,7 @@ func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int)
 	}
 	ss, err := d.withResponses(ctx, rows, false)
 	if err != nil {
-		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+		return nil, "", fail("list sessions", err)
 	}
 	return ss, next, nil
 }
@@ -374,7 +374,7 @@ func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 	}
 	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).Where("id = ?", id).Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("db: set share token: %w", err)
+		return fail("set share token", err)
 	}
 	return mustAffect(res, "Session")
 }
@@ -401,21 +401,23 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("db: checkpoint: %w", err)
+		return fail("checkpoint", err)
 	}
 	return nil
 }
 
-// FinishResponse writes r's final row. With refund set, the run goes back
-// to the session owner's quota once: the refunded flag flips in the same
-// transaction, so a second call refunds nothing. r.Refunded is set when
-// the unit has been given back (now or before).
+// FinishResponse writes r's final row, once: a response that has ended
+// already keeps the row it ended with, and the call changes nothing (the
+// owner of a session and another instance's recovery may both try, after
+// a database outage). With refund set, the run goes back to the session
+// owner's quota in the same transaction as the final row. r.Refunded is
+// set when the unit has been given back (now or before).
 func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground.Response, refund bool) error {
 	row := &responseRow{Text: r.Text, Status: r.Status, NextIndex: r.NextIndex, Attempts: r.Attempts}
 	if r.Error != nil {
 		b, err := json.Marshal(r.Error)
 		if err != nil {
-			return fmt.Errorf("db: finish response: %w", err)
+			return fail("finish response", err)
 		}
 		row.Error = new(string(b))
 	}
@@ -453,12 +455,17 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 			Set("attempts = ?", row.Attempts).
 			Set("ended_at = ?", endedAt).
 			Where("id = ? AND session_id = ?", r.ID, sessionID).
+			Where("status IN ('pending', 'streaming')").
 			Exec(ctx)
 		if err != nil {
 			return err
 		}
-		if err := mustAffect(res, "Response"); err != nil {
+		if n, err := res.RowsAffected(); err != nil {
 			return err
+		} else if n == 0 {
+			// Ended before (or not this session's): report what was stored.
+			return tx.NewSelect().Table("responses").Column("refunded").
+				Where("id = ? AND session_id = ?", r.ID, sessionID).Scan(ctx, &refunded)
 		}
 		if !refund {
 			return nil
@@ -480,10 +487,12 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 		return err
 	})
 	var perr *playground.Error
-	if errors.As(err, &perr) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("Response")
+	} else if errors.As(err, &perr) {
 		return perr
 	} else if err != nil {
-		return fmt.Errorf("db: finish response: %w", err)
+		return fail("finish response", err)
 	}
 	if refunded {
 		r.Refunded = true
@@ -491,15 +500,39 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	return nil
 }
 
-// FinishSession commits the session's final status and last seq.
+// ErrResponsesRunning is FinishSession's refusal to end a session while
+// one of its responses has no final row yet.
+var ErrResponsesRunning = errors.New("db: finish session: a response has not ended")
+
+// FinishSession commits the session's final status and last seq, once: a
+// session that has ended already keeps its ending, and the call changes
+// nothing. A session is never stored ended while one of its responses is
+// not: that is ErrResponsesRunning, and nothing is written.
 func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSeq int64) error {
 	res, err := d.db.NewUpdate().Table("sessions").
 		Set("status = ?", status).Set("last_seq = ?", lastSeq).
-		Where("id = ?", sessionID).Exec(ctx)
+		Where("id = ? AND status = 'running'", sessionID).
+		Where("NOT EXISTS (SELECT 1 FROM responses WHERE session_id = ? AND status NOT IN "+endedStatuses+")", sessionID).
+		Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("db: finish session: %w", err)
+		return fail("finish session", err)
 	}
-	return mustAffect(res, "Session")
+	if n, err := res.RowsAffected(); err != nil {
+		return fail("finish session", err)
+	} else if n > 0 {
+		return nil
+	}
+	var current string
+	if err := d.db.NewSelect().Table("sessions").Column("status").Where("id = ?", sessionID).Scan(ctx, &current); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("Session")
+		}
+		return fail("finish session", err)
+	}
+	if current == playground.SessionRunning {
+		return ErrResponsesRunning
+	}
+	return nil
 }
 
 // RunningSessions lists the sessions still marked running, with their
@@ -509,11 +542,11 @@ func (d *DB) RunningSessions(ctx context.Context) ([]*playground.Session, error)
 	var rows []*sessionRow
 	if err := d.db.NewSelect().Model(&rows).Where("status = 'running'").
 		OrderExpr("created_at, id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("db: running sessions: %w", err)
+		return nil, fail("running sessions", err)
 	}
 	ss, err := d.withResponses(ctx, rows, true)
 	if err != nil {
-		return nil, fmt.Errorf("db: running sessions: %w", err)
+		return nil, fail("running sessions", err)
 	}
 	return ss, nil
 }
@@ -554,7 +587,7 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 	if errors.As(err, &perr) {
 		return nil, perr
 	} else if err != nil {
-		return nil, fmt.Errorf("db: set rating: %w", err)
+		return nil, fail("set rating", err)
 	}
 	return out, nil
 }
@@ -563,7 +596,7 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 func mustAffect(res sql.Result, what string) error {
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("db: rows affected: %w", err)
+		return fail("rows affected", err)
 	}
 	if n == 0 {
 		return notFound(what)

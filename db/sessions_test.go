@@ -1,6 +1,7 @@
 package db_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -214,6 +215,21 @@ func TestFinishResponse_RefundOnce(t *testing.T) {
 			t.Fatalf("stored %+v metrics %+v", f2, f2.Metrics)
 		}
 
+		// A final row is written once: a later ending (another instance's
+		// recovery, say) changes nothing and refunds nothing.
+		late := *r2
+		late.Status, late.Text = playground.StatusError, "hello"
+		late.Error = &playground.ResponseError{Code: playground.RErrInterrupted, Message: "gone", Retryable: true}
+		if err := d.FinishResponse(ctx, s.ID, &late, true); err != nil {
+			t.Fatal(err)
+		}
+		if f := mustFindSession(t, d, s.ID).Responses[1]; f.Status != "complete" || f.Text != "hello world" || f.Error != nil || late.Refunded {
+			t.Fatalf("second ending overwrote the first: %+v (refunded %v)", f, late.Refunded)
+		}
+		if got, _ := d.FindUserByID(ctx, u.ID); got.Quota.Remaining != 4 {
+			t.Fatalf("remaining %d after a second ending, want 4", got.Quota.Remaining)
+		}
+
 		wantCode(t, d.FinishResponse(ctx, s.ID, &playground.Response{ID: "r_nope", Status: "complete"}, true), playground.ENotFound)
 		// A response of another session is not found either.
 		other := mustCreateSession(t, d, u.ID, "demo/a")
@@ -249,7 +265,24 @@ func TestCheckpoint_NeverOverwritesEnded(t *testing.T) {
 			t.Fatalf("last seq %d, want 7", got.LastSeq)
 		}
 
+		// A session is never stored ended while a response is not.
+		if err := d.FinishSession(ctx, s.ID, playground.SessionComplete, 12); !errors.Is(err, db.ErrResponsesRunning) {
+			t.Fatalf("finish with a response streaming: %v", err)
+		}
+		if got := mustFindSession(t, d, s.ID); got.Status != playground.SessionRunning {
+			t.Fatalf("refused finish stored %s", got.Status)
+		}
+		second := s.Responses[1]
+		second.Status, second.Text, second.NextIndex = playground.StatusComplete, "partial and more", 5
+		second.Metrics = &playground.Metrics{DurationMs: 12, Attempts: 2, FinishReason: "stop"}
+		if err := d.FinishResponse(ctx, s.ID, second, false); err != nil {
+			t.Fatal(err)
+		}
 		if err := d.FinishSession(ctx, s.ID, playground.SessionComplete, 12); err != nil {
+			t.Fatal(err)
+		}
+		// Ended once: a second ending (another instance's recovery) changes nothing.
+		if err := d.FinishSession(ctx, s.ID, playground.SessionError, 13); err != nil {
 			t.Fatal(err)
 		}
 		// A late checkpoint does not move an ended session's seq.
@@ -271,6 +304,11 @@ func TestRunningSessions(t *testing.T) {
 		b := mustCreateSession(t, d, u.ID, "demo/a")
 		clk.Add(time.Second)
 		c := mustCreateSession(t, d, u.ID, "demo/a")
+		rb := b.Responses[0]
+		rb.Status, rb.Metrics = playground.StatusCancelled, &playground.Metrics{FinishReason: playground.FinishCancelled}
+		if err := d.FinishResponse(ctx, b.ID, rb, false); err != nil {
+			t.Fatal(err)
+		}
 		if err := d.FinishSession(ctx, b.ID, playground.SessionCancelled, 3); err != nil {
 			t.Fatal(err)
 		}

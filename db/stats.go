@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/playground-dev/playground"
 )
@@ -83,7 +82,7 @@ func (d *DB) ModelStats(ctx context.Context, userID string) ([]*playground.Model
 	}
 	var rows []statsRow
 	if err := d.db.NewRaw(q, userID).Scan(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("db: model stats: %w", err)
+		return nil, fail("model stats", err)
 	}
 	out := make([]*playground.ModelStats, len(rows))
 	for i, r := range rows {

@@ -18,7 +18,7 @@ func (d *DB) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) e
 		" ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revoked_tokens.expires_at"+
 		" THEN excluded.expires_at ELSE revoked_tokens.expires_at END",
 		jti, expiresAt).Exec(ctx); err != nil {
-		return fmt.Errorf("db: revoke token: %w", err)
+		return fail("revoke token", err)
 	}
 	// Opportunistic purge: a failure costs nothing but space.
 	if _, err := d.db.NewDelete().Table("revoked_tokens").
@@ -28,14 +28,16 @@ func (d *DB) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) e
 	return nil
 }
 
-// IsTokenRevoked reports whether jti was revoked and has not expired yet.
-func (d *DB) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	n, err := d.db.NewSelect().Table("revoked_tokens").
-		Where("jti = ? AND expires_at > ?", jti, d.now()).Count(ctx)
-	if err != nil {
-		return false, fmt.Errorf("db: is token revoked: %w", err)
+// IsTokenRevoked reports whether a token issued to userID may no longer
+// be used: its jti was revoked and has not expired yet, or the account no
+// longer exists. One round trip answers both.
+func (d *DB) IsTokenRevoked(ctx context.Context, jti, userID string) (bool, error) {
+	var revoked, userExists bool
+	if err := d.db.NewRaw("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ? AND expires_at > ?),"+
+		" EXISTS (SELECT 1 FROM users WHERE id = ?)", jti, d.now(), userID).Scan(ctx, &revoked, &userExists); err != nil {
+		return false, fail("is token revoked", err)
 	}
-	return n > 0, nil
+	return revoked || !userExists, nil
 }
 
 // EnsureSetting stores value under key unless a value is already there,
@@ -45,14 +47,14 @@ func (d *DB) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 func (d *DB) EnsureSetting(ctx context.Context, key, value string) (string, error) {
 	if _, err := d.db.NewRaw("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
 		key, value).Exec(ctx); err != nil {
-		return "", fmt.Errorf("db: ensure setting: %w", err)
+		return "", fail("ensure setting", err)
 	}
 	var stored string
 	if err := d.db.NewRaw("SELECT value FROM settings WHERE key = ?", key).Scan(ctx, &stored); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", fmt.Errorf("db: ensure setting %q: vanished after insert", key)
 		}
-		return "", fmt.Errorf("db: ensure setting: %w", err)
+		return "", fail("ensure setting", err)
 	}
 	return stored, nil
 }

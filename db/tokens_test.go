@@ -14,9 +14,10 @@ func fmtAny(vs ...any) string { return fmt.Sprint(vs...) }
 func TestRevokedTokens(t *testing.T) {
 	forEachDBAt(t, plans, time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC), func(t *testing.T, d *db.DB, clk *clock) {
 		now := clk.Now()
+		u := mustCreateUser(t, d, "tokens@example.com")
 		revoked := func(jti string) bool {
 			t.Helper()
-			ok, err := d.IsTokenRevoked(ctx, jti)
+			ok, err := d.IsTokenRevoked(ctx, jti, u.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -24,6 +25,10 @@ func TestRevokedTokens(t *testing.T) {
 		}
 		if revoked("a") {
 			t.Fatal("unknown jti reported revoked")
+		}
+		// A token of an account that is gone may not be used.
+		if gone, err := d.IsTokenRevoked(ctx, "a", "u_gone"); err != nil || !gone {
+			t.Fatalf("token of a deleted account: revoked %v, %v", gone, err)
 		}
 		if err := d.RevokeToken(ctx, "a", now.Add(time.Hour)); err != nil {
 			t.Fatal(err)

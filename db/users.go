@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -77,7 +76,7 @@ func (d *DB) CreateUser(ctx context.Context, u *playground.User) error {
 		if isUniqueViolation(err) {
 			return playground.Errorf(playground.EEmailTaken, "This email is already registered.")
 		}
-		return fmt.Errorf("db: create user: %w", err)
+		return fail("create user", err)
 	}
 	u.FillQuota(d.plans, d.nowFn())
 	return nil
@@ -100,7 +99,7 @@ func (d *DB) findUser(ctx context.Context, where string, arg any) (*playground.U
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("User")
 		}
-		return nil, fmt.Errorf("db: find user: %w", err)
+		return nil, fail("find user", err)
 	}
 	return d.toUser(row), nil
 }
@@ -155,7 +154,7 @@ func (d *DB) updateUser(ctx context.Context, op, query string, args []any) (*pla
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("User")
 		}
-		return nil, fmt.Errorf("db: %s: %w", op, err)
+		return nil, fail(op, err)
 	}
 	return d.toUser(row), nil
 }

@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,22 +65,42 @@ func (l *RedisLimiter) Reset(ctx context.Context, key string) error {
 	return l.rdb.Del(ctx, l.prefix+key).Err()
 }
 
-// RedisTokens records revocations in the database (the source of truth)
-// and in Redis, each with the token's remaining life. A check asks the
-// database and, when it does not answer, Redis; only when neither answers
-// does it fail, and the request gets 503, never a pass.
+// RedisTokens records revocations in the database and in Redis, each
+// with the token's remaining life, and a token is revoked if either says
+// so: a logout made while one of them was down still holds once it is
+// back. A revocation the database could not take waits in an outbox and
+// is written there when it answers again, so it lasts after Redis forgets
+// it. A check fails only when neither answers, and the request then gets
+// 503, never a pass.
+//
+// Its goroutine (the outbox's flush loop) is started by the first
+// revocation the database refuses and ends when the outbox is empty or at
+// Close, which waits for it.
 type RedisTokens struct {
 	db     playground.TokenService
 	rdb    *redis.Client
 	prefix string
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]time.Time // jti → expiry, not yet in the database
+	running bool
+	stop    chan struct{}
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // NewRedisTokens wraps the database's token service.
-func NewRedisTokens(db playground.TokenService, rdb *redis.Client, prefix string) *RedisTokens {
-	return &RedisTokens{db: db, rdb: rdb, prefix: prefix + "revoked:"}
+func NewRedisTokens(db playground.TokenService, rdb *redis.Client, prefix string, log *slog.Logger) *RedisTokens {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &RedisTokens{db: db, rdb: rdb, prefix: prefix + "revoked:", log: log,
+		pending: map[string]time.Time{}, stop: make(chan struct{})}
 }
 
-// RevokeToken implements playground.TokenService.
+// RevokeToken implements playground.TokenService. It succeeds when either
+// store took the revocation; what the database missed, it gets later.
 func (t *RedisTokens) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	dbErr := t.db.RevokeToken(ctx, jti, expiresAt)
 	ttl := time.Until(expiresAt)
@@ -86,21 +108,110 @@ func (t *RedisTokens) RevokeToken(ctx context.Context, jti string, expiresAt tim
 	if ttl > 0 {
 		rErr = t.rdb.Set(ctx, t.prefix+jti, 1, ttl).Err()
 	}
-	if dbErr != nil && rErr != nil {
+	switch {
+	case dbErr != nil && rErr != nil:
 		return errors.Join(dbErr, rErr)
+	case dbErr != nil:
+		t.later(jti, expiresAt)
 	}
 	return nil
 }
 
-// IsTokenRevoked implements playground.TokenService.
-func (t *RedisTokens) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	revoked, err := t.db.IsTokenRevoked(ctx, jti)
-	if err == nil {
-		return revoked, nil
-	}
+// IsTokenRevoked implements playground.TokenService: revoked if Redis or
+// the database says so; an error only when neither answers.
+func (t *RedisTokens) IsTokenRevoked(ctx context.Context, jti, userID string) (bool, error) {
 	n, rErr := t.rdb.Exists(ctx, t.prefix+jti).Result()
-	if rErr != nil {
-		return false, errors.Join(err, rErr)
+	if rErr == nil && n > 0 {
+		return true, nil
 	}
-	return n > 0, nil
+	revoked, err := t.db.IsTokenRevoked(ctx, jti, userID)
+	switch {
+	case err == nil:
+		return revoked, nil
+	case rErr == nil:
+		return false, nil // Redis answered: not revoked as far as anyone can tell
+	}
+	return false, errors.Join(err, rErr)
+}
+
+// later queues a revocation for the database and makes sure the flush
+// loop runs.
+func (t *RedisTokens) later(jti string, expiresAt time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		t.log.Error("redis tokens: revocation not recorded in the database (closing)", "jti", jti)
+		return
+	}
+	t.pending[jti] = expiresAt
+	if !t.running {
+		t.running = true
+		t.wg.Add(1)
+		go t.flushLoop()
+	}
+}
+
+// flushLoop writes queued revocations to the database, retrying with
+// back-off (100 ms doubling to 2 s) until it answers; on Close it makes
+// one last attempt and logs what is lost.
+func (t *RedisTokens) flushLoop() {
+	defer t.wg.Done()
+	for failures := 0; ; failures++ {
+		if t.flush() {
+			return
+		}
+		timer := time.NewTimer(retryDelay(failures))
+		select {
+		case <-timer.C:
+		case <-t.stop:
+			timer.Stop()
+			if !t.flush() {
+				t.mu.Lock()
+				t.log.Error("redis tokens: revocations not recorded in the database before closing", "count", len(t.pending))
+				t.running = false
+				t.mu.Unlock()
+			}
+			return
+		}
+	}
+}
+
+// flush writes every queued revocation; it reports true (and marks the
+// loop stopped) when none is left.
+func (t *RedisTokens) flush() bool {
+	t.mu.Lock()
+	work := make(map[string]time.Time, len(t.pending))
+	for jti, exp := range t.pending {
+		work[jti] = exp
+	}
+	t.mu.Unlock()
+	for jti, exp := range work {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := t.db.RevokeToken(ctx, jti, exp)
+		cancel()
+		if err != nil {
+			return false
+		}
+		t.mu.Lock()
+		delete(t.pending, jti)
+		t.mu.Unlock()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pending) > 0 {
+		return false
+	}
+	t.running = false
+	return true
+}
+
+// Close stops the flush loop (after one last attempt) and waits for it.
+func (t *RedisTokens) Close() {
+	t.mu.Lock()
+	if !t.closed {
+		t.closed = true
+		close(t.stop)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
 }

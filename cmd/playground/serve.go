@@ -213,7 +213,9 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 				logger.Warn("publish a logout to the other instances", "err", err)
 			}
 		}
-		a.apiOpts.Tokens = hub.NewRedisTokens(a.db.Tokens(), a.rdb, a.redisPrefixOrDefault())
+		tokens := hub.NewRedisTokens(a.db.Tokens(), a.rdb, a.redisPrefixOrDefault(), logger)
+		defer tokens.Close()
+		a.apiOpts.Tokens = tokens
 		a.apiOpts.NewLimiter = func(name string, limit int, window time.Duration) api.Limiter {
 			return hub.NewRedisLimiter(a.rdb, a.redisPrefixOrDefault()+"limit:"+name+":", limit, window)
 		}
