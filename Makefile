@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build test test-short tools chromium fuzz fuzz-smoke bench screenshot vet clean
+.PHONY: run build test test-short tools chromium fuzz fuzz-smoke bench soak screenshot vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -78,6 +78,12 @@ fuzz-smoke:
 BENCHFLAGS ?= -warmup 1s -window 3s
 bench:
 	$(GO) run ./cmd/playbench all $(BENCHFLAGS) -out docs/benchmarks.md
+
+## soak: two instances over a throwaway PostgreSQL cluster and a redis-server of its own, under
+## load for SOAKTIME (10 minutes), the database and Redis each restarted once; not part of make test
+SOAKTIME ?= 10m
+soak:
+	$(GO) run ./cmd/playbench soak -duration $(SOAKTIME)
 
 ## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
 screenshot: tools

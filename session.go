@@ -200,6 +200,14 @@ func (r *SessionRequest) Validate() error {
 	if r.System != nil && utf8.RuneCountInString(*r.System) > MaxSystemChars {
 		return Invalid("system", "System prompt must be at most %d characters.", MaxSystemChars)
 	}
+	if err := noNUL("prompt", r.Prompt); err != nil {
+		return err
+	}
+	if r.System != nil {
+		if err := noNUL("system", *r.System); err != nil {
+			return err
+		}
+	}
 	if err := ValidateModelList(r.Models); err != nil {
 		return err
 	}

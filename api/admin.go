@@ -51,6 +51,10 @@ func (s *Server) handleAdminQuota(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	if !playground.CouldBeID(playground.IDUser, id) {
+		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such user."))
+		return
+	}
 	var u *playground.User
 	if body.Add != nil {
 		u, err = s.opts.Users.AddQuota(r.Context(), id, *body.Add)

@@ -33,6 +33,8 @@ func TestAdminQuota(t *testing.T) {
 		wantError(t, e.do(restReq{method: "POST", path: path, token: u.Token, body: map[string]any{"add": 10}}), http.StatusForbidden, playground.EForbidden)
 		wantError(t, e.do(restReq{method: "POST", path: "/admin/users/u_nope/quota", token: u.Token, body: map[string]any{"add": 10}}), http.StatusForbidden, playground.EForbidden)
 		wantError(t, e.do(restReq{method: "POST", path: "/admin/users/u_nope/quota", token: admin.Token, body: map[string]any{"add": 10}}), http.StatusNotFound, playground.ENotFound)
+		// An id no user can have (a NUL byte, which PostgreSQL cannot even be asked about) is 404 too.
+		wantError(t, e.do(restReq{method: "POST", path: "/admin/users/u_%00/quota", token: admin.Token, body: map[string]any{"add": 10}}), http.StatusNotFound, playground.ENotFound)
 		wantError(t, e.do(restReq{method: "POST", path: path, body: map[string]any{"add": 10}}), http.StatusUnauthorized, playground.EUnauthorized)
 		wantError(t, e.do(restReq{method: "POST", path: path, token: admin.Token, body: map[string]any{"add": 1, "plan": "pro"}}), http.StatusBadRequest, playground.EInvalid)
 		wantError(t, e.do(restReq{method: "POST", path: path, token: admin.Token, body: map[string]any{}}), http.StatusBadRequest, playground.EInvalid)

@@ -20,12 +20,17 @@ import (
 const cookieName = "playground_token"
 
 // Login throttling (docs/api.md: "failed logins are throttled per account and
-// per client address"). The account limit is strict because guessing one
-// account's password is the attack; the address limit is looser because
-// many people may share an address (offices, NAT). A lockout lasts until
-// the window ends: minutes, never forever.
+// per client address"). Guessing one account's password is the attack the
+// per-(account, address) limit stops; it is strict, and it cannot be
+// turned against the account's owner, who signs in from another address.
+// The account-wide limit is much higher: it stops a guesser spread over
+// many addresses, at the price of locking the owner out only then. The
+// address limit is looser than the pair's because many people may share
+// an address (offices, NAT). A lockout lasts until its window ends:
+// minutes, never forever.
 const (
-	loginFailuresPerAccount = 5
+	loginFailuresPerPair    = 5
+	loginFailuresPerAccount = 100
 	loginFailuresPerAddress = 20
 	loginWindow             = 15 * time.Minute
 	registerWindow          = time.Hour
@@ -47,7 +52,8 @@ type Principal struct {
 // and registration limiters and the password hasher. It starts no
 // goroutine.
 type authState struct {
-	loginAccount Limiter // failed logins per normalised email
+	loginPair    Limiter // failed logins per (normalised email, client address)
+	loginAccount Limiter // failed logins per normalised email, from anywhere
 	loginAddress Limiter // failed logins per client address
 	register     Limiter // registrations per client address
 	hasher       *hasher
@@ -72,6 +78,7 @@ func newAuthState(s *Server) *authState {
 		}
 	}
 	return &authState{
+		loginPair:    newLimiter("login-pair", loginFailuresPerPair, loginWindow),
 		loginAccount: newLimiter("login-account", loginFailuresPerAccount, loginWindow),
 		loginAddress: newLimiter("login-address", loginFailuresPerAddress, loginWindow),
 		register:     newLimiter("register", perHour, registerWindow),
@@ -277,9 +284,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 // handleLogin checks a password: 200 {"user","accessToken"} and the cookie.
 //
-// The account's failure count is taken before the password is checked, so
-// that parallel guesses cannot slip past the limit, and cleared on
-// success; the address's count grows only with failures.
+// Every attempt reserves one event of each login limit before its
+// password is checked, so parallel attempts cannot all pass a check that
+// counts only later: no limit lets more password checks run than it
+// allows. A failure keeps its reservations (they are the failure counts);
+// a success gives them back and clears its (account, address) count.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var body credentials
 	if err := s.decode(w, r, &body); err != nil {
@@ -296,47 +305,73 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	addrKey := "login-addr:" + s.clientIP(r).String()
-	acctKey := "login-acct:" + email
-	if err := s.loginAllowed(ctx, addrKey, acctKey); err != nil {
+	addr := s.clientIP(r).String()
+	limits := []limitKey{
+		{s.auth.loginAddress, "login-addr:" + addr},
+		{s.auth.loginPair, "login-pair:" + email + "|" + addr},
+		{s.auth.loginAccount, "login-acct:" + email},
+	}
+	if err := s.reserve(ctx, limits); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 
 	u, ok, err := s.checkPassword(ctx, email, body.Password)
 	if err != nil {
+		// No verdict on the password: the attempt does not count.
+		s.giveBack(context.WithoutCancel(ctx), limits)
 		s.writeError(w, r, err)
 		return
 	}
 	if !ok {
 		s.metrics.loginFailures.Inc()
-		if _, _, err := s.auth.loginAddress.Hit(ctx, addrKey); err != nil {
-			s.log.Warn("api: count failed login", "err", err)
-		}
 		s.writeError(w, r, playground.Errorf(playground.EUnauthorized, badCredentials))
 		return
 	}
-	if err := s.auth.loginAccount.Reset(ctx, acctKey); err != nil {
+	s.giveBack(ctx, limits)
+	if err := s.auth.loginPair.Reset(ctx, limits[1].key); err != nil {
 		s.log.Warn("api: reset login failures", "err", err)
 	}
 	s.signIn(w, r, http.StatusOK, u)
 }
 
-// loginAllowed applies both login limits; the account's count is taken
-// here (see handleLogin).
-func (s *Server) loginAllowed(ctx context.Context, addrKey, acctKey string) error {
-	ok, after, err := s.auth.loginAddress.Check(ctx, addrKey)
-	if err == nil && ok {
-		ok, after, err = s.auth.loginAccount.Hit(ctx, acctKey)
-	}
-	if err != nil {
-		return unavailable(err, "Sign-in is unavailable right now.")
-	}
-	if !ok {
+// limitKey is one count an attempt reserves: a limiter and its key.
+type limitKey struct {
+	l   Limiter
+	key string
+}
+
+// reserve counts one attempt against each limit, in order. When one
+// refuses (429) or cannot be counted (503), the reservations already
+// taken are given back: a refused attempt checks no password, so it uses
+// up nothing.
+func (s *Server) reserve(ctx context.Context, limits []limitKey) error {
+	for i, lk := range limits {
+		ok, after, err := lk.l.Hit(ctx, lk.key)
+		if err == nil && ok {
+			continue
+		}
+		taken := limits[:i]
+		if err == nil {
+			taken = limits[:i+1] // a refused Hit counted too
+		}
+		s.giveBack(context.WithoutCancel(ctx), taken)
+		if err != nil {
+			return unavailable(err, "Sign-in is unavailable right now.")
+		}
 		s.metrics.rateLimited.WithLabelValues("login").Inc()
 		return rateLimited(after, "Too many failed sign-ins; try again later.")
 	}
 	return nil
+}
+
+// giveBack undoes one reservation of each limit.
+func (s *Server) giveBack(ctx context.Context, limits []limitKey) {
+	for _, lk := range limits {
+		if err := lk.l.Undo(ctx, lk.key); err != nil {
+			s.log.Warn("api: give back a login reservation", "err", err)
+		}
+	}
 }
 
 // checkPassword finds the account and verifies the password. An unknown

@@ -216,7 +216,7 @@ func TestLoginThrottle(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		bad := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "wrongpassword"}}
-		for i := 0; i < loginFailuresPerAccount; i++ {
+		for i := 0; i < loginFailuresPerPair; i++ {
 			wantError(t, e.do(bad), http.StatusUnauthorized, playground.EUnauthorized)
 		}
 		// Locked: even the right password waits.
@@ -242,7 +242,7 @@ func TestLoginSuccessResetsAccountCount(t *testing.T) {
 		bad := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "wrongpassword"}}
 		good := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "password123"}}
 		for round := 0; round < 2; round++ {
-			for i := 0; i < loginFailuresPerAccount-1; i++ {
+			for i := 0; i < loginFailuresPerPair-1; i++ {
 				wantError(t, e.do(bad), http.StatusUnauthorized, playground.EUnauthorized)
 			}
 			if w := e.do(good); w.Code != http.StatusOK {
@@ -351,17 +351,28 @@ func TestMemoryLimiter(t *testing.T) {
 			t.Fatalf("hit %d refused", i)
 		}
 	}
-	if ok, _, _ := l.Check(bg, "k"); ok {
-		t.Error("check at the limit allowed")
-	}
 	ok, after, _ := l.Hit(bg, "k")
 	if ok || after != time.Minute {
 		t.Errorf("over the limit: ok=%v after=%v", ok, after)
 	}
+	// Taking back the refused hit leaves the key at its limit.
+	_ = l.Undo(bg, "k")
 	now = now.Add(30 * time.Second)
-	if _, after, _ := l.Check(bg, "k"); after != 30*time.Second {
-		t.Errorf("retry after = %v", after)
+	if ok, after, _ := l.Hit(bg, "k"); ok || after != 30*time.Second {
+		t.Errorf("at the limit: ok=%v, retry after = %v", ok, after)
 	}
+	// Taking back two hits makes room for one.
+	_ = l.Undo(bg, "k")
+	_ = l.Undo(bg, "k")
+	if ok, _, _ := l.Hit(bg, "k"); !ok {
+		t.Error("refused after an undo")
+	}
+	// Undo never goes below zero, and does not create a key.
+	_ = l.Undo(bg, "absent")
+	if ok, _, _ := l.Hit(bg, "absent"); !ok {
+		t.Error("absent key refused")
+	}
+	_ = l.Reset(bg, "absent")
 	now = now.Add(30 * time.Second)
 	if ok, _, _ := l.Hit(bg, "k"); !ok {
 		t.Error("not allowed after the window")

@@ -140,13 +140,9 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 // value is 400 invalid_request, with details.field naming the field as a
 // JSON path (params.temperature) when there is one.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := s.readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return playground.Errorf(playground.EPayloadTooLarge, "Request body must be at most 1 MiB.")
-		}
-		return fmt.Errorf("%w: read body: %v", errClientGone, err)
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return playground.Errorf(playground.EInvalid, "A JSON request body is required.")

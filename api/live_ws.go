@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -82,6 +83,10 @@ type wsConn struct {
 	release []func() // undoes serve's registrations, at teardown
 	opened  time.Time
 
+	// Closing it when it watches nothing (live_ws_idle.go).
+	unwatched wsIdle
+	nsubs     atomic.Int32 // len(subs), for the idle timer
+
 	mu      sync.Mutex
 	writing bool   // a writer goroutine is running
 	end     *wsEnd // how the connection is to end, once decided
@@ -131,6 +136,7 @@ func (cn *wsConn) serve() {
 		cn.stop(wsEnd{code: closeGoingAway, reason: "server shutting down", flush: true})
 	})
 	cn.release = append(cn.release, func() { stopClosing() })
+	cn.startIdle()
 	cn.read()
 }
 
@@ -357,6 +363,7 @@ func (cn *wsConn) unsubscribe(sessionID string) {
 		}
 		delete(cn.subs, sessionID)
 		cn.s.metrics.liveViewers.Dec()
+		cn.subsChanged()
 	}
 }
 
@@ -389,6 +396,7 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 	}
 	cn.subs[f.SessionID] = wsSub{sub: sub, src: src}
 	cn.s.metrics.liveViewers.Inc()
+	cn.subsChanged()
 }
 
 func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {

@@ -29,6 +29,9 @@ type metrics struct {
 	// was limited ("login", "register").
 	loginFailures prometheus.Counter
 	rateLimited   *prometheus.CounterVec
+	// connsRefused counts connections answered 503 or 429 for being over
+	// the connection caps, by cap ("total", "address").
+	connsRefused *prometheus.CounterVec
 }
 
 // newMetrics registers the server's series in reg. Registering twice in
@@ -57,6 +60,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		Name: "playground_login_failures_total",
 		Help: "Logins refused for a wrong email or password.",
 	}))
+	m.connsRefused = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "playground_connections_refused_total",
+		Help: "Connections refused for being over MAX_CONNECTIONS (total) or MAX_CONNECTIONS_PER_ADDRESS (address).",
+	}, []string{"cap"}))
 	m.rateLimited = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "playground_rate_limited_total",
 		Help: "Requests answered 429, by what was limited.",

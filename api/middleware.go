@@ -73,6 +73,10 @@ func (s *Server) middleware(h http.Handler) http.Handler {
 			s.log.Info("http request", "method", r.Method, "path", r.URL.Path, "route", route,
 				"status", status, "bytes", rec.bytes, "duration", elapsed, "ip", s.clientIP(r).String())
 		}()
+		if s.refuseOverCap(rec, r) {
+			return
+		}
+		s.bodyDeadline(rec, r)
 		if s.cors(rec, r) {
 			return
 		}

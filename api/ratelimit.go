@@ -16,9 +16,12 @@ import (
 type Limiter interface {
 	// Hit counts one event for key and reports whether key is still within
 	// its limit; when it is not, retryAfter is how long until it will be.
+	// Counting and deciding are one atomic step, so n concurrent Hits
+	// against a limit of k let exactly min(n, k) through.
 	Hit(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
-	// Check reports the same without counting.
-	Check(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+	// Undo takes back one event counted by Hit in the current window (a
+	// reservation that was not used); it never takes a count below zero.
+	Undo(ctx context.Context, key string) error
 	// Reset forgets key's count (a successful login clears its failures).
 	Reset(ctx context.Context, key string) error
 }
@@ -59,14 +62,18 @@ func NewMemoryLimiter(limit int, window time.Duration, now func() time.Time) *Me
 
 // Hit implements Limiter.
 func (l *MemoryLimiter) Hit(_ context.Context, key string) (bool, time.Duration, error) {
-	ok, after := l.do(key, true)
+	ok, after := l.hit(key)
 	return ok, after, nil
 }
 
-// Check implements Limiter.
-func (l *MemoryLimiter) Check(_ context.Context, key string) (bool, time.Duration, error) {
-	ok, after := l.do(key, false)
-	return ok, after, nil
+// Undo implements Limiter.
+func (l *MemoryLimiter) Undo(_ context.Context, key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.counts[key]; c != nil && c.n > 0 {
+		c.n--
+	}
+	return nil
 }
 
 // Reset implements Limiter.
@@ -77,7 +84,7 @@ func (l *MemoryLimiter) Reset(_ context.Context, key string) error {
 	return nil
 }
 
-func (l *MemoryLimiter) do(key string, count bool) (bool, time.Duration) {
+func (l *MemoryLimiter) hit(key string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -87,17 +94,12 @@ func (l *MemoryLimiter) do(key string, count bool) (bool, time.Duration) {
 		c = nil
 	}
 	if c == nil {
-		if !count {
-			return true, 0
-		}
 		l.makeRoom(now)
 		c = &windowCount{start: now}
 		l.counts[key] = c
 	}
-	if count {
-		c.n++
-	}
-	if c.n > l.limit || (!count && c.n >= l.limit) {
+	c.n++
+	if c.n > l.limit {
 		return false, c.start.Add(l.window).Sub(now)
 	}
 	return true, 0

@@ -56,6 +56,18 @@ type Options struct {
 	QueueSize int
 	// SSEHeartbeat is the idle comment interval of SSE streams (default 15 s).
 	SSEHeartbeat time.Duration
+
+	// The HTTP server's limits (HTTPServer; zero: the defaults in
+	// conns.go): open connections in all and per client address, the
+	// time a request's headers and then its body may take to arrive, how
+	// long a keep-alive connection may idle, and how long a WebSocket may
+	// stay open without a subscription.
+	MaxConns           int
+	MaxConnsPerAddress int
+	ReadHeaderTimeout  time.Duration
+	BodyTimeout        time.Duration
+	IdleTimeout        time.Duration
+	WSSubscribeTimeout time.Duration
 }
 
 // Server holds the routes and their dependencies.
@@ -85,6 +97,24 @@ func New(opts Options) *Server {
 	}
 	if opts.SSEHeartbeat <= 0 {
 		opts.SSEHeartbeat = 15 * time.Second
+	}
+	defaults := []struct {
+		v *time.Duration
+		d time.Duration
+	}{
+		{&opts.ReadHeaderTimeout, defaultReadHeaderTimeout}, {&opts.BodyTimeout, defaultBodyTimeout},
+		{&opts.IdleTimeout, defaultIdleTimeout}, {&opts.WSSubscribeTimeout, defaultWSSubscribeTimeout},
+	}
+	for _, d := range defaults {
+		if *d.v <= 0 {
+			*d.v = d.d
+		}
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = defaultMaxConns
+	}
+	if opts.MaxConnsPerAddress <= 0 {
+		opts.MaxConnsPerAddress = defaultMaxConnsPerAddress
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()

@@ -237,6 +237,10 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 // who has only the link. A dead token is 404.
 func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
+	if !playground.CouldBeID(playground.IDShareToken, token) {
+		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such session."))
+		return
+	}
 	row, err := s.opts.Sessions.FindSessionByShareToken(r.Context(), token)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -323,6 +327,9 @@ func (s *Server) visibleSession(ctx context.Context, p *Principal, sessionID, sh
 func (s *Server) storedSession(ctx context.Context, p *Principal, sessionID, shareToken string) (*playground.Session, bool, error) {
 	if p == nil && shareToken == "" {
 		return nil, false, playground.Errorf(playground.EUnauthorized, "Sign in, or open the comparison with its share link.")
+	}
+	if !playground.CouldBeID(playground.IDSession, sessionID) {
+		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
 	}
 	row, err := s.opts.Sessions.FindSession(ctx, sessionID)
 	if err != nil {

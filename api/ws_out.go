@@ -133,7 +133,7 @@ func (o *wsOut) writeNowLocked(frames []playground.Frame) bool {
 	var werr error
 	if err := o.raw.Write(func(fd uintptr) bool {
 		for n < len(msg) {
-			m, err := syscall.Write(int(fd), msg[n:])
+			m, err := writeFD(fd, msg[n:])
 			if err == syscall.EINTR {
 				continue
 			}

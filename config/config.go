@@ -47,6 +47,17 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	RegisterPerHour int
 	FrontendURL     string // normalised scheme://host[:port], or ""
+
+	// What one client may hold of the server: open connections in all
+	// and per client address, and how long a request's headers, its body,
+	// an idle keep-alive connection and a WebSocket without a
+	// subscription may take.
+	MaxConns           int
+	MaxConnsPerAddress int
+	ReadHeaderTimeout  time.Duration
+	BodyTimeout        time.Duration
+	HTTPIdleTimeout    time.Duration
+	WSSubscribeTimeout time.Duration
 }
 
 // CatalogEntry is one model of the catalogue, from the config file:
@@ -80,6 +91,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		"PROVIDER_BREAKER_FAILURES": 5, "PROVIDER_BREAKER_COOLDOWN": "30s",
 		"QUOTA_FREE_PER_DAY": 50, "QUOTA_PRO_PER_DAY": 1000,
 		"RATE_LIMIT_REGISTER_PER_HOUR": 100,
+		"MAX_CONNECTIONS":              10000, "MAX_CONNECTIONS_PER_ADDRESS": 256,
+		"HTTP_READ_HEADER_TIMEOUT": "10s", "HTTP_BODY_TIMEOUT": "10s", "HTTP_IDLE_TIMEOUT": "60s",
+		"WS_SUBSCRIBE_TIMEOUT": "10s",
 	}
 	for k, d := range defaults {
 		v.SetDefault(k, d)
@@ -98,7 +112,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		"OLLAMA_BASE_URL", "MODELS", "PROVIDER_FIRST_BYTE_TIMEOUT", "PROVIDER_IDLE_TIMEOUT",
 		"PROVIDER_TOTAL_TIMEOUT", "PROVIDER_BREAKER_FAILURES", "PROVIDER_BREAKER_COOLDOWN",
 		"QUOTA_FREE_PER_DAY", "QUOTA_PRO_PER_DAY", "TRUSTED_PROXIES",
-		"RATE_LIMIT_REGISTER_PER_HOUR", "FRONTEND_URL"}
+		"RATE_LIMIT_REGISTER_PER_HOUR", "FRONTEND_URL", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_ADDRESS",
+		"HTTP_READ_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "WS_SUBSCRIBE_TIMEOUT"}
 	for _, k := range keys {
 		if val := getenv(k); val != "" {
 			v.Set(k, val)
@@ -130,6 +145,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		{"PORT", &c.Port, 0}, {"PROVIDER_BREAKER_FAILURES", &c.BreakerFailures, 1},
 		{"QUOTA_FREE_PER_DAY", &c.Plans.FreePerDay, 0}, {"QUOTA_PRO_PER_DAY", &c.Plans.ProPerDay, 0},
 		{"RATE_LIMIT_REGISTER_PER_HOUR", &c.RegisterPerHour, 1},
+		{"MAX_CONNECTIONS", &c.MaxConns, 1}, {"MAX_CONNECTIONS_PER_ADDRESS", &c.MaxConnsPerAddress, 1},
 	}
 	for _, i := range ints {
 		if *i.dst, err = intSetting(str(i.key)); err != nil || *i.dst < i.min {
@@ -143,6 +159,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		{"JWT_TTL", &c.JWTTTL}, {"PROVIDER_FIRST_BYTE_TIMEOUT", &c.FirstByteTimeout},
 		{"PROVIDER_IDLE_TIMEOUT", &c.IdleTimeout}, {"PROVIDER_TOTAL_TIMEOUT", &c.TotalTimeout},
 		{"PROVIDER_BREAKER_COOLDOWN", &c.BreakerCooldown},
+		{"HTTP_READ_HEADER_TIMEOUT", &c.ReadHeaderTimeout}, {"HTTP_BODY_TIMEOUT", &c.BodyTimeout},
+		{"HTTP_IDLE_TIMEOUT", &c.HTTPIdleTimeout}, {"WS_SUBSCRIBE_TIMEOUT", &c.WSSubscribeTimeout},
 	}
 	for _, d := range durs {
 		if *d.dst, err = time.ParseDuration(str(d.key)); err != nil || *d.dst <= 0 {

@@ -21,6 +21,27 @@ func TestDefaults(t *testing.T) {
 		c.RegisterPerHour != 100 || c.OpenAIBaseURL != "https://api.openai.com/v1" || c.Models != nil {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.MaxConns != 10000 || c.MaxConnsPerAddress != 256 || c.ReadHeaderTimeout != 10*time.Second ||
+		c.BodyTimeout != 10*time.Second || c.HTTPIdleTimeout != time.Minute || c.WSSubscribeTimeout != 10*time.Second {
+		t.Fatalf("connection defaults: %+v", c)
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{"MAX_CONNECTIONS": "50", "MAX_CONNECTIONS_PER_ADDRESS": "5",
+		"HTTP_READ_HEADER_TIMEOUT": "2s", "HTTP_BODY_TIMEOUT": "3s", "HTTP_IDLE_TIMEOUT": "4s", "WS_SUBSCRIBE_TIMEOUT": "5s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxConns != 50 || c.MaxConnsPerAddress != 5 || c.ReadHeaderTimeout != 2*time.Second ||
+		c.BodyTimeout != 3*time.Second || c.HTTPIdleTimeout != 4*time.Second || c.WSSubscribeTimeout != 5*time.Second {
+		t.Fatalf("connection settings: %+v", c)
+	}
+	for _, bad := range []map[string]string{{"MAX_CONNECTIONS": "0"}, {"MAX_CONNECTIONS_PER_ADDRESS": "many"}, {"HTTP_BODY_TIMEOUT": "0s"}} {
+		if _, err := Load(env(bad)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
 }
 
 func TestRefusals(t *testing.T) {

@@ -44,20 +44,16 @@ func (l *RedisLimiter) Hit(ctx context.Context, key string) (bool, time.Duration
 	return true, 0, nil
 }
 
-// Check reports whether another event would be allowed, without counting.
-func (l *RedisLimiter) Check(ctx context.Context, key string) (bool, time.Duration, error) {
-	k := l.prefix + key
-	pipe := l.rdb.Pipeline()
-	get := pipe.Get(ctx, k)
-	ttl := pipe.PTTL(ctx, k)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return false, 0, err
-	}
-	n, _ := get.Int64()
-	if n >= l.limit {
-		return false, max(ttl.Val(), time.Second), nil
-	}
-	return true, 0, nil
+// undoScript takes back one event, never below zero, and never creates
+// a key (one whose window has ended stays gone).
+var undoScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0`)
+
+// Undo takes back one event counted by Hit (a reservation not used).
+func (l *RedisLimiter) Undo(ctx context.Context, key string) error {
+	return undoScript.Run(ctx, l.rdb, []string{l.prefix + key}).Err()
 }
 
 // Reset forgets key's count.

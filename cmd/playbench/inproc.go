@@ -67,10 +67,12 @@ func startInproc(ctx context.Context, getenv func(string) string, ln net.Listene
 		Users: d.Users(), Sessions: d.Sessions(), Tokens: d.Tokens(), Logger: logger,
 		JWTSecret: []byte(rand.Text() + rand.Text()), JWTTTL: cfg.JWTTTL, RegisterPerHour: cfg.RegisterPerHour,
 		Plans: cfg.Plans, Ready: d.Ping, Catalog: s.reg, Runner: s.engine, Hub: s.hub,
-		Revoked: func(_ context.Context, jti string, _ time.Time) { s.hub.RevokeToken(jti) },
+		Revoked:  func(_ context.Context, jti string, _ time.Time) { s.hub.RevokeToken(jti) },
+		MaxConns: cfg.MaxConns, MaxConnsPerAddress: cfg.MaxConnsPerAddress, WSSubscribeTimeout: cfg.WSSubscribeTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.HTTPIdleTimeout,
 	})
-	s.srv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
 	s.URL = "http://" + ln.Addr().String()
+	s.srv, ln = s.api.HTTPServer(ln)
 	go func() { s.served <- s.srv.Serve(ln) }()
 	return s, nil
 }

@@ -97,6 +97,9 @@ scenarios:
   centrifugo    Playground (WebSocket) against Centrifugo v6, same grid
   gateway       added latency against the upstream read directly and a reverse proxy
   all           the standard report (make bench)
+  soak          two instances over a PostgreSQL and a Redis of its own, under load for -duration
+                (default 10m), each restarted once; prints errors, lost or doubled events, RSS,
+                goroutines and delivery spread (make soak)
 `
 
 // options are the flags.
@@ -202,6 +205,9 @@ func parseOptions(args []string) (options, error) {
 	}
 	return o, nil
 }
+
+// newFlagSet is a flag set that reports errors instead of exiting.
+func newFlagSet(name string) *flag.FlagSet { return flag.NewFlagSet(name, flag.ContinueOnError) }
 
 func ints(s string) ([]int, error) {
 	var out []int
@@ -310,6 +316,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			return serveProxy(ctx, *listen, *target)
+		case "soak":
+			return runSoak(ctx, args[1:], stdout, stderr)
 		}
 	}
 	opt, err := parseOptions(args)

@@ -52,6 +52,10 @@ func (b *bench) pgEnv(port int, dbURL string) map[string]string {
 		"PROVIDER_FIRST_BYTE_TIMEOUT":  "5m",
 		"JWT_SECRET":                   "playbench-shared-secret-of-at-least-32-bytes",
 		"LOG_LEVEL":                    "warn",
+		// Every viewer comes from 127.0.0.1, thousands at a time.
+		"MAX_CONNECTIONS":             "19000",
+		"MAX_CONNECTIONS_PER_ADDRESS": "19000",
+		"WS_SUBSCRIBE_TIMEOUT":        "5m",
 	}
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -364,38 +366,88 @@ func TestSlowViewerDropped(t *testing.T) {
 	}
 }
 
-// TestQuotaRace: 20 concurrent creates against a quota of 5 give exactly
-// five 201s and fifteen 402s.
+// TestQuotaRace: concurrent creates against a quota never overspend it.
+// On each database, 20 at once against a quota of 5 give exactly five
+// 201s and fifteen 402s. Over Redis, two instances on one database take
+// 1,000 at once against a quota of 100, three rounds of it: exactly 100
+// succeed each time, the rest are 402, and the database agrees (nothing
+// remains, and exactly 100 comparisons are stored).
 func TestQuotaRace(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dialect string) {
 		ts := startServer(t, dialect, map[string]string{"QUOTA_FREE_PER_DAY": "5", "MODELS": "demo/fast"}, nil)
-		owner := ts.client(t).register()
-		var mu sync.Mutex
-		counts := map[int]int{}
-		var wg sync.WaitGroup
-		for range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var out map[string]any
-				code := owner.do("POST", "/sessions", map[string]any{"prompt": "hi", "models": []string{"demo/fast"}}, &out)
-				mu.Lock()
-				counts[code]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if counts[201] != 5 || counts[402] != 15 {
-			t.Fatalf("got %v, want 5 × 201 and 15 × 402", counts)
-		}
-		var me struct {
-			User playground.User `json:"user"`
-		}
-		owner.do("GET", "/auth/me", nil, &me)
-		if me.User.Quota.Remaining != 0 {
-			t.Fatalf("remaining %d", me.User.Quota.Remaining)
+		quotaRace(t, []*testServer{ts}, 20, 5)
+	})
+	t.Run("two instances over Redis", func(t *testing.T) {
+		c := newCluster(t, redisURL(t), map[string]string{"QUOTA_FREE_PER_DAY": "100", "MODELS": "demo/fast",
+			"MAX_CONNECTIONS_PER_ADDRESS": "4000"})
+		servers := []*testServer{c.start(t, "a"), c.start(t, "b")}
+		for round := 1; round <= 3; round++ {
+			t.Logf("round %d", round)
+			quotaRace(t, servers, 1000, 100)
 		}
 	})
+}
+
+// quotaRace registers a fresh account and sends n concurrent creates for
+// it, spread over servers, against a quota of quota; it checks that
+// exactly quota succeed, the rest are 402, and the database agrees.
+func quotaRace(t *testing.T, servers []*testServer, n, quota int) {
+	t.Helper()
+	owner := servers[0].client(t).register()
+	clients := make([]*client, len(servers))
+	for i, ts := range servers {
+		clients[i] = ts.client(t)
+		clients[i].token = owner.token
+		clients[i].hc = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	}
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			// maxTokens 1: each comparison ends at once, so that hundreds
+			// of them do not outlive the test.
+			code := clients[i%len(clients)].do("POST", "/sessions", map[string]any{"prompt": "hi",
+				"models": []string{"demo/fast"}, "params": map[string]any{"maxTokens": 1}}, nil)
+			mu.Lock()
+			counts[code]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if counts[201] != quota || counts[402] != n-quota {
+		t.Fatalf("got %v, want %d × 201 and %d × 402", counts, quota, n-quota)
+	}
+	var me struct {
+		User playground.User `json:"user"`
+	}
+	owner.do("GET", "/auth/me", nil, &me)
+	if me.User.Quota.Remaining != 0 {
+		t.Fatalf("remaining %d", me.User.Quota.Remaining)
+	}
+	stored := 0
+	for cursor := ""; ; {
+		var page struct {
+			Sessions   []json.RawMessage `json:"sessions"`
+			NextCursor *string           `json:"nextCursor"`
+		}
+		if code := owner.do("GET", "/sessions?limit=100&cursor="+url.QueryEscape(cursor), nil, &page); code != 200 {
+			t.Fatalf("list: %d", code)
+		}
+		stored += len(page.Sessions)
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	if stored != quota {
+		t.Fatalf("%d comparisons stored, %d charged", stored, quota)
+	}
 }
 
 // TestStrangers: another user's session is 404 everywhere; a foreign

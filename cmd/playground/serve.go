@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -154,7 +153,10 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 		Users: a.db.Users(), Sessions: a.db.Sessions(), Tokens: a.db.Tokens(), Logger: logger,
 		JWTSecret: secret, JWTTTL: cfg.JWTTTL, Production: cfg.Production(), FrontendURL: cfg.FrontendURL,
 		TrustedProxies: cfg.TrustedProxies, RegisterPerHour: cfg.RegisterPerHour, Plans: cfg.Plans,
-		Ready: a.db.Ping,
+		Ready:    a.db.Ping,
+		MaxConns: connCap(cfg.MaxConns, raiseFileLimit(), logger), MaxConnsPerAddress: cfg.MaxConnsPerAddress,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.HTTPIdleTimeout,
+		WSSubscribeTimeout: cfg.WSSubscribeTimeout,
 	}
 	if hooks.Configure != nil {
 		hooks.Configure(a)
@@ -233,7 +235,7 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 		return err
 	}
 	a.addr = ln.Addr().String()
-	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv, ln := a.api.HTTPServer(ln)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("playground is serving", "url", "http://"+displayAddr(a.addr), "database", a.db.Dialect())
@@ -289,6 +291,22 @@ func listener(getenv func(string) string, port int, own net.Listener) (net.Liste
 		l.Close()
 	}
 	return nil, fmt.Errorf("LISTEN_FDS: %d sockets passed, serve takes one", len(lns))
+}
+
+// fdReserve is the descriptors kept for what is not a client connection:
+// the database and Redis pools, the log, files.
+const fdReserve = 256
+
+// connCap is MAX_CONNECTIONS, lowered to fit the process's limit on open
+// files (fdLimit, 0 when unknown): past that limit accept fails, and the
+// server could answer no one, its health checks included.
+func connCap(want int, fdLimit uint64, logger *slog.Logger) int {
+	if fdLimit == 0 || uint64(want)+fdReserve <= fdLimit {
+		return want
+	}
+	capped := max(int(fdLimit)-fdReserve, 1)
+	logger.Warn("MAX_CONNECTIONS lowered to fit the open-file limit", "MAX_CONNECTIONS", want, "limit", fdLimit, "now", capped)
+	return capped
 }
 
 // displayAddr turns a listen address such as [::]:8080 into one a person

@@ -1,0 +1,527 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// soakOptions are the soak's flags.
+type soakOptions struct {
+	duration time.Duration
+	sessions int // running at a time
+	viewers  int // per session
+	keep     bool
+}
+
+// soakModels are the four demo models every soak comparison asks for;
+// demo/error always fails, so every session also ends in error.
+var soakModels = []string{"demo/fast", "demo/steady", "demo/slow", "demo/error"}
+
+// runSoak is `playbench soak`: two instances over a PostgreSQL and a Redis
+// of its own, a steady load of comparisons and viewers, the database
+// restarted once (a third of the way) and Redis once (two thirds), then
+// the figures. It starts a throwaway PostgreSQL cluster (pg_createcluster
+// on a free port, dropped at the end) and a redis-server, never touching
+// the machine's own services, and stops everything it started, whatever
+// happens, including on SIGINT.
+func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o soakOptions
+	fs := newFlagSet("playbench soak")
+	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the load runs")
+	fs.IntVar(&o.sessions, "sessions", 10, "comparisons running at a time")
+	fs.IntVar(&o.viewers, "viewers", 10, "WebSocket viewers per comparison, split between the instances")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := newBench(options{keep: o.keep}, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	raiseFileLimit()
+
+	pg, err := startThrowawayPostgres(ctx, b)
+	if err != nil {
+		return err
+	}
+	defer pg.drop(b)
+	rd, err := startOwnRedis(b)
+	if err != nil {
+		return err
+	}
+	defer rd.stop()
+
+	extra := map[string]string{"MODELS": strings.Join(soakModels, ","), "REDIS_URL": rd.url(),
+		"LOG_LEVEL": "warn", "QUOTA_FREE_PER_DAY": "1000000000"}
+	var servers []*pgServer
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for i := range 2 {
+		s, err := b.startPlayground(ctx, fmt.Sprintf("soak%d", i), pg.url(), extra)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+	}
+	// One client per instance, shared by every comparison, so that the
+	// load keeps a bounded pool of connections rather than one per request.
+	clients := make([]*pgClient, len(servers))
+	for i, s := range servers {
+		clients[i] = newPGClient(s.url)
+	}
+	if err := clients[0].register(ctx); err != nil {
+		return err
+	}
+	for _, c := range clients[1:] {
+		c.useToken(clients[0].token)
+	}
+
+	st := &soakStats{}
+	for _, s := range servers {
+		st.start = append(st.start, scrapeProcess(ctx, s.url))
+	}
+	b.logf("soak: %s, %d comparisons at a time of %d demo models, %d viewers each, 2 instances",
+		o.duration, o.sessions, len(soakModels), o.viewers)
+	lctx, stopLoad := context.WithTimeout(ctx, o.duration)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	for w := range o.sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; lctx.Err() == nil; i++ {
+				st.runSession(lctx, servers, clients, w+o.sessions*i, o.viewers)
+			}
+		}()
+	}
+	// The faults, each once: the database a third of the way in, Redis at
+	// two thirds; each stays down for five seconds.
+	faults := []struct {
+		at   time.Duration
+		name string
+		do   func() error
+	}{
+		{o.duration / 3, "PostgreSQL", func() error { return pg.restart(ctx, b, 5*time.Second) }},
+		{2 * o.duration / 3, "Redis", func() error { return rd.restart(b, 5*time.Second) }},
+	}
+	began := time.Now()
+	for _, f := range faults {
+		select {
+		case <-lctx.Done():
+		case <-time.After(time.Until(began.Add(f.at))):
+			b.logf("soak: restarting %s", f.name)
+			if err := f.do(); err != nil {
+				stopLoad()
+				wg.Wait()
+				return fmt.Errorf("soak: restart %s: %w", f.name, err)
+			}
+			b.logf("soak: %s is back", f.name)
+		}
+	}
+	wg.Wait()
+	// Let the last comparisons' goroutines end and close the load's idle
+	// keep-alive connections, so the end figures count what the servers
+	// keep, not what the load still holds open.
+	for _, c := range clients {
+		c.hc.CloseIdleConnections()
+	}
+	time.Sleep(3 * time.Second)
+	for _, s := range servers {
+		st.end = append(st.end, scrapeProcess(ctx, s.url))
+	}
+	fmt.Fprint(stdout, st.report(o))
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// soakStats are the soak's counts; every field is safe for concurrent use.
+type soakStats struct {
+	sessions, complete      atomic.Int64
+	createErrors, viewErrs  atomic.Int64
+	reconnects, lost, twice atomic.Int64
+	mismatches, interrupted atomic.Int64
+	events                  atomic.Int64
+
+	mu        sync.Mutex
+	spread    []time.Duration // each delivery after the earliest of the same event
+	start     []processFigures
+	end       []processFigures
+	lastError string
+}
+
+func (st *soakStats) fail(counter *atomic.Int64, err error) {
+	counter.Add(1)
+	st.mu.Lock()
+	st.lastError = err.Error()
+	st.mu.Unlock()
+}
+
+// runSession creates one comparison on an instance and has viewers
+// watch it to done on both instances, resuming after any drop; then it
+// checks every viewer's texts against the stored session.
+func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, clients []*pgClient, n, viewers int) {
+	c := clients[n%len(clients)]
+	token := c.token
+	id, err := c.createSession(ctx, fmt.Sprintf("Soak prompt %d about CRDTs", n), soakModels...)
+	if err != nil {
+		if ctx.Err() == nil {
+			st.fail(&st.createErrors, err)
+			time.Sleep(time.Second) // a dependency may be down: do not spin
+		}
+		return
+	}
+	st.sessions.Add(1)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first = map[int64]time.Time{}
+		seen  = make([]map[int64]time.Time, viewers)
+		texts = make([]map[string]string, viewers)
+	)
+	for v := range viewers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Viewers stay on past the load's end until done: a comparison
+			// started is watched to its end.
+			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			got, txt := st.watch(vctx, servers[v%len(servers)].url, token, id)
+			mu.Lock()
+			seen[v], texts[v] = got, txt
+			for seq, at := range got {
+				if f, ok := first[seq]; !ok || at.Before(f) {
+					first[seq] = at
+				}
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var stored struct {
+		Session struct {
+			Responses []struct {
+				ID, Text, Status string
+				Error            *struct{ Code string }
+			} `json:"responses"`
+		} `json:"session"`
+	}
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for try := 0; ; try++ {
+		if err = c.do(gctx, "GET", "/sessions/"+id, nil, &stored); err == nil || try == 20 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		st.fail(&st.viewErrs, err)
+		return
+	}
+	st.complete.Add(1)
+	for _, r := range stored.Session.Responses {
+		if r.Error != nil && r.Error.Code == "interrupted" {
+			st.interrupted.Add(1)
+		}
+		for v := range viewers {
+			if texts[v] != nil && texts[v][r.ID] != r.Text {
+				st.mismatches.Add(1)
+			}
+		}
+	}
+	var spread []time.Duration
+	for _, got := range seen {
+		for seq, at := range got {
+			spread = append(spread, at.Sub(first[seq]))
+		}
+	}
+	st.mu.Lock()
+	st.spread = append(st.spread, spread...)
+	st.mu.Unlock()
+}
+
+// watch follows one session over the WebSocket until done, resuming from
+// the last seq after a drop. It counts events missing (a seq skipped) and
+// doubled (a seq seen again), and returns when each seq arrived and the
+// texts the chunks add up to.
+func (st *soakStats) watch(ctx context.Context, base, token, id string) (map[int64]time.Time, map[string]string) {
+	got := map[int64]time.Time{}
+	texts := map[string]string{}
+	var last int64
+	url := "ws" + strings.TrimPrefix(base, "http") + "/ws"
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			st.reconnects.Add(1)
+			time.Sleep(min(time.Duration(attempt)*200*time.Millisecond, 2*time.Second))
+		}
+		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+		if err != nil {
+			st.fail(&st.viewErrs, err)
+			continue
+		}
+		c.SetReadLimit(16 << 20)
+		sub, _ := json.Marshal(map[string]any{"type": "subscribe", "sessionId": id, "since": last})
+		if err := c.Write(ctx, websocket.MessageText, sub); err != nil {
+			c.CloseNow()
+			continue
+		}
+		done, err := st.read(ctx, c, got, texts, &last)
+		c.CloseNow()
+		if done {
+			return got, texts
+		}
+		if err != nil && ctx.Err() == nil {
+			st.fail(&st.viewErrs, err)
+		}
+	}
+	return got, texts
+}
+
+// read handles one connection's frames; it reports whether done came.
+func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]time.Time, texts map[string]string, last *int64) (bool, error) {
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			return false, err
+		}
+		now := time.Now()
+		for _, line := range strings.Split(string(data), "\n") {
+			var ev struct {
+				Type, ResponseID, Text, Code string
+				Seq                          int64
+				Session                      *struct {
+					Responses []struct{ ID, Text string }
+				}
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				return false, err
+			}
+			switch ev.Type {
+			case "error":
+				return false, fmt.Errorf("error event: %s", ev.Code)
+			case "snapshot":
+				for _, r := range ev.Session.Responses {
+					texts[r.ID] = r.Text
+				}
+				*last = ev.Seq
+				continue
+			case "subscribed", "presence", "pong", "next", "reveal":
+				continue
+			}
+			st.events.Add(1)
+			switch {
+			case ev.Seq <= *last:
+				st.twice.Add(1)
+				continue
+			case ev.Seq > *last+1:
+				st.lost.Add(ev.Seq - *last - 1)
+			}
+			*last = ev.Seq
+			got[ev.Seq] = now
+			if ev.Type == "chunk" {
+				texts[ev.ResponseID] += ev.Text
+			}
+			if ev.Type == "done" {
+				return true, nil
+			}
+		}
+	}
+}
+
+// processFigures are an instance's figures from its /metrics.
+type processFigures struct {
+	rss        float64
+	goroutines float64
+}
+
+func scrapeProcess(ctx context.Context, base string) processFigures {
+	var f processFigures
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return f
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, _ := strconv.ParseFloat(val, 64)
+		switch name {
+		case "process_resident_memory_bytes":
+			f.rss = v
+		case "go_goroutines":
+			f.goroutines = v
+		}
+	}
+	return f
+}
+
+func (st *soakStats) report(o soakOptions) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	slices.Sort(st.spread)
+	pct := func(p float64) time.Duration {
+		if len(st.spread) == 0 {
+			return 0
+		}
+		return st.spread[min(len(st.spread)-1, int(p*float64(len(st.spread))))]
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "## Soak: %s, two instances, PostgreSQL restarted at %s, Redis at %s\n\n",
+		o.duration, o.duration/3, 2*o.duration/3)
+	fmt.Fprintf(&sb, "| figure | value |\n|---|---:|\n")
+	row := func(k string, v any) { fmt.Fprintf(&sb, "| %s | %v |\n", k, v) }
+	row("comparisons started / checked at the end", fmt.Sprintf("%d / %d", st.sessions.Load(), st.complete.Load()))
+	row(fmt.Sprintf("viewer events received (%d viewers each)", o.viewers), st.events.Load())
+	row("events lost (a seq skipped)", st.lost.Load())
+	row("events doubled (a seq seen twice)", st.twice.Load())
+	row("viewer texts differing from the stored text", st.mismatches.Load())
+	row("responses ended interrupted", st.interrupted.Load())
+	row("create errors", st.createErrors.Load())
+	row("viewer errors (drops, refused subscribes)", st.viewErrs.Load())
+	row("viewer reconnects", st.reconnects.Load())
+	row("delivery spread p50 / p99 / max", fmt.Sprintf("%v / %v / %v", pct(0.5).Round(time.Microsecond),
+		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond)))
+	for i := range st.start {
+		if i < len(st.end) {
+			row(fmt.Sprintf("instance %d RSS start → end", i), fmt.Sprintf("%.1f → %.1f MiB", st.start[i].rss/(1<<20), st.end[i].rss/(1<<20)))
+			row(fmt.Sprintf("instance %d goroutines start → end", i), fmt.Sprintf("%.0f → %.0f", st.start[i].goroutines, st.end[i].goroutines))
+		}
+	}
+	if st.lastError != "" {
+		fmt.Fprintf(&sb, "\nLast error seen: %s\n", st.lastError)
+	}
+	sb.WriteString("\nThe delivery spread is, for each event, how long after the first viewer to get it each other viewer got it, across both instances.\n")
+	return sb.String()
+}
+
+// throwawayPostgres is a PostgreSQL cluster of the soak's own, made with
+// pg_createcluster on a free port and dropped at the end.
+type throwawayPostgres struct {
+	version, name string
+	port          int
+}
+
+func startThrowawayPostgres(ctx context.Context, b *bench) (*throwawayPostgres, error) {
+	vs, err := os.ReadDir("/usr/lib/postgresql")
+	if err != nil || len(vs) == 0 {
+		return nil, errors.New("soak: no PostgreSQL server installed (apt-get install postgresql)")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	pg := &throwawayPostgres{version: vs[len(vs)-1].Name(), name: fmt.Sprintf("playbench%d", port), port: port}
+	b.logf("soak: PostgreSQL %s cluster %s on port %d", pg.version, pg.name, port)
+	if out, err := exec.CommandContext(ctx, "pg_createcluster", pg.version, pg.name, "-p", strconv.Itoa(port),
+		"--start", "--", "--auth=trust").CombinedOutput(); err != nil {
+		pg.drop(b)
+		return nil, fmt.Errorf("soak: pg_createcluster: %w\n%s", err, out)
+	}
+	return pg, nil
+}
+
+func (pg *throwawayPostgres) url() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.port)
+}
+
+// restart stops the cluster, waits down, and starts it again.
+func (pg *throwawayPostgres) restart(ctx context.Context, b *bench, down time.Duration) error {
+	if out, err := exec.CommandContext(ctx, "pg_ctlcluster", pg.version, pg.name, "stop", "-m", "fast").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctlcluster stop: %w\n%s", err, out)
+	}
+	time.Sleep(down)
+	if out, err := exec.CommandContext(ctx, "pg_ctlcluster", pg.version, pg.name, "start").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctlcluster start: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// drop stops and removes the cluster; it runs even when the soak was
+// interrupted, so it does not use the soak's context.
+func (pg *throwawayPostgres) drop(b *bench) {
+	if out, err := exec.Command("pg_dropcluster", "--stop", pg.version, pg.name).CombinedOutput(); err != nil {
+		b.logf("soak: pg_dropcluster %s %s: %v %s", pg.version, pg.name, err, out)
+	}
+}
+
+// ownRedis is a redis-server of the soak's own, keeping nothing on disk.
+type ownRedis struct {
+	port int
+	dir  string
+	p    *process
+}
+
+func startOwnRedis(b *bench) (*ownRedis, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &ownRedis{port: port, dir: filepath.Join(b.tmp, "redis")}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return nil, err
+	}
+	return r, r.start(b)
+}
+
+func (r *ownRedis) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func (r *ownRedis) start(b *bench) error {
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	p, err := startProcess("redis", cmd, filepath.Join(b.tmp, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		return err
+	}
+	r.p = p
+	for range 100 {
+		if out, err := exec.Command("redis-cli", "-p", strconv.Itoa(r.port), "ping").Output(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("soak: redis-server on %d did not answer\n%s", r.port, p.tail())
+}
+
+// restart kills the server (its data goes with it, as in a crash), waits
+// down, and starts a fresh one on the same port.
+func (r *ownRedis) restart(b *bench, down time.Duration) error {
+	r.kill()
+	time.Sleep(down)
+	return r.start(b)
+}
+
+func (r *ownRedis) kill() {
+	if r.p != nil {
+		_ = r.p.cmd.Process.Kill()
+		<-r.p.done
+		r.p = nil
+	}
+}
+
+func (r *ownRedis) stop() { r.kill() }
