@@ -14,16 +14,12 @@ import (
 // the server after done.
 func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	share := r.URL.Query().Get("share")
-	var p *Principal
-	if hasCredentials(r) {
-		var err error
-		if p, err = s.authenticate(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	c, share, err := s.requestCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	_, owner, err := s.storedSession(r.Context(), p, id, share)
+	_, owner, err := s.sessionAccess(r.Context(), c, id, share, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -32,13 +32,13 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, playground.Errorf(playground.EForbidden, "This origin may not open a live connection."))
 		return
 	}
-	var p *Principal
-	if hasCredentials(r) {
-		var err error
-		if p, err = s.authenticate(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	// Credentials that do not verify are not refused here: the share
+	// token of each subscribe decides (see sessionAccess). Only credentials
+	// that cannot be checked (503) stop the upgrade.
+	who, err := s.callerOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	hj := &leanHijack{ResponseWriter: w}
 	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // Origin checked above
@@ -47,7 +47,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
-	cn := &wsConn{s: s, c: c, p: p, out: hj.out, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
+	cn := &wsConn{s: s, c: c, who: who, out: hj.out, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
@@ -73,7 +73,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
-	p       *Principal
+	who     caller // each subscribe and cancel is decided for it; its account's revocation or expiry ends the connection
 	out     *wsOut // every write to the socket
 	queue   *hub.Queue
 	subs    map[string]wsSub // owned by the reader
@@ -117,10 +117,10 @@ type clientFrame struct {
 
 // serve sets the connection up, then reads.
 func (cn *wsConn) serve() {
-	if cn.p != nil {
-		client := &hub.Client{JTI: cn.p.JTI, Revoke: func() { cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials revoked"}) }}
+	if cn.who.p != nil {
+		client := &hub.Client{JTI: cn.who.p.JTI, Revoke: func() { cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials revoked"}) }}
 		cn.s.opts.Hub.AddClient(client)
-		expiry := time.AfterFunc(time.Until(cn.p.ExpiresAt), func() {
+		expiry := time.AfterFunc(time.Until(cn.who.p.ExpiresAt), func() {
 			cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials expired"})
 		})
 		cn.release = append(cn.release, func() { cn.s.opts.Hub.RemoveClient(client) }, func() { expiry.Stop() })
@@ -183,10 +183,10 @@ func (cn *wsConn) teardown() {
 }
 
 func (cn *wsConn) userID() string {
-	if cn.p == nil {
+	if cn.who.p == nil {
 		return ""
 	}
-	return cn.p.UserID
+	return cn.who.p.UserID
 }
 
 // stop decides how the connection ends (the first decision stands) and
@@ -372,7 +372,7 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 			return
 		}
 	}
-	_, owner, err := cn.s.storedSession(ctx, cn.p, f.SessionID, f.ShareToken)
+	_, owner, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, f.ShareToken, toSee)
 	if err != nil {
 		cn.replyError(f.SessionID, err)
 		return
@@ -400,12 +400,10 @@ func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {
 	if ws, ok := cn.subs[f.SessionID]; ok {
 		share = ws.sub.ShareToken
 	}
-	sess, owner, err := cn.s.storedSession(ctx, cn.p, f.SessionID, share)
+	sess, _, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, share, toAct)
 	switch {
 	case err != nil:
 		cn.replyError(f.SessionID, err)
-	case !owner:
-		cn.replyError(f.SessionID, playground.Errorf(playground.EForbidden, "Only the session's owner can cancel it."))
 	case f.ResponseID != "" && sess.Response(f.ResponseID) == nil:
 		cn.replyError(f.SessionID, playground.Errorf(playground.ENotFound, "No such response in this session."))
 	default:
