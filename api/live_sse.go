@@ -116,11 +116,12 @@ func (s *Server) writeSSE(rc *http.ResponseController, w http.ResponseWriter, b 
 	return rc.Flush() == nil
 }
 
-// appendSSE writes one event: id (log events only), event type and data.
+// appendSSE writes one event: id (the log's events and snapshots, see
+// Frame.LogID), event type and data.
 func appendSSE(b []byte, f playground.Frame) []byte {
-	if f.Seq > 0 {
+	if id, ok := f.LogID(); ok {
 		b = append(b, "id: "...)
-		b = strconv.AppendInt(b, f.Seq, 10)
+		b = strconv.AppendInt(b, id, 10)
 		b = append(b, '\n')
 	}
 	b = append(b, "event: "...)

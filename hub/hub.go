@@ -318,8 +318,10 @@ func ErrorFrame(sessionID string, err error) playground.Frame {
 
 // SnapshotFrame encodes a snapshot of s as of seq.
 func SnapshotFrame(s *playground.Session, seq int64) playground.Frame {
-	return playground.EncodeFrame(playground.EventSnapshot, s.ID, 0,
+	f := playground.EncodeFrame(playground.EventSnapshot, s.ID, 0,
 		playground.SnapshotEvent{Type: playground.EventSnapshot, SessionID: s.ID, Seq: seq, Session: s})
+	f.Covers = seq
+	return f
 }
 
 // DoneFrame encodes the done event.
