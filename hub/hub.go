@@ -8,7 +8,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 
@@ -123,9 +122,6 @@ type addClientReq struct{ c *Client }
 type removeClientReq struct{ c *Client }
 type revokeReq struct{ jti string }
 type countReq struct{ reply chan [2]int }
-
-// ErrClosed is returned once the hub has been closed.
-var ErrClosed = errors.New("hub: closed")
 
 // New starts a hub.
 func New(opts Options) *Hub {
