@@ -104,12 +104,29 @@ type ErrorEvent struct {
 
 // Frame is one encoded event: encoded once by whoever produced it, then the
 // same bytes are shared by every viewer. Seq is 0 for events outside the
-// log (presence, WebSocket replies).
+// log (presence, WebSocket replies) and for a snapshot, which takes no seq
+// of its own; Covers is a snapshot's: the seq of the last event it covers.
 type Frame struct {
 	Seq       int64
+	Covers    int64
 	Type      EventType
 	SessionID string
 	Data      []byte
+}
+
+// LogID is the position in the session's log that a frame stands for, the
+// one a client resumes from: a log event's own seq, or the seq a snapshot
+// covers (0 when it covers nothing yet). ok is false for events outside
+// the log (presence, next, reveal, replies), which have no position.
+func (f Frame) LogID() (id int64, ok bool) {
+	switch {
+	case f.Seq > 0:
+		return f.Seq, true
+	case f.Type == EventSnapshot:
+		return f.Covers, true
+	default:
+		return 0, false
+	}
 }
 
 // EncodeFrame marshals an event into a Frame.

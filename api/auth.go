@@ -177,22 +177,6 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	return &Principal{UserID: claims.Subject, JTI: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
-// optionalAuth authenticates a request that may come without an account
-// (a share holder). No credentials is a nil Principal. Credentials that
-// fail are a 401, except that a request carrying a share token is then
-// treated as anonymous: a viewer whose old cookie expired can still open
-// the link. A 503 always stands.
-func (s *Server) optionalAuth(r *http.Request, shareToken string) (*Principal, error) {
-	if !hasCredentials(r) {
-		return nil, nil
-	}
-	p, err := s.authenticate(r)
-	if err != nil && shareToken != "" && playground.ErrorCode(err) == playground.EUnauthorized {
-		return nil, nil
-	}
-	return p, err
-}
-
 // setSessionCookie sets the cookie for a token that expires at exp.
 func (s *Server) setSessionCookie(w http.ResponseWriter, token string, exp time.Time) {
 	// Whole seconds, rounded up: a token issued now lives exactly JWTTTL.

@@ -28,7 +28,7 @@ type diffOp struct {
 // not in the session 404.
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) {
 	// docs/api.md's order: credentials, then the query, then visibility.
-	p, share, err := s.authOrShare(r)
+	c, share, err := s.requestCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -40,7 +40,7 @@ func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sess, _, err := s.visibleSession(r.Context(), p, r.PathValue("id"), share)
+	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/playground-dev/playground"
 )
@@ -147,14 +148,12 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return playground.Errorf(playground.EInvalid, "A JSON request body is required.")
 	}
-	// Unknown fields are found first, on the generic tree, because
-	// encoding/json names only the key (not its path) and accepts keys in
-	// any case.
-	var tree any
-	if err := json.Unmarshal(body, &tree); err != nil {
+	// Unknown fields are found first, with their path: encoding/json
+	// names only the key and accepts keys in any case.
+	if err := json.Unmarshal(body, new(any)); err != nil {
 		return decodeError(err)
 	}
-	if path := unknownField(tree, reflect.TypeOf(v), ""); path != "" {
+	if path := unknownMember(body, reflect.TypeOf(v).Elem()); path != "" {
 		return playground.Invalid(path, "Unknown field %q.", path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -215,84 +214,35 @@ func jsonKind(t reflect.Type) string {
 	return "of another type"
 }
 
-// unknownField walks a decoded JSON tree against the Go type it is meant
-// for and returns the JSON path of the first key (in sorted order, so the
-// answer is stable) that the type has no field for, or "". Keys must match
-// the json tag exactly. Values of the wrong shape are left for the
-// decoder, which reports them with their type.
-func unknownField(tree any, t reflect.Type, prefix string) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// unknownMember reports the JSON path (params.temperature, models[2].model)
+// of the first member of body, in document order, that t has no field
+// for, or "". Names must match the json tags exactly, as the contract's
+// field names are case-sensitive. jsonv2 finds the member and names it by
+// JSON Pointer; anything else it finds wrong is left to the decoder, which
+// reports it with its type.
+func unknownMember(body []byte, t reflect.Type) string {
+	err := jsonv2.Unmarshal(body, reflect.New(t).Interface(), jsonv2.RejectUnknownMembers(true))
+	var se *jsonv2.SemanticError
+	if !errors.As(err, &se) || !errors.Is(se.Err, jsonv2.ErrUnknownName) {
+		return ""
 	}
-	switch node := tree.(type) {
-	case map[string]any:
-		if t.Kind() != reflect.Struct {
-			return ""
-		}
-		fields := jsonFields(t)
-		keys := make([]string, 0, len(node))
-		for k := range node {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			path := k
-			if prefix != "" {
-				path = prefix + "." + k
-			}
-			ft, ok := fields[k]
-			if !ok {
-				return path
-			}
-			if p := unknownField(node[k], ft, path); p != "" {
-				return p
-			}
-		}
-	case []any:
-		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
-			return ""
-		}
-		for i, el := range node {
-			if p := unknownField(el, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
+	return pointerPath(se.JSONPointer)
 }
 
-// jsonFields maps the JSON names of a struct's exported fields to their
-// types (embedded structs flattened, as encoding/json does).
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
+// pointerPath writes a JSON Pointer (/models/2/model) as the contract's
+// JSON path (models[2].model): a token of digits is an array index, since
+// no request field is named by digits.
+func pointerPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.ParseUint(tok, 10, 64); err == nil {
+			b.WriteString("[" + tok + "]")
 			continue
 		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			et := f.Type
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
-			}
-			if et.Kind() == reflect.Struct {
-				for k, v := range jsonFields(et) {
-					if _, dup := out[k]; !dup {
-						out[k] = v
-					}
-				}
-				continue
-			}
+		if b.Len() > 0 {
+			b.WriteByte('.')
 		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
+		b.WriteString(tok)
 	}
-	return out
+	return b.String()
 }

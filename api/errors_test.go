@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -106,3 +107,36 @@ func TestInternalErrorNotLeaked(t *testing.T) {
 var errSecret = errors.New("db: password=hunter2 connection refused")
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestUnknownMemberPath: an unknown member is named by its JSON path,
+// through objects and arrays, the first in document order; names are
+// matched exactly; a body with none gives "".
+func TestUnknownMemberPath(t *testing.T) {
+	type entry struct {
+		Model  string             `json:"model"`
+		Params *playground.Params `json:"params"`
+	}
+	type request struct {
+		Prompt string             `json:"prompt"`
+		Params *playground.Params `json:"params"`
+		Models []entry            `json:"models"`
+		Grid   [][]entry          `json:"grid"`
+	}
+	typ := reflect.TypeOf(request{})
+	for body, want := range map[string]string{
+		`{"prompt": "x", "params": {"temperature": 1}}`:              "",
+		`{"prompt": "x", "colour": "red"}`:                           "colour",
+		`{"params": {"temprature": 1}}`:                              "params.temprature",
+		`{"models": [{"model": "a"}, {"model": "b", "modle": "c"}]}`: "models[1].modle",
+		`{"models": [{"model": "a", "params": {"topp": 1}}]}`:        "models[0].params.topp",
+		`{"grid": [[], [{"model": "a"}, {"x": 1}]]}`:                 "grid[1][1].x",
+		`{"Prompt": "x"}`:                           "Prompt",
+		`{"zeta": 1, "alpha": 2}`:                   "zeta",
+		`{"prompt": 5, "models": [{"model": "a"}]}`: "",
+		`{"prompt": "x", "models": [{"model": "a"}], "params": {"maxTokens": 3}}`: "",
+	} {
+		if got := unknownMember([]byte(body), typ); got != want {
+			t.Errorf("%s: %q, want %q", body, got, want)
+		}
+	}
+}

@@ -29,7 +29,7 @@ var csvHeader = []string{"model", "status", "ttftMs", "durationMs", "promptToken
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	// Credentials (or a share token) first, then the query, then
 	// visibility: docs/api.md's order.
-	p, share, err := s.authOrShare(r)
+	c, share, err := s.requestCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -43,7 +43,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, playground.Invalid("format", "format must be json, md or csv."))
 		return
 	}
-	sess, _, err := s.visibleSession(r.Context(), p, r.PathValue("id"), share)
+	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

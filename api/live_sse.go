@@ -15,16 +15,12 @@ import (
 // the server after done.
 func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	share := r.URL.Query().Get("share")
-	var p *Principal
-	if hasCredentials(r) {
-		var err error
-		if p, err = s.authenticate(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	c, share, err := s.requestCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	_, owner, err := s.storedSession(r.Context(), p, id, share)
+	_, owner, err := s.sessionAccess(r.Context(), c, id, share, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -47,7 +43,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	if src != nil {
 		defer src.Unsubscribe(sub)
 	}
-	signedOut := s.watchCredentials(p)
+	signedOut := s.watchCredentials(c.p)
 	defer signedOut.stop()
 	s.live.conns.Add(1)
 	defer s.live.conns.Done()
@@ -151,11 +147,12 @@ func (s *Server) writeSSE(rc *http.ResponseController, w http.ResponseWriter, b 
 	return rc.Flush() == nil
 }
 
-// appendSSE writes one event: id (log events only), event type and data.
+// appendSSE writes one event: id (the log's events and snapshots, see
+// Frame.LogID), event type and data.
 func appendSSE(b []byte, f playground.Frame) []byte {
-	if f.Seq > 0 {
+	if id, ok := f.LogID(); ok {
 		b = append(b, "id: "...)
-		b = strconv.AppendInt(b, f.Seq, 10)
+		b = strconv.AppendInt(b, id, 10)
 		b = append(b, '\n')
 	}
 	b = append(b, "event: "...)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/internal/wsraw"
 )
 
 // WebSocket close codes of the contract.
@@ -33,22 +34,22 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, playground.Errorf(playground.EForbidden, "This origin may not open a live connection."))
 		return
 	}
-	var p *Principal
-	if hasCredentials(r) {
-		var err error
-		if p, err = s.authenticate(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	// Credentials that do not verify are not refused here: the share
+	// token of each subscribe decides (see sessionAccess). Only credentials
+	// that cannot be checked (503) stop the upgrade.
+	who, err := s.callerOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	hj := &leanHijack{ResponseWriter: w}
+	hj := &wsraw.Hijacker{ResponseWriter: w}
 	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // Origin checked above
 	if err != nil {
 		s.log.Debug("ws: accept", "err", err)
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
-	cn := &wsConn{s: s, c: c, p: p, out: hj.out, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
+	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
@@ -74,8 +75,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
-	p       *Principal
-	out     *wsOut // every write to the socket
+	who     caller      // each subscribe and cancel is decided for it; its account's revocation or expiry ends the connection
+	out     *wsraw.Conn // every write to the socket
 	queue   *hub.Queue
 	subs    map[string]wsSub // owned by the reader
 	ctx     context.Context  // ends with the connection (its database lookups)
@@ -96,6 +97,7 @@ type wsConn struct {
 	// The writer's own, used by one writer at a time.
 	watchdog *time.Timer
 	frames   []playground.Frame
+	parts    [][]byte
 }
 
 // wsEnd is how a connection ends: with a close code and reason (none: the
@@ -122,10 +124,10 @@ type clientFrame struct {
 
 // serve sets the connection up, then reads.
 func (cn *wsConn) serve() {
-	if cn.p != nil {
-		client := &hub.Client{JTI: cn.p.JTI, Revoke: func() { cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials revoked"}) }}
+	if cn.who.p != nil {
+		client := &hub.Client{JTI: cn.who.p.JTI, Revoke: func() { cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials revoked"}) }}
 		cn.s.opts.Hub.AddClient(client)
-		expiry := time.AfterFunc(time.Until(cn.p.ExpiresAt), func() {
+		expiry := time.AfterFunc(time.Until(cn.who.p.ExpiresAt), func() {
 			cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials expired"})
 		})
 		cn.release = append(cn.release, func() { cn.s.opts.Hub.RemoveClient(client) }, func() { expiry.Stop() })
@@ -189,10 +191,10 @@ func (cn *wsConn) teardown() {
 }
 
 func (cn *wsConn) userID() string {
-	if cn.p == nil {
+	if cn.who.p == nil {
 		return ""
 	}
-	return cn.p.UserID
+	return cn.who.p.UserID
 }
 
 // stop decides how the connection ends (the first decision stands) and
@@ -230,20 +232,31 @@ func (cn *wsConn) wake() {
 // role is given up; false leaves the role to a writer goroutine (the
 // socket was full, the lock busy, or more is waiting).
 func (cn *wsConn) sendNow() bool {
-	if !cn.out.mu.TryLock() {
+	if cn.queue.Overflowed() {
 		return false
 	}
-	if !cn.out.canWriteNow() || cn.queue.Overflowed() {
-		cn.out.mu.Unlock()
-		return false
-	}
-	cn.frames = cn.queue.Drain(cn.frames)
-	complete := len(cn.frames) == 0 || cn.out.writeNowLocked(cn.frames)
-	cn.out.mu.Unlock()
-	if !complete {
+	if !cn.out.WriteNow(cn.drain) {
 		return false
 	}
 	return cn.idle()
+}
+
+// drain takes what waits in the queue as the parts of one message: the
+// frames' JSON objects separated by "\n" (nil: nothing waits). The parts
+// slice is the writer's, reused.
+func (cn *wsConn) drain() [][]byte {
+	cn.frames = cn.queue.Drain(cn.frames)
+	if len(cn.frames) == 0 {
+		return nil
+	}
+	cn.parts = cn.parts[:0]
+	for i, f := range cn.frames {
+		if i > 0 {
+			cn.parts = append(cn.parts, lineBreak)
+		}
+		cn.parts = append(cn.parts, f.Data)
+	}
+	return cn.parts
 }
 
 // idle gives up the writer's role if nothing waits and no end is decided.
@@ -254,6 +267,7 @@ func (cn *wsConn) idle() bool {
 		return false
 	}
 	clear(cn.frames) // an idle viewer keeps no chunk alive
+	clear(cn.parts)
 	cn.writing = false
 	return true
 }
@@ -305,15 +319,10 @@ func (cn *wsConn) finish(e wsEnd) {
 // of a message sendNow began and then everything waiting as one frame
 // (JSON objects separated by "\n"); false means the socket failed.
 func (cn *wsConn) flush() bool {
-	cn.frames = cn.queue.Drain(cn.frames)
-	cn.out.mu.Lock()
+	parts := cn.drain()
 	cn.watchdog.Reset(cn.s.opts.WriteTimeout)
-	err := cn.out.finishLocked()
-	if err == nil && len(cn.frames) > 0 {
-		err = cn.out.sendFramesLocked(cn.frames)
-	}
+	err := cn.out.Flush(parts)
 	fired := !cn.watchdog.Stop()
-	cn.out.mu.Unlock()
 	return err == nil && !fired
 }
 
@@ -379,7 +388,7 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 			return
 		}
 	}
-	_, owner, err := cn.s.storedSession(ctx, cn.p, f.SessionID, f.ShareToken)
+	_, owner, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, f.ShareToken, toSee)
 	if err != nil {
 		cn.replyError(f.SessionID, err)
 		return
@@ -408,12 +417,10 @@ func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {
 	if ws, ok := cn.subs[f.SessionID]; ok {
 		share = ws.sub.ShareToken
 	}
-	sess, owner, err := cn.s.storedSession(ctx, cn.p, f.SessionID, share)
+	sess, _, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, share, toAct)
 	switch {
 	case err != nil:
 		cn.replyError(f.SessionID, err)
-	case !owner:
-		cn.replyError(f.SessionID, playground.Errorf(playground.EForbidden, "Only the session's owner can cancel it."))
 	case f.ResponseID != "" && sess.Response(f.ResponseID) == nil:
 		cn.replyError(f.SessionID, playground.Errorf(playground.ENotFound, "No such response in this session."))
 	default:

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -225,7 +224,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 // handleGetSession answers one session with the text so far, to its owner
 // or to a holder of its share token (?share=).
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
-	sess, _, err := s.requestSession(r)
+	sess, _, err := s.requestSession(r, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -259,95 +258,6 @@ func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
 }
 
-// requestSession authenticates (optionally, when a share token comes) and
-// applies visibleSession to the {id} of the path.
-func (s *Server) requestSession(r *http.Request) (*playground.Session, bool, error) {
-	share := r.URL.Query().Get("share")
-	p, err := s.optionalAuth(r, share)
-	if err != nil {
-		return nil, false, err
-	}
-	return s.visibleSession(r.Context(), p, r.PathValue("id"), share)
-}
-
-// authOrShare is the credentials step of a handler that reads a body
-// before it looks at the session: 401 at once when the request has
-// neither credentials nor ?share= (docs/api.md checks credentials before the
-// body); with only a share token, p is nil and visibility decides later.
-func (s *Server) authOrShare(r *http.Request) (p *Principal, share string, err error) {
-	share = r.URL.Query().Get("share")
-	if !hasCredentials(r) && share == "" {
-		return nil, "", playground.Errorf(playground.EUnauthorized, "Sign in to continue.")
-	}
-	p, err = s.optionalAuth(r, share)
-	return p, share, err
-}
-
-// ownedSession is requestSession for actions only the owner may take: a
-// share holder gets 403 (visible, but not allowed).
-func (s *Server) ownedSession(r *http.Request) (*playground.Session, error) {
-	sess, owner, err := s.requestSession(r)
-	if err != nil {
-		return nil, err
-	}
-	if !owner {
-		return nil, playground.Errorf(playground.EForbidden, "Only the owner of this comparison may do that.")
-	}
-	return sess, nil
-}
-
-// visibleSession loads a session for p (nil: no credentials) or for a
-// holder of shareToken, and reports whether p owns it. It is the one
-// visibility rule of docs/api.md, shared by the REST handlers and the live
-// endpoints:
-//
-//   - no credentials and no share token: 401;
-//   - the owner sees it;
-//   - anyone else sees it only with its live share token (compared in
-//     constant time);
-//   - otherwise 404, never 403: another user's session does not exist for them.
-//
-// Ownership and the share token are always read from the database row:
-// the runner's live copy is not told of share changes. The texts, statuses
-// and metrics come from the live copy when the session runs here, since it
-// is ahead of the last checkpoint.
-func (s *Server) visibleSession(ctx context.Context, p *Principal, sessionID, shareToken string) (sess *playground.Session, owner bool, err error) {
-	row, owner, err := s.storedSession(ctx, p, sessionID, shareToken)
-	if err != nil {
-		return nil, false, err
-	}
-	if live, ok := s.opts.Runner.Live(sessionID); ok {
-		return mergeLive(row, live), owner, nil
-	}
-	return row, owner, nil
-}
-
-// storedSession is visibleSession without the live text: the stored row,
-// which is all the live endpoints need to decide who may watch.
-func (s *Server) storedSession(ctx context.Context, p *Principal, sessionID, shareToken string) (*playground.Session, bool, error) {
-	if p == nil && shareToken == "" {
-		return nil, false, playground.Errorf(playground.EUnauthorized, "Sign in, or open the comparison with its share link.")
-	}
-	if !playground.CouldBeID(playground.IDSession, sessionID) {
-		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
-	}
-	row, err := s.opts.Sessions.FindSession(ctx, sessionID)
-	if err != nil {
-		return nil, false, err
-	}
-	owner := p != nil && p.UserID == row.UserID
-	if !owner && (shareToken == "" || !tokenEqual(row.ShareToken, shareToken)) {
-		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
-	}
-	return row, owner, nil
-}
-
-// tokenEqual compares a stored share token with a presented one in
-// constant time; an empty stored token (not shared) matches nothing.
-func tokenEqual(stored, presented string) bool {
-	return stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(presented)) == 1
-}
-
 // mergeLive returns the live copy of a session with what only the
 // database knows: owner, share state and ratings.
 func mergeLive(row, live *playground.Session) *playground.Session {
@@ -364,7 +274,7 @@ func mergeLive(row, live *playground.Session) *playground.Session {
 // handleCancelSession ends every running response of a session: 202,
 // empty. Owner only; an ended session is 202 and nothing changes.
 func (s *Server) handleCancelSession(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.ownedSession(r)
+	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -381,7 +291,7 @@ func (s *Server) handleCancelSession(w http.ResponseWriter, r *http.Request) {
 // handleCancelResponse ends one running response: 202, the others go on.
 // An unknown response id is 404; an ended one is 202 and nothing changes.
 func (s *Server) handleCancelResponse(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.ownedSession(r)
+	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -403,7 +313,7 @@ func (s *Server) handleCancelResponse(w http.ResponseWriter, r *http.Request) {
 // handleShare answers the session's share token, making one if it has
 // none: asked again while shared, the same token.
 func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.ownedSession(r)
+	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -422,7 +332,7 @@ func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) {
 // handleUnshare clears the share token (204) and cuts off the viewers who
 // came with it, wherever they watch.
 func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.ownedSession(r)
+	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -95,7 +95,7 @@ type rerunRequest struct {
 // the models of the body and its params (else the parent's), parentId set;
 // charged and started like any other. Owner only.
 func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
-	p, share, err := s.authOrShare(r)
+	c, share, err := s.requestCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -121,13 +121,9 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	parent, owner, err := s.visibleSession(r.Context(), p, r.PathValue("id"), share)
+	parent, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !owner {
-		s.writeError(w, r, playground.Errorf(playground.EForbidden, "Only the owner of this comparison may rerun it."))
 		return
 	}
 	req := playground.SessionRequest{Prompt: parent.Prompt, System: parent.System, Models: body.Models, Params: body.Params}
@@ -136,7 +132,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		req.Params = &params
 	}
 	parentID := parent.ID
-	sess, err := s.startSession(r.Context(), p, &req, &parentID)
+	sess, err := s.startSession(r.Context(), c.p, &req, &parentID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -153,7 +149,7 @@ type ratingRequest struct {
 // handleRating records the owner's score of an ended response: 200
 // {"response"}. Share holders get 403; a response still running 400.
 func (s *Server) handleRating(w http.ResponseWriter, r *http.Request) {
-	p, share, err := s.authOrShare(r)
+	c, share, err := s.requestCaller(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -171,13 +167,9 @@ func (s *Server) handleRating(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, playground.Invalid("score", "score must be -1, 0 or 1."))
 		return
 	}
-	sess, owner, err := s.visibleSession(r.Context(), p, r.PathValue("id"), share)
+	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !owner {
-		s.writeError(w, r, playground.Errorf(playground.EForbidden, "Only the owner of this comparison may rate it."))
 		return
 	}
 	resp := sess.Response(r.PathValue("responseId"))

@@ -267,7 +267,7 @@ func TestBrowserShareViewer(t *testing.T) {
 
 	// Unsharing cuts the viewer off.
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#unshare")))
-	// API.md: "viewers who came with it are cut off (... WebSocket
+	// docs/api.md: "viewers who came with it are cut off (... WebSocket
 	// subscriptions get an error event not_found for that session)".
 	waitFor(t, viewer, 10*time.Second, "the viewer to be cut off after the unshare of an ended session",
 		`document.querySelector('#notice').textContent.includes('no longer shared')`)

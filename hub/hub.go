@@ -8,7 +8,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 
@@ -123,9 +122,6 @@ type addClientReq struct{ c *Client }
 type removeClientReq struct{ c *Client }
 type revokeReq struct{ jti string }
 type countReq struct{ reply chan [2]int }
-
-// ErrClosed is returned once the hub has been closed.
-var ErrClosed = errors.New("hub: closed")
 
 // New starts a hub.
 func New(opts Options) *Hub {
@@ -318,8 +314,10 @@ func ErrorFrame(sessionID string, err error) playground.Frame {
 
 // SnapshotFrame encodes a snapshot of s as of seq.
 func SnapshotFrame(s *playground.Session, seq int64) playground.Frame {
-	return playground.EncodeFrame(playground.EventSnapshot, s.ID, 0,
+	f := playground.EncodeFrame(playground.EventSnapshot, s.ID, 0,
 		playground.SnapshotEvent{Type: playground.EventSnapshot, SessionID: s.ID, Seq: seq, Session: s})
+	f.Covers = seq
+	return f
 }
 
 // DoneFrame encodes the done event.

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -464,6 +463,3 @@ func (b *RedisBroker) onControl(m controlMsg) {
 		}
 	}
 }
-
-// ErrNoRedis wraps failures to reach Redis.
-var ErrNoRedis = errors.New("redis unavailable")

@@ -3,13 +3,10 @@ package providers
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"sync"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
-	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 
 	"github.com/playground-dev/playground"
 )
@@ -78,48 +75,14 @@ func (p *Anthropic) Stream(ctx context.Context, req playground.ProviderRequest) 
 		cancel()
 		return nil, streamErr(ctx, playground.ProviderAnthropic, err, capture, false)
 	}
-	return &anthropicStream{ctx: ctx, cancel: cancel, s: s}, nil
+	next, stop := pullEvents[anthropic.MessageStreamEventUnion](s)
+	return &sdkStream[anthropic.MessageStreamEventUnion]{provider: playground.ProviderAnthropic, cancel: cancel,
+		next: next, stop: stop, read: anthropicRead, fail: anthropicFail(ctx)}, nil
 }
 
-// anthropicStream adapts the SDK's event stream; see openAIStream for the
-// locking between Recv and Close.
-type anthropicStream struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu      sync.Mutex
-	s       *ssestream.Stream[anthropic.MessageStreamEventUnion]
-	stopped bool // message_stop was seen
-	started bool
-	closed  bool
-}
-
-func (st *anthropicStream) Recv() (playground.Delta, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return playground.Delta{}, context.Canceled
-	}
-	if !st.s.Next() {
-		err := st.s.Err()
-		if err == nil {
-			if !st.stopped {
-				return playground.Delta{}, truncatedStream(playground.ProviderAnthropic)
-			}
-			return playground.Delta{}, io.EOF
-		}
-		var ae *anthropic.Error
-		if errors.As(err, &ae) && ae.StatusCode < 400 && st.ctx.Err() == nil {
-			// An `error` event inside the 200 stream: classified by
-			// error.type, not by the (successful) HTTP status.
-			pe := ClassifyStreamError(playground.ProviderAnthropic, []byte(ae.RawJSON()))
-			pe.Err = err
-			return playground.Delta{}, pe
-		}
-		return playground.Delta{}, streamErr(st.ctx, playground.ProviderAnthropic, err, nil, st.started)
-	}
-	st.started = true
-	ev := st.s.Current()
+// anthropicRead reads one event of the Messages stream; message_stop is
+// the end of the answer.
+func anthropicRead(ev anthropic.MessageStreamEventUnion) (playground.Delta, bool, error) {
 	var d playground.Delta
 	switch ev.Type {
 	case "message_start":
@@ -154,21 +117,24 @@ func (st *anthropicStream) Recv() (playground.Delta, error) {
 			d.FinishReason = anthropicFinish(r)
 		}
 	case "message_stop":
-		st.stopped = true
+		return d, true, nil
 	}
-	return d, nil
+	return d, false, nil
 }
 
-func (st *anthropicStream) Close() error {
-	st.cancel()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return nil
+// anthropicFail classifies a failed read: an `error` event inside the 200
+// stream by its error.type, not by the (successful) HTTP status; anything
+// else as a transport failure.
+func anthropicFail(ctx context.Context) func(error, bool) error {
+	return func(err error, started bool) error {
+		var ae *anthropic.Error
+		if errors.As(err, &ae) && ae.StatusCode < 400 && ctx.Err() == nil {
+			pe := ClassifyStreamError(playground.ProviderAnthropic, []byte(ae.RawJSON()))
+			pe.Err = err
+			return pe
+		}
+		return streamErr(ctx, playground.ProviderAnthropic, err, nil, started)
 	}
-	st.closed = true
-	_ = st.s.Close()
-	return nil
 }
 
 // anthropicPromptTokens is the whole prompt: Anthropic's input_tokens leaves

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
-	"sync"
 
 	"google.golang.org/genai"
 
@@ -77,92 +75,57 @@ func (p *Gemini) Stream(ctx context.Context, req playground.ProviderRequest) (pl
 
 	sctx, cancel := context.WithCancel(ctx)
 	cctx, capture := withCapture(sctx)
-	next, stop := iter.Pull2(p.client.Models.GenerateContentStream(cctx, req.Model, contents, cfg))
-	st := &geminiStream{ctx: ctx, cancel: cancel, next: next, stop: stop, capture: capture}
-	first, err, ok := next()
-	switch {
-	case !ok:
-		// No event at all: an empty 200 stream.
-		st.Close()
-		return nil, truncatedStream(playground.ProviderGemini)
-	case err != nil:
-		st.Close()
-		return nil, st.classify(err, false)
+	pull, stop := iter.Pull2(p.client.Models.GenerateContentStream(cctx, req.Model, contents, cfg))
+	next := func() (*genai.GenerateContentResponse, bool, error) {
+		resp, err, ok := pull()
+		return resp, ok && err == nil, err
 	}
-	st.pending = first
-	return st, nil
-}
-
-// geminiStream adapts genai's pull iterator. iter.Pull2's next and stop must
-// not run at the same time, so Recv holds mu while it pulls; Close cancels
-// the request's context first, which ends a pull blocked on the network,
-// then takes mu and stops the iterator (ending its goroutine).
-type geminiStream struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	capture *httpCapture
-
-	mu       sync.Mutex
-	next     func() (*genai.GenerateContentResponse, error, bool)
-	stop     func()
-	pending  *genai.GenerateContentResponse // pulled by Stream, not yet given out
-	finished bool
-	closed   bool
-}
-
-func (st *geminiStream) Recv() (playground.Delta, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return playground.Delta{}, context.Canceled
-	}
-	resp := st.pending
-	st.pending = nil
-	if resp == nil {
-		var err error
-		var ok bool
-		resp, err, ok = st.next()
-		switch {
-		case !ok:
-			if !st.finished {
-				return playground.Delta{}, truncatedStream(playground.ProviderGemini)
-			}
-			return playground.Delta{}, io.EOF
-		case err != nil:
-			return playground.Delta{}, st.classify(err, true)
+	fail := geminiFail(ctx, capture)
+	first, ok, err := next()
+	if !ok {
+		cancel()
+		stop()
+		if err != nil {
+			return nil, fail(err, false)
 		}
+		// No event at all: an empty 200 stream.
+		return nil, truncatedStream(playground.ProviderGemini)
 	}
+	// The first event, pulled here to report a failed start as Stream's
+	// error, is the first Recv's.
+	pending := true
+	return &sdkStream[*genai.GenerateContentResponse]{provider: playground.ProviderGemini, cancel: cancel,
+		next: func() (*genai.GenerateContentResponse, bool, error) {
+			if pending {
+				pending = false
+				return first, true, nil
+			}
+			return next()
+		},
+		stop: stop, read: geminiRead, fail: fail}, nil
+}
+
+// geminiRead reads one GenerateContentResponse; a finish reason is the end
+// of the answer.
+func geminiRead(resp *genai.GenerateContentResponse) (playground.Delta, bool, error) {
 	d := geminiDelta(resp)
-	if d.FinishReason != "" {
-		st.finished = true
-	}
-	return d, nil
+	return d, d.FinishReason != "", nil
 }
 
-// classify turns a genai error into ours. An error answer (status 400 and
-// above) is in the capture, as sent; an APIError without one is an `error`
-// payload inside the 200 stream, before or after the first event.
-func (st *geminiStream) classify(err error, started bool) error {
-	var ae genai.APIError
-	if _, _, _, answered := st.capture.get(); !answered && errors.As(err, &ae) && st.ctx.Err() == nil {
-		data, _ := json.Marshal(map[string]any{"error": ae})
-		pe := ClassifyStreamError(playground.ProviderGemini, data)
-		pe.Err = err
-		return pe
+// geminiFail turns a genai error into ours. An error answer (status 400
+// and above) is in the capture, as sent; an APIError without one is an
+// `error` payload inside the 200 stream, before or after the first event.
+func geminiFail(ctx context.Context, capture *httpCapture) func(error, bool) error {
+	return func(err error, started bool) error {
+		var ae genai.APIError
+		if _, _, _, answered := capture.get(); !answered && errors.As(err, &ae) && ctx.Err() == nil {
+			data, _ := json.Marshal(map[string]any{"error": ae})
+			pe := ClassifyStreamError(playground.ProviderGemini, data)
+			pe.Err = err
+			return pe
+		}
+		return streamErr(ctx, playground.ProviderGemini, err, capture, started)
 	}
-	return streamErr(st.ctx, playground.ProviderGemini, err, st.capture, started)
-}
-
-func (st *geminiStream) Close() error {
-	st.cancel()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return nil
-	}
-	st.closed = true
-	st.stop()
-	return nil
 }
 
 // geminiDelta reads one GenerateContentResponse: the text parts of the first

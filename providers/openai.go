@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -99,8 +97,9 @@ func (p *OpenAICompat) Stream(ctx context.Context, req playground.ProviderReques
 	}
 	// The same response, its events decoded into chatChunk rather than the
 	// SDK's ChatCompletionChunk (sdk is never read).
-	s := ssestream.NewStream[chatChunk](ssestream.NewDecoder(raw), nil)
-	return &openAIStream{provider: p.name, cost: p.cost, ctx: ctx, cancel: cancel, s: s}, nil
+	next, stop := pullEvents[chatChunk](ssestream.NewStream[chatChunk](ssestream.NewDecoder(raw), nil))
+	return &sdkStream[chatChunk]{provider: p.name, cancel: cancel, next: next, stop: stop,
+		read: openAIRead(ctx, p.name, p.cost), fail: openAIFail(ctx, p.name)}, nil
 }
 
 // chatChunk is what the playground reads of a Chat Completions chunk.
@@ -121,79 +120,44 @@ type chatChunk struct {
 	Usage json.RawMessage `json:"usage"`
 }
 
-// openAIStream adapts ssestream.Stream to playground.Stream. Recv holds mu
-// while it reads, so Close (which may come from another goroutine) first
-// cancels the request's context, which unblocks that read, then closes.
-type openAIStream struct {
-	provider string
-	cost     bool
-	ctx      context.Context // the caller's, to tell its end from ours
-	cancel   context.CancelFunc
-
-	mu       sync.Mutex
-	s        *ssestream.Stream[chatChunk]
-	finished bool // a finish_reason was seen
-	started  bool // a chunk was received
-	closed   bool
-}
-
-func (st *openAIStream) Recv() (playground.Delta, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return playground.Delta{}, context.Canceled
-	}
-	if !st.s.Next() {
-		err := st.s.Err()
-		if err == nil {
-			if !st.finished {
-				return playground.Delta{}, truncatedStream(st.provider)
+// openAIRead reads one chunk: the text of the first choice, its finish
+// reason (the end of the answer), and the usage, once a stream.
+func openAIRead(ctx context.Context, provider string, cost bool) func(chatChunk) (playground.Delta, bool, error) {
+	return func(chunk chatChunk) (playground.Delta, bool, error) {
+		var d playground.Delta
+		for _, c := range chunk.Choices {
+			if c.Index != 0 {
+				continue // only one completion is asked for
 			}
-			return playground.Delta{}, io.EOF
+			d.Text += c.Delta.Content + c.Delta.Refusal
+			if c.FinishReason != "" {
+				d.FinishReason = openAIFinish(c.FinishReason)
+			}
 		}
-		var se *ssestream.StreamError
-		if errors.As(err, &se) && st.ctx.Err() == nil {
-			// A chunk with an `error` object inside a 200 stream
-			// (OpenRouter's mid-stream failure).
-			pe := ClassifyStreamError(st.provider, se.Event.Data)
-			pe.Err = err
-			return playground.Delta{}, pe
+		if len(chunk.Usage) > 0 && string(chunk.Usage) != "null" {
+			var u openai.CompletionUsage
+			if err := json.Unmarshal(chunk.Usage, &u); err != nil {
+				return playground.Delta{}, false, streamErr(ctx, provider, err, nil, true)
+			}
+			d.Usage = openAIUsage(u, cost)
 		}
-		return playground.Delta{}, streamErr(st.ctx, st.provider, err, nil, st.started)
+		return d, d.FinishReason != "", nil
 	}
-	st.started = true
-	chunk := st.s.Current()
-	var d playground.Delta
-	for _, c := range chunk.Choices {
-		if c.Index != 0 {
-			continue // only one completion is asked for
-		}
-		d.Text += c.Delta.Content + c.Delta.Refusal
-		if c.FinishReason != "" {
-			d.FinishReason = openAIFinish(c.FinishReason)
-			st.finished = true
-		}
-	}
-	if len(chunk.Usage) > 0 && string(chunk.Usage) != "null" {
-		var u openai.CompletionUsage
-		if err := json.Unmarshal(chunk.Usage, &u); err != nil {
-			return playground.Delta{}, streamErr(st.ctx, st.provider, err, nil, st.started)
-		}
-		d.Usage = openAIUsage(u, st.cost)
-	}
-	return d, nil
 }
 
-func (st *openAIStream) Close() error {
-	st.cancel()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return nil
+// openAIFail classifies a failed read: a chunk with an `error` object
+// inside a 200 stream (OpenRouter's mid-stream failure) by that object,
+// anything else as a transport failure.
+func openAIFail(ctx context.Context, provider string) func(error, bool) error {
+	return func(err error, started bool) error {
+		var se *ssestream.StreamError
+		if errors.As(err, &se) && ctx.Err() == nil {
+			pe := ClassifyStreamError(provider, se.Event.Data)
+			pe.Err = err
+			return pe
+		}
+		return streamErr(ctx, provider, err, nil, started)
 	}
-	st.closed = true
-	_ = st.s.Close()
-	return nil
 }
 
 // openAIFinish maps Chat Completions finish reasons; tool and function calls

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -355,7 +356,26 @@ type targetLine struct {
 	met, na        bool
 }
 
-func redactURL(u string) string { return u }
+// redactURL is a Redis URL as the report may show it: the password of
+// its user info and any password or token in its query (go-redis reads
+// sentinel_password there) replaced by "xxxxx". The report is committed
+// to docs, so a URL that does not parse is not shown at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a Redis URL that does not parse)"
+	}
+	q := u.Query()
+	for k := range q {
+		if k := strings.ToLower(k); strings.Contains(k, "password") || strings.Contains(k, "token") || strings.Contains(k, "secret") {
+			q[k] = []string{"xxxxx"}
+		}
+	}
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
 
 func fanoutTable(w io.Writer, as []*agg, system string) {
 	fmt.Fprintf(w, "| V | N/s | chunk | delivered/s | lost (cut) | p50 | p99 | p99.9 | CPU-s per M deliveries | deliveries per CPU-s | RSS per idle viewer | load gen | other load | |\n")

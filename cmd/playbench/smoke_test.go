@@ -182,3 +182,20 @@ func TestProcessStart(t *testing.T) {
 	}
 	dead.stop()
 }
+
+// TestRedactURL: the report, which is committed to docs, never shows a
+// Redis password, in the user info or in the query.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://127.0.0.1:6379/9":                                       "redis://127.0.0.1:6379/9",
+		"redis://:hunter2@127.0.0.1:6379/9":                              "redis://:xxxxx@127.0.0.1:6379/9",
+		"redis://bench:hunter2@127.0.0.1:6379/0":                         "redis://bench:xxxxx@127.0.0.1:6379/0",
+		"redis://h1:1?addr=h2:2&sentinel_password=hunter2&master_name=m": "redis://h1:1?addr=h2%3A2&master_name=m&sentinel_password=xxxxx",
+		"redis://[::1:6379/%zz":                                          "(a Redis URL that does not parse)",
+	} {
+		got := redactURL(in)
+		if got != want || strings.Contains(got, "hunter2") {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -623,3 +623,45 @@ func TestRestartEndsOrphans(t *testing.T) {
 		t.Fatalf("late viewer of the orphan: %v", types(evs))
 	}
 }
+
+// TestSSESnapshotID: every log event is written with an id line, a
+// snapshot's being the seq it covers, so that an EventSource that joins
+// late and then drops resumes right after the snapshot; presence has none.
+func TestSSESnapshotID(t *testing.T) {
+	up := newFakeOpenAI(t, 40, 3*time.Millisecond)
+	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
+	owner := ts.client(t).register()
+	s := owner.createSession("late join", threeModels...)
+	path := "/sessions/" + s.ID + "/stream"
+
+	// Before any chunk: the snapshot covers what there is, maybe nothing.
+	first, code := owner.readSSE(path, nil, 1)
+	if code != 200 || len(first) == 0 || first[0].Event != "snapshot" || first[0].ID != strconv.FormatInt(first[0].Data.Seq, 10) {
+		t.Fatalf("first join: %d %+v", code, first)
+	}
+
+	up.open()
+	owner.readSSE(path, http.Header{"Last-Event-Id": {first[0].ID}}, 10) // the session moves on
+	late, _ := owner.readSSE(path, nil, 1)
+	if len(late) == 0 || late[0].Event != "snapshot" {
+		t.Fatalf("late join: %+v", late)
+	}
+	n := late[0].Data.Seq
+	if n == 0 || late[0].ID != strconv.FormatInt(n, 10) {
+		t.Fatalf("late join's snapshot: id %q, covers seq %d", late[0].ID, n)
+	}
+	rest, _ := owner.readSSE(path, http.Header{"Last-Event-Id": {late[0].ID}}, 1)
+	var logged []sseEvent
+	for _, e := range rest {
+		if e.Event == string(playground.EventPresence) {
+			if e.ID != "" {
+				t.Errorf("presence with id %q", e.ID)
+			}
+			continue
+		}
+		logged = append(logged, e)
+	}
+	if len(logged) == 0 || logged[0].Data.Seq != n+1 || logged[0].ID != strconv.FormatInt(n+1, 10) {
+		t.Fatalf("resume from %d: %+v", n, logged)
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !unix
+
+package wsraw
+
+import "syscall"
+
+// writeNoWait writes nothing where the socket cannot be written without
+// waiting through the standard library: every message "would block" and
+// goes out through Flush, from the connection's writer goroutine. Slower
+// (a goroutine per burst), never wrong.
+func writeNoWait(syscall.RawConn, []byte) (int, error) { return 0, nil }

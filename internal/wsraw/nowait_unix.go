@@ -1,0 +1,31 @@
+//go:build unix
+
+package wsraw
+
+import "syscall"
+
+// writeNoWait writes what the socket takes of b without waiting for it:
+// the socket is non-blocking under the Go runtime, so a full send buffer
+// is EAGAIN, and the rest is left for a writer that may wait.
+func writeNoWait(raw syscall.RawConn, b []byte) (n int, err error) {
+	var werr error
+	if err := raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				if err != syscall.EAGAIN {
+					werr = err
+				}
+				break
+			}
+			n += m
+		}
+		return true // never wait here: what is left waits for the writer
+	}); err != nil && werr == nil {
+		werr = err
+	}
+	return n, werr
+}
