@@ -47,7 +47,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startSession(r.Context(), p, &req, nil)
+	sess, err := s.startSession(r.Context(), p, &req, turn{})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -65,12 +65,21 @@ func (s *Server) checkRequest(req *playground.SessionRequest) error {
 	return err
 }
 
+// modelIDs are the model ids of a request's entries, in column order.
+func modelIDs(entries []playground.ModelEntry) []string {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.Model
+	}
+	return ids
+}
+
 // lookupModels resolves each id: unknown_model for one the catalogue does
 // not list, model_unavailable for one whose provider cannot serve now;
 // both with details.model.
-func (s *Server) lookupModels(ids []string) ([]playground.Model, error) {
-	out := make([]playground.Model, 0, len(ids))
-	for _, id := range ids {
+func (s *Server) lookupModels(entries []playground.ModelEntry) ([]playground.Model, error) {
+	out := make([]playground.Model, 0, len(entries))
+	for _, id := range modelIDs(entries) {
 		m, _, err := s.opts.Catalog.Lookup(id)
 		if err != nil {
 			code := playground.ErrorCode(err)
@@ -91,9 +100,18 @@ func (s *Server) lookupModels(ids []string) ([]playground.Model, error) {
 	return out, nil
 }
 
+// turn says where a new session stands in its conversation: a first turn
+// (the zero value), or a rerun or follow-up of parent, each column
+// carrying on the response named in continues (nil: none).
+type turn struct {
+	kind      string
+	parent    *playground.Session
+	continues []*string
+}
+
 // startSession charges and stores a new session for a checked request and
-// starts it. parentID is set for a rerun.
-func (s *Server) startSession(ctx context.Context, p *Principal, req *playground.SessionRequest, parentID *string) (*playground.Session, error) {
+// starts it.
+func (s *Server) startSession(ctx context.Context, p *Principal, req *playground.SessionRequest, t turn) (*playground.Session, error) {
 	sess := &playground.Session{
 		ID:        "s_" + uuid.NewString(),
 		UserID:    p.UserID,
@@ -101,8 +119,13 @@ func (s *Server) startSession(ctx context.Context, p *Principal, req *playground
 		System:    req.System,
 		CreatedAt: s.now().UTC(),
 		Status:    playground.SessionRunning,
-		ParentID:  parentID,
+		Kind:      playground.KindNew,
+		Revealed:  true,
 		Responses: make([]*playground.Response, 0, len(req.Models)),
+	}
+	sess.RootID = sess.ID
+	if t.parent != nil {
+		sess.Kind, sess.ParentID, sess.RootID = t.kind, &t.parent.ID, t.parent.RootID
 	}
 	// An empty system prompt is no system prompt: stored and shown as null.
 	if sess.System != nil && *sess.System == "" {
@@ -111,10 +134,15 @@ func (s *Server) startSession(ctx context.Context, p *Principal, req *playground
 	if req.Params != nil {
 		sess.Params = *req.Params
 	}
-	for _, m := range req.Models {
-		sess.Responses = append(sess.Responses, &playground.Response{
-			ID: "r_" + uuid.NewString(), SessionID: sess.ID, Model: m, Status: playground.StatusPending,
-		})
+	for i, c := range req.Columns() {
+		resp := &playground.Response{
+			ID: "r_" + uuid.NewString(), SessionID: sess.ID, Model: c.Model, Label: playground.Label(i),
+			Status: playground.StatusPending, Params: c.Params, System: c.System,
+		}
+		if i < len(t.continues) {
+			resp.Continues = t.continues[i]
+		}
+		sess.Responses = append(sess.Responses, resp)
 	}
 	if err := s.opts.Sessions.CreateSession(ctx, sess); err != nil {
 		return nil, err
@@ -148,8 +176,9 @@ func (s *Server) abandon(ctx context.Context, sess *playground.Session, cause er
 	}
 }
 
-// sessionSummary is a list item of GET /sessions: a Session whose
-// responses have no text field (API.md: "text is omitted from list items").
+// sessionSummary is a list item of GET /sessions: a conversation's first
+// turn, with how many turns the conversation holds, whose responses have
+// no text or reasoning (API.md: "omitted from list items").
 type sessionSummary struct {
 	ID        string             `json:"id"`
 	Prompt    string             `json:"prompt"`
@@ -159,27 +188,38 @@ type sessionSummary struct {
 	Status    string             `json:"status"`
 	Shared    bool               `json:"shared"`
 	ParentID  *string            `json:"parentId"`
+	RootID    string             `json:"rootId"`
+	Kind      string             `json:"kind"`
+	Blind     bool               `json:"blind"`
+	Revealed  bool               `json:"revealed"`
+	Turns     int                `json:"turns"`
 	Responses []*responseSummary `json:"responses"`
 }
 
 type responseSummary struct {
-	ID      string                    `json:"id"`
-	Model   string                    `json:"model"`
-	Status  string                    `json:"status"`
-	Error   *playground.ResponseError `json:"error"`
-	Metrics *playground.Metrics       `json:"metrics"`
-	Rating  int                       `json:"rating"`
+	ID        string                    `json:"id"`
+	Model     string                    `json:"model"`
+	Label     string                    `json:"label"`
+	Status    string                    `json:"status"`
+	Params    playground.Params         `json:"params"`
+	System    *string                   `json:"system"`
+	Continues *string                   `json:"continues"`
+	Error     *playground.ResponseError `json:"error"`
+	Metrics   *playground.Metrics       `json:"metrics"`
+	Rating    int                       `json:"rating"`
 }
 
 func summarize(sess *playground.Session) *sessionSummary {
 	out := &sessionSummary{
 		ID: sess.ID, Prompt: sess.Prompt, System: sess.System, Params: sess.Params,
 		CreatedAt: sess.CreatedAt, Status: sess.Status, Shared: sess.Shared, ParentID: sess.ParentID,
+		RootID: sess.RootID, Kind: sess.Kind, Blind: sess.Blind, Revealed: sess.Revealed, Turns: sess.Turns,
 		Responses: make([]*responseSummary, 0, len(sess.Responses)),
 	}
 	for _, r := range sess.Responses {
 		out.Responses = append(out.Responses, &responseSummary{
-			ID: r.ID, Model: r.Model, Status: r.Status, Error: r.Error, Metrics: r.Metrics, Rating: r.Rating,
+			ID: r.ID, Model: r.Model, Label: r.Label, Status: r.Status, Params: r.Params, System: r.System,
+			Continues: r.Continues, Error: r.Error, Metrics: r.Metrics, Rating: r.Rating,
 		})
 	}
 	return out
@@ -345,7 +385,7 @@ func tokenEqual(stored, presented string) bool {
 // database knows: owner, share state and ratings.
 func mergeLive(row, live *playground.Session) *playground.Session {
 	out := live.Clone()
-	out.UserID, out.ShareToken, out.Shared = row.UserID, row.ShareToken, row.Shared
+	out.UserID, out.ShareToken, out.Shared, out.Turns = row.UserID, row.ShareToken, row.Shared, row.Turns
 	for _, r := range out.Responses {
 		if dr := row.Response(r.ID); dr != nil {
 			r.Rating = dr.Rating

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"unicode/utf8"
 
@@ -87,8 +88,8 @@ func estimateTokens(req *playground.SessionRequest) (prompt, completion int64) {
 
 // rerunRequest is the body of POST /sessions/{id}/rerun.
 type rerunRequest struct {
-	Models []string           `json:"models"`
-	Params *playground.Params `json:"params"`
+	Models []playground.ModelEntry `json:"models"`
+	Params *playground.Params      `json:"params"`
 }
 
 // handleRerun starts a new session with the parent's prompt and system,
@@ -107,15 +108,16 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 	}
 	// Fields and models are checked before the parent is looked up, in
 	// API.md's order (400 before 404).
-	if err := playground.ValidateModelList(body.Models); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	if body.Params != nil {
 		if err := body.Params.Validate(); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+	}
+	fields := playground.SessionRequest{Models: body.Models, Params: body.Params}
+	if err := playground.ValidateEntries(body.Models, fields.Columns()); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	if _, err := s.lookupModels(body.Models); err != nil {
 		s.writeError(w, r, err)
@@ -135,13 +137,58 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		params := parent.Params
 		req.Params = &params
 	}
-	parentID := parent.ID
-	sess, err := s.startSession(r.Context(), p, &req, &parentID)
+	// With the parent's system prompt the columns may now coincide.
+	if err := req.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	continues, err := rerunThreads(parent, body.Models)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess, err := s.startSession(r.Context(), p, &req, turn{kind: playground.KindRerun, parent: parent, continues: continues})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
+}
+
+// rerunThreads gives each column of a rerun the thread it carries on: the
+// one that parent's response of the same model carried on. When parent
+// carries on no thread (a first turn) any model may be asked; further down
+// a conversation, a model that no response of parent ran has no thread to
+// carry on, and is 400.
+func rerunThreads(parent *playground.Session, entries []playground.ModelEntry) ([]*string, error) {
+	out := make([]*string, len(entries))
+	for i, e := range entries {
+		var found *playground.Response
+		for _, pr := range parent.Responses {
+			if pr.Model == e.Model {
+				found = pr
+				break
+			}
+		}
+		switch {
+		case found != nil:
+			out[i] = found.Continues
+		case anyContinues(parent):
+			return nil, playground.Invalid(fmt.Sprintf("models[%d]", i),
+				"Model %q has no answer in this turn to carry on; name a model of this turn.", e.Model)
+		}
+	}
+	return out, nil
+}
+
+// anyContinues reports whether some response of s carries on a thread.
+func anyContinues(s *playground.Session) bool {
+	for _, r := range s.Responses {
+		if r.Continues != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // ratingRequest is the body of PUT …/rating; Score is a pointer so that a
