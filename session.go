@@ -176,6 +176,10 @@ type Response struct {
 	Attempts int `json:"-"`
 	// Refunded reports whether the run was given back to the quota.
 	Refunded bool `json:"-"`
+	// History is the thread this response carries on, oldest first, as
+	// sent upstream; set when the session is started, not stored (the
+	// continues chain holds it).
+	History []Exchange `json:"-"`
 }
 
 // Label is the letter of the column at position (0-based): A … Z, then
@@ -307,12 +311,15 @@ func Entries(ids ...string) []ModelEntry {
 	return out
 }
 
-// Column is a request's column as it will run: its model, and the params
-// and system prompt in effect for it.
+// Column is a new session's column as it will run: its model, the params
+// and system prompt in effect for it, and, in a conversation, the response
+// it carries on with that response's thread.
 type Column struct {
-	Model  string
-	Params Params
-	System *string
+	Model     string
+	Params    Params
+	System    *string
+	Continues *string
+	History   []Exchange
 }
 
 // Columns resolves each entry against the session's params and system
@@ -339,12 +346,8 @@ func (r *SessionRequest) Columns() []Column {
 // Validate checks the field rules of API.md; models are only checked for
 // count, shape and duplicates here (the catalogue checks they exist).
 func (r *SessionRequest) Validate() error {
-	n := utf8.RuneCountInString(r.Prompt)
-	if n < 1 {
-		return Invalid("prompt", "Prompt is required.")
-	}
-	if n > MaxPromptChars {
-		return Invalid("prompt", "Prompt must be at most %d characters.", MaxPromptChars)
+	if err := r.ValidatePrompt(); err != nil {
+		return err
 	}
 	if r.System != nil && utf8.RuneCountInString(*r.System) > MaxSystemChars {
 		return Invalid("system", "System prompt must be at most %d characters.", MaxSystemChars)
@@ -355,6 +358,18 @@ func (r *SessionRequest) Validate() error {
 		}
 	}
 	return ValidateEntries(r.Models, r.Columns())
+}
+
+// ValidatePrompt checks the prompt's length: 1 to MaxPromptChars.
+func (r *SessionRequest) ValidatePrompt() error {
+	n := utf8.RuneCountInString(r.Prompt)
+	if n < 1 {
+		return Invalid("prompt", "Prompt is required.")
+	}
+	if n > MaxPromptChars {
+		return Invalid("prompt", "Prompt must be at most %d characters.", MaxPromptChars)
+	}
+	return nil
 }
 
 // ValidateEntries checks 1 to 8 entries, each naming a model, with valid
@@ -440,12 +455,19 @@ type SessionService interface {
 	// and nothing is written.
 	CreateSession(ctx context.Context, s *Session) error
 	FindSession(ctx context.Context, id string) (*Session, error)
+	// FindSessionByShareToken returns the session that holds token: the
+	// first turn of the conversation it shares.
 	FindSessionByShareToken(ctx context.Context, token string) (*Session, error)
+	// Thread returns every session of the conversation whose first turn is
+	// rootID, oldest first, with their texts.
+	Thread(ctx context.Context, rootID string) ([]*Session, error)
 	// ListSessions returns the user's conversations, one first turn each
 	// with its Turns, newest first, without response texts, and the cursor
 	// of the next page ("" on the last).
 	ListSessions(ctx context.Context, userID, cursor string, limit int) ([]*Session, string, error)
-	// SetShareToken sets (or, with "", clears) the share token.
+	// SetShareToken sets (or, with "", clears) the share token of the
+	// session's conversation; a session's ShareToken, as found, is its
+	// conversation's.
 	SetShareToken(ctx context.Context, id, token string) error
 
 	// Checkpoint writes the running state of responses that have not ended

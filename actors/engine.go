@@ -139,7 +139,7 @@ func (e *Engine) Start(s *playground.Session) error {
 			idx: i, sessionID: s.ID, resp: playground.Response{ID: r.ID, SessionID: s.ID, Model: r.Model, Rating: r.Rating},
 			policy: e.policy, breakers: e.breakers, store: e.store, out: a.models, now: e.now, log: e.log,
 			// Each column runs with its own params and system prompt.
-			req: playground.ProviderRequest{Prompt: s.Prompt, Params: r.Params},
+			req: playground.ProviderRequest{Prompt: s.Prompt, Params: r.Params, History: r.History},
 		}
 		if r.System != nil {
 			m.req.System = *r.System

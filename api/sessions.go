@@ -47,7 +47,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startSession(r.Context(), p, &req, turn{})
+	sess, err := s.startSession(r.Context(), p, fromRequest(&req))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -100,49 +100,53 @@ func (s *Server) lookupModels(entries []playground.ModelEntry) ([]playground.Mod
 	return out, nil
 }
 
-// turn says where a new session stands in its conversation: a first turn
-// (the zero value), or a rerun or follow-up of parent, each column
-// carrying on the response named in continues (nil: none).
-type turn struct {
-	kind      string
-	parent    *playground.Session
-	continues []*string
+// newSession is a session about to be started: its prompt, the session's
+// system prompt and params as asked, its columns as they will run, and
+// where it stands in its conversation (parent nil: a first turn).
+type newSession struct {
+	prompt  string
+	system  *string
+	params  *playground.Params
+	columns []playground.Column
+	kind    string
+	parent  *playground.Session
 }
 
-// startSession charges and stores a new session for a checked request and
-// starts it.
-func (s *Server) startSession(ctx context.Context, p *Principal, req *playground.SessionRequest, t turn) (*playground.Session, error) {
+// fromRequest is a first turn as POST /sessions asks for it.
+func fromRequest(req *playground.SessionRequest) newSession {
+	return newSession{prompt: req.Prompt, system: req.System, params: req.Params, columns: req.Columns(), kind: playground.KindNew}
+}
+
+// startSession charges and stores a new session and starts it.
+func (s *Server) startSession(ctx context.Context, p *Principal, n newSession) (*playground.Session, error) {
 	sess := &playground.Session{
 		ID:        "s_" + uuid.NewString(),
 		UserID:    p.UserID,
-		Prompt:    req.Prompt,
-		System:    req.System,
+		Prompt:    n.prompt,
+		System:    n.system,
 		CreatedAt: s.now().UTC(),
 		Status:    playground.SessionRunning,
-		Kind:      playground.KindNew,
+		Kind:      n.kind,
 		Revealed:  true,
-		Responses: make([]*playground.Response, 0, len(req.Models)),
+		Responses: make([]*playground.Response, 0, len(n.columns)),
 	}
 	sess.RootID = sess.ID
-	if t.parent != nil {
-		sess.Kind, sess.ParentID, sess.RootID = t.kind, &t.parent.ID, t.parent.RootID
+	if n.parent != nil {
+		sess.ParentID, sess.RootID = &n.parent.ID, n.parent.RootID
 	}
 	// An empty system prompt is no system prompt: stored and shown as null.
 	if sess.System != nil && *sess.System == "" {
 		sess.System = nil
 	}
-	if req.Params != nil {
-		sess.Params = *req.Params
+	if n.params != nil {
+		sess.Params = *n.params
 	}
-	for i, c := range req.Columns() {
-		resp := &playground.Response{
+	for i, c := range n.columns {
+		sess.Responses = append(sess.Responses, &playground.Response{
 			ID: "r_" + uuid.NewString(), SessionID: sess.ID, Model: c.Model, Label: playground.Label(i),
 			Status: playground.StatusPending, Params: c.Params, System: c.System,
-		}
-		if i < len(t.continues) {
-			resp.Continues = t.continues[i]
-		}
-		sess.Responses = append(sess.Responses, resp)
+			Continues: c.Continues, History: c.History,
+		})
 	}
 	if err := s.opts.Sessions.CreateSession(ctx, sess); err != nil {
 		return nil, err

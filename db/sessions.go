@@ -319,6 +319,9 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 	if len(ids) == 0 {
 		return out, nil
 	}
+	if err := d.conversationTokens(ctx, out); err != nil {
+		return nil, err
+	}
 	var rrows []*responseRow
 	q := d.db.NewSelect().Model(&rrows).Where("session_id IN (?)", bun.List(ids)).Order("session_id", "position")
 	if !withText {
@@ -336,6 +339,56 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 		s.Responses = append(s.Responses, r)
 	}
 	return out, nil
+}
+
+// conversationTokens gives each session without a share token of its own
+// its conversation's: a share token is set on the first turn and covers
+// every turn, present and future. (A later turn that was shared on its own,
+// before conversations existed, keeps its own token, which covers it alone.)
+func (d *DB) conversationTokens(ctx context.Context, ss []*playground.Session) error {
+	var roots []string
+	for _, s := range ss {
+		if !s.Shared && s.RootID != "" && s.RootID != s.ID {
+			roots = append(roots, s.RootID)
+		}
+	}
+	if len(roots) == 0 {
+		return nil
+	}
+	var rows []struct {
+		ID         string `bun:"id"`
+		ShareToken string `bun:"share_token"`
+	}
+	if err := d.db.NewSelect().Table("sessions").Column("id", "share_token").
+		Where("id IN (?) AND share_token IS NOT NULL", bun.List(roots)).Scan(ctx, &rows); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		for _, s := range ss {
+			if !s.Shared && s.RootID == r.ID {
+				s.Shared, s.ShareToken = true, r.ShareToken
+			}
+		}
+	}
+	return nil
+}
+
+// Thread returns every session of the conversation whose first turn is
+// rootID, oldest first, with their texts; ENotFound when there is none.
+func (d *DB) Thread(ctx context.Context, rootID string) ([]*playground.Session, error) {
+	var rows []*sessionRow
+	if err := d.db.NewSelect().Model(&rows).Where("root_id = ?", rootID).
+		OrderExpr("created_at ASC, id ASC").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("db: thread: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("Session")
+	}
+	ss, err := d.withResponses(ctx, rows, true)
+	if err != nil {
+		return nil, fmt.Errorf("db: thread: %w", err)
+	}
+	return ss, nil
 }
 
 // ListSessions returns up to limit of the user's conversations (their
@@ -430,13 +483,17 @@ func decodeCursor(c string) (time.Time, string, error) {
 	return at.UTC(), id, nil
 }
 
-// SetShareToken sets the session's share token, or clears it with "".
+// SetShareToken sets the share token of the session's conversation, or
+// clears it with "". The token is kept on the first turn, so it covers every
+// turn; a token the session holds of its own (a turn shared on its own
+// before conversations existed) is set or cleared in place.
 func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 	var tok *string
 	if token != "" {
 		tok = &token
 	}
-	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).Where("id = ?", id).Exec(ctx)
+	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).
+		Where("id = (SELECT CASE WHEN s.share_token IS NOT NULL THEN s.id ELSE s.root_id END FROM sessions s WHERE s.id = ?)", id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("db: set share token: %w", err)
 	}
