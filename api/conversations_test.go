@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -332,6 +333,12 @@ func TestShare_CoversTheConversation(t *testing.T) {
 
 		if w := e.do(restReq{method: "DELETE", path: "/sessions/" + third.ID + "/share", token: u.Token}); w.Code != http.StatusNoContent {
 			t.Fatalf("unshare: %d %s", w.Code, w.Body)
+		}
+		// Viewers of every turn who came with the token are cut off.
+		for _, id := range []string{first.ID, second.ID, third.ID} {
+			if !slices.Contains(e.runner.unshares, id+"/"+tok) {
+				t.Errorf("the viewers of turn %s were not cut off: %v", id, e.runner.unshares)
+			}
 		}
 		for _, id := range []string{first.ID, second.ID, third.ID} {
 			wantError(t, e.do(restReq{method: "GET", path: "/sessions/" + id + "?share=" + tok}), http.StatusNotFound, playground.ENotFound)

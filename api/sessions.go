@@ -470,10 +470,20 @@ func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The token is dead in the database already: new viewers are
-		// refused. Cutting off the current ones is best effort; a failure
-		// is logged, not reported as a failed unshare.
-		if err := s.opts.Runner.Unshare(r.Context(), sess.ID, sess.ShareToken); err != nil {
-			s.log.Warn("api: cut off share viewers", "session", sess.ID, "err", err)
+		// refused. Cutting off the current ones, on every turn of the
+		// conversation, is best effort; a failure is logged, not reported
+		// as a failed unshare.
+		ids := []string{sess.ID}
+		if conv, err := s.opts.Sessions.Thread(r.Context(), sess.RootID); err == nil {
+			ids = ids[:0]
+			for _, t := range conv {
+				ids = append(ids, t.ID)
+			}
+		}
+		for _, id := range ids {
+			if err := s.opts.Runner.Unshare(r.Context(), id, sess.ShareToken); err != nil {
+				s.log.Warn("api: cut off share viewers", "session", id, "err", err)
+			}
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
