@@ -22,6 +22,7 @@ const (
 	EForbidden        = "forbidden"
 	ENotFound         = "not_found"
 	EEmailTaken       = "email_taken"
+	EConflict         = "conflict"
 	EPayloadTooLarge  = "payload_too_large"
 	ERateLimited      = "rate_limited"
 	EUnavailable      = "unavailable"
@@ -122,6 +123,7 @@ var codeStatus = map[string]int{
 	EForbidden:        http.StatusForbidden,
 	ENotFound:         http.StatusNotFound,
 	EEmailTaken:       http.StatusConflict,
+	EConflict:         http.StatusConflict,
 	EPayloadTooLarge:  http.StatusRequestEntityTooLarge,
 	ERateLimited:      http.StatusTooManyRequests,
 	EUnavailable:      http.StatusServiceUnavailable,

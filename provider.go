@@ -70,12 +70,23 @@ type Catalog interface {
 }
 
 // ProviderRequest is one upstream request: Model is the upstream name (the
-// part of the model id after the first slash).
+// part of the model id after the first slash). History holds the earlier
+// turns of the thread the request carries on, oldest first; each provider
+// sends them in its own multi-turn format, between the system prompt and
+// Prompt.
 type ProviderRequest struct {
-	Model  string
+	Model   string
+	Prompt  string
+	System  string
+	History []Exchange
+	Params  Params
+}
+
+// Exchange is one earlier turn of a thread: the prompt the user sent and
+// the answer's text (its reasoning is never sent back).
+type Exchange struct {
 	Prompt string
-	System string
-	Params Params
+	Answer string
 }
 
 // Provider streams completions from one upstream. Stream makes exactly one

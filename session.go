@@ -2,6 +2,8 @@ package playground
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -57,17 +59,29 @@ const (
 
 // Session is one comparison: one prompt sent to several models.
 type Session struct {
-	ID         string      `json:"id"`
-	UserID     string      `json:"-"`
-	Prompt     string      `json:"prompt"`
-	System     *string     `json:"system"`
-	Params     Params      `json:"params"`
-	CreatedAt  time.Time   `json:"createdAt"`
-	Status     string      `json:"status"`
-	Shared     bool        `json:"shared"`
-	ShareToken string      `json:"-"`
-	ParentID   *string     `json:"parentId"`
-	Responses  []*Response `json:"responses"`
+	ID         string    `json:"id"`
+	UserID     string    `json:"-"`
+	Prompt     string    `json:"prompt"`
+	System     *string   `json:"system"`
+	Params     Params    `json:"params"`
+	CreatedAt  time.Time `json:"createdAt"`
+	Status     string    `json:"status"`
+	Shared     bool      `json:"shared"`
+	ShareToken string    `json:"-"`
+	ParentID   *string   `json:"parentId"`
+	// RootID is the first turn of the session's conversation: its own id
+	// for a new session, its parent's RootID otherwise.
+	RootID string `json:"rootId"`
+	// Kind is KindNew, KindFollowup or KindRerun.
+	Kind string `json:"kind"`
+	// Blind hides which model wrote which answer until Revealed.
+	Blind bool `json:"blind"`
+	// Revealed is false exactly while a blind session is hidden.
+	Revealed  bool        `json:"revealed"`
+	Responses []*Response `json:"responses"`
+	// Turns counts the sessions of the conversation this one starts; set
+	// on the first turns that ListSessions returns, else 0.
+	Turns int `json:"-"`
 	// LastSeq is the seq of the last event the session's log holds; once
 	// the session has ended it is the seq of its done event.
 	LastSeq int64 `json:"-"`
@@ -75,20 +89,84 @@ type Session struct {
 	Owner string `json:"-"`
 }
 
-// Params are the generation settings sent to every model of a session.
+// Session kinds: a first turn, a follow-up of an earlier turn, or a rerun
+// of one with other models or params.
+const (
+	KindNew      = "new"
+	KindFollowup = "followup"
+	KindRerun    = "rerun"
+)
+
+// Reasoning efforts of Params.ReasoningEffort.
+const (
+	EffortOff    = "off"
+	EffortLow    = "low"
+	EffortMedium = "medium"
+	EffortHigh   = "high"
+)
+
+// Params are the generation settings of a session, and of each of its
+// responses (the session's, overlaid with the column's own). A setting
+// that is not set is null: the provider's default applies.
 type Params struct {
-	Temperature *float64 `json:"temperature,omitempty"`
-	MaxTokens   *int     `json:"maxTokens,omitempty"`
-	TopP        *float64 `json:"topP,omitempty"`
+	Temperature     *float64 `json:"temperature"`
+	MaxTokens       *int     `json:"maxTokens"`
+	TopP            *float64 `json:"topP"`
+	ReasoningEffort *string  `json:"reasoningEffort"`
+}
+
+// Overlay returns p with every setting that o sets taken from o.
+func (p Params) Overlay(o *Params) Params {
+	if o == nil {
+		return p
+	}
+	if o.Temperature != nil {
+		p.Temperature = o.Temperature
+	}
+	if o.MaxTokens != nil {
+		p.MaxTokens = o.MaxTokens
+	}
+	if o.TopP != nil {
+		p.TopP = o.TopP
+	}
+	if o.ReasoningEffort != nil {
+		p.ReasoningEffort = o.ReasoningEffort
+	}
+	return p
+}
+
+// Equal reports whether p and o set the same settings to the same values.
+func (p Params) Equal(o Params) bool {
+	return eqPtr(p.Temperature, o.Temperature) && eqPtr(p.MaxTokens, o.MaxTokens) &&
+		eqPtr(p.TopP, o.TopP) && eqPtr(p.ReasoningEffort, o.ReasoningEffort)
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // Response is one model's answer within a session.
 type Response struct {
-	ID        string         `json:"id"`
-	SessionID string         `json:"-"`
-	Model     string         `json:"model"`
-	Status    string         `json:"status"`
-	Text      string         `json:"text"`
+	ID        string `json:"id"`
+	SessionID string `json:"-"`
+	Model     string `json:"model"`
+	// Label is the column's letter: A, B, … in column order.
+	Label  string `json:"label"`
+	Status string `json:"status"`
+	// Params are the settings this column runs with: the session's,
+	// overlaid with the column's own.
+	Params Params `json:"params"`
+	// System is the system prompt this column runs with (nil: none).
+	System *string `json:"system"`
+	// Continues is the response whose conversation this one carries on
+	// (nil on a first turn).
+	Continues *string `json:"continues"`
+	Text      string  `json:"text"`
+	// Reasoning is the model's visible thinking ("" when it sent none).
+	Reasoning string         `json:"reasoning"`
 	Error     *ResponseError `json:"error"`
 	Metrics   *Metrics       `json:"metrics"`
 	Rating    int            `json:"rating"`
@@ -98,6 +176,19 @@ type Response struct {
 	Attempts int `json:"-"`
 	// Refunded reports whether the run was given back to the quota.
 	Refunded bool `json:"-"`
+	// History is the thread this response carries on, oldest first, as
+	// sent upstream; set when the session is started, not stored (the
+	// continues chain holds it).
+	History []Exchange `json:"-"`
+}
+
+// Label is the letter of the column at position (0-based): A … Z, then
+// AA, AB, … should columns ever outnumber the alphabet.
+func Label(position int) string {
+	if position < 26 {
+		return string(rune('A' + position))
+	}
+	return Label(position/26-1) + Label(position%26)
 }
 
 // Ended reports whether the response reached a final status.
@@ -181,15 +272,101 @@ func (s *Session) Clone() *Session {
 
 // SessionRequest is the body of POST /sessions (and of estimate).
 type SessionRequest struct {
-	Prompt string   `json:"prompt"`
-	Models []string `json:"models"`
-	System *string  `json:"system"`
-	Params *Params  `json:"params"`
+	Prompt string       `json:"prompt"`
+	Models []ModelEntry `json:"models"`
+	System *string      `json:"system"`
+	Params *Params      `json:"params"`
+}
+
+// ModelEntry is one column of a session request: a model id, or an object
+// giving the column its own params (over the session's) and its own system
+// prompt (instead of the session's).
+type ModelEntry struct {
+	Model  string  `json:"model"`
+	Params *Params `json:"params"`
+	System *string `json:"system"`
+}
+
+// UnmarshalJSON takes a bare model id as well as the object form.
+func (e *ModelEntry) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*e = ModelEntry{}
+		return json.Unmarshal(b, &e.Model)
+	}
+	type plain ModelEntry // no UnmarshalJSON: no recursion
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*e = ModelEntry(p)
+	return nil
+}
+
+// Entries makes model entries of plain ids.
+func Entries(ids ...string) []ModelEntry {
+	out := make([]ModelEntry, len(ids))
+	for i, id := range ids {
+		out[i] = ModelEntry{Model: id}
+	}
+	return out
+}
+
+// Column is a new session's column as it will run: its model, the params
+// and system prompt in effect for it, and, in a conversation, the response
+// it carries on with that response's thread.
+type Column struct {
+	Model     string
+	Params    Params
+	System    *string
+	Continues *string
+	History   []Exchange
+}
+
+// Columns resolves each entry against the session's params and system
+// prompt. An empty system prompt is none.
+func (r *SessionRequest) Columns() []Column {
+	base := Params{}
+	if r.Params != nil {
+		base = *r.Params
+	}
+	out := make([]Column, len(r.Models))
+	for i, e := range r.Models {
+		sys := r.System
+		if e.System != nil {
+			sys = e.System
+		}
+		if sys != nil && *sys == "" {
+			sys = nil
+		}
+		out[i] = Column{Model: e.Model, Params: base.Overlay(e.Params), System: sys}
+	}
+	return out
 }
 
 // Validate checks the field rules of docs/api.md; models are only checked for
-// count and duplicates here (the catalogue checks they exist).
+// count, shape and duplicates here (the catalogue checks they exist).
 func (r *SessionRequest) Validate() error {
+	if err := r.ValidatePrompt(); err != nil {
+		return err
+	}
+	if r.System != nil && utf8.RuneCountInString(*r.System) > MaxSystemChars {
+		return Invalid("system", "System prompt must be at most %d characters.", MaxSystemChars)
+	}
+	if r.System != nil {
+		if err := noNUL("system", *r.System); err != nil {
+			return err
+		}
+	}
+	if r.Params != nil {
+		if err := r.Params.validate("params."); err != nil {
+			return err
+		}
+	}
+	return ValidateEntries(r.Models, r.Columns())
+}
+
+// ValidatePrompt checks the prompt's length: 1 to MaxPromptChars.
+func (r *SessionRequest) ValidatePrompt() error {
 	n := utf8.RuneCountInString(r.Prompt)
 	if n < 1 {
 		return Invalid("prompt", "Prompt is required.")
@@ -197,51 +374,63 @@ func (r *SessionRequest) Validate() error {
 	if n > MaxPromptChars {
 		return Invalid("prompt", "Prompt must be at most %d characters.", MaxPromptChars)
 	}
-	if r.System != nil && utf8.RuneCountInString(*r.System) > MaxSystemChars {
-		return Invalid("system", "System prompt must be at most %d characters.", MaxSystemChars)
-	}
-	if err := noNUL("prompt", r.Prompt); err != nil {
-		return err
-	}
-	if r.System != nil {
-		if err := noNUL("system", *r.System); err != nil {
-			return err
-		}
-	}
-	if err := ValidateModelList(r.Models); err != nil {
-		return err
-	}
-	if r.Params != nil {
-		return r.Params.Validate()
-	}
-	return nil
+	return noNUL("prompt", r.Prompt)
 }
 
-// ValidateModelList checks 1 to 8 distinct ids.
-func ValidateModelList(models []string) error {
-	if len(models) < 1 || len(models) > MaxModels {
+// ValidateEntries checks 1 to 8 entries, each naming a model, with valid
+// params and system prompt, and no two columns alike: the same model twice
+// is allowed only when its params or system prompt differ (cols are the
+// entries resolved, as Columns gives them).
+func ValidateEntries(entries []ModelEntry, cols []Column) error {
+	if len(entries) < 1 || len(entries) > MaxModels {
 		return Invalid("models", "Choose 1 to %d models.", MaxModels)
 	}
-	seen := make(map[string]bool, len(models))
-	for _, m := range models {
-		if seen[m] {
-			return Invalid("models", "Model %q is listed twice.", m)
+	for i, e := range entries {
+		field := fmt.Sprintf("models[%d]", i)
+		if e.Model == "" {
+			return Invalid(field+".model", "Each column needs a model id.")
 		}
-		seen[m] = true
+		if e.System != nil && utf8.RuneCountInString(*e.System) > MaxSystemChars {
+			return Invalid(field+".system", "System prompt must be at most %d characters.", MaxSystemChars)
+		}
+		if e.System != nil {
+			if err := noNUL(field+".system", *e.System); err != nil {
+				return err
+			}
+		}
+		if e.Params != nil {
+			if err := e.Params.validate(field + ".params."); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range cols {
+		for j := 0; j < i; j++ {
+			a, b := cols[j], cols[i]
+			if a.Model == b.Model && a.Params.Equal(b.Params) && eqPtr(a.System, b.System) {
+				return Invalid(fmt.Sprintf("models[%d]", i),
+					"Model %q is listed twice with the same params and system prompt.", b.Model)
+			}
+		}
 	}
 	return nil
 }
 
-// Validate checks the ranges of docs/api.md.
-func (p *Params) Validate() error {
+// Validate checks the ranges of docs/api.md, naming fields under "params.".
+func (p *Params) Validate() error { return p.validate("params.") }
+
+func (p *Params) validate(prefix string) error {
 	if p.Temperature != nil && (*p.Temperature < 0 || *p.Temperature > 2) {
-		return Invalid("params.temperature", "Temperature must be between 0 and 2.")
+		return Invalid(prefix+"temperature", "Temperature must be between 0 and 2.")
 	}
 	if p.TopP != nil && (*p.TopP <= 0 || *p.TopP > 1) {
-		return Invalid("params.topP", "topP must be above 0 and at most 1.")
+		return Invalid(prefix+"topP", "topP must be above 0 and at most 1.")
 	}
 	if p.MaxTokens != nil && (*p.MaxTokens < 1 || *p.MaxTokens > MaxTokensLimit) {
-		return Invalid("params.maxTokens", "maxTokens must be between 1 and %d.", MaxTokensLimit)
+		return Invalid(prefix+"maxTokens", "maxTokens must be between 1 and %d.", MaxTokensLimit)
+	}
+	if e := p.ReasoningEffort; e != nil && *e != EffortOff && *e != EffortLow && *e != EffortMedium && *e != EffortHigh {
+		return Invalid(prefix+"reasoningEffort", `reasoningEffort must be "off", "low", "medium" or "high".`)
 	}
 	return nil
 }
@@ -276,11 +465,19 @@ type SessionService interface {
 	// and nothing is written.
 	CreateSession(ctx context.Context, s *Session) error
 	FindSession(ctx context.Context, id string) (*Session, error)
+	// FindSessionByShareToken returns the session that holds token: the
+	// first turn of the conversation it shares.
 	FindSessionByShareToken(ctx context.Context, token string) (*Session, error)
-	// ListSessions returns the user's sessions newest first, without
-	// response texts, and the cursor of the next page ("" on the last).
+	// Thread returns every session of the conversation whose first turn is
+	// rootID, oldest first, with their texts.
+	Thread(ctx context.Context, rootID string) ([]*Session, error)
+	// ListSessions returns the user's conversations, one first turn each
+	// with its Turns, newest first, without response texts, and the cursor
+	// of the next page ("" on the last).
 	ListSessions(ctx context.Context, userID, cursor string, limit int) ([]*Session, string, error)
-	// SetShareToken sets (or, with "", clears) the share token.
+	// SetShareToken sets (or, with "", clears) the share token of the
+	// session's conversation; a session's ShareToken, as found, is its
+	// conversation's.
 	SetShareToken(ctx context.Context, id, token string) error
 
 	// Checkpoint writes the running state of responses that have not ended

@@ -141,10 +141,11 @@ func (e *Engine) Start(s *playground.Session) error {
 		m := &modelActor{
 			idx: i, sessionID: s.ID, resp: playground.Response{ID: r.ID, SessionID: s.ID, Model: r.Model, Rating: r.Rating},
 			policy: e.policy, breakers: e.breakers, commit: e.commitEnding, out: a.models, now: e.now, log: e.log,
-			req: playground.ProviderRequest{Prompt: s.Prompt, Params: s.Params},
+			// Each column runs with its own params and system prompt.
+			req: playground.ProviderRequest{Prompt: s.Prompt, Params: r.Params, History: r.History},
 		}
-		if s.System != nil {
-			m.req.System = *s.System
+		if r.System != nil {
+			m.req.System = *r.System
 		}
 		model, provider, err := e.catalog.Lookup(r.Model)
 		if err != nil {

@@ -38,7 +38,7 @@ func TestDecodeErrors(t *testing.T) {
 			{"maxTokens", `{"prompt": "x", "models": ["demo/fast"], "params": {"maxTokens": 40000}}`, "params.maxTokens"},
 			{"missing prompt", `{"models": ["demo/fast"]}`, "prompt"},
 			{"no models", `{"prompt": "x", "models": []}`, "models"},
-			{"duplicate models", `{"prompt": "x", "models": ["demo/fast", "demo/fast"]}`, "models"},
+			{"duplicate models", `{"prompt": "x", "models": ["demo/fast", "demo/fast"]}`, "models[1]"},
 			{"prompt too long", `{"prompt": "` + strings.Repeat("é", playground.MaxPromptChars+1) + `", "models": ["demo/fast"]}`, "prompt"},
 		}
 		for _, c := range cases {

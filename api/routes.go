@@ -32,6 +32,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /sessions/{id}/share", s.handleUnshare)
 	mux.HandleFunc("POST /sessions/{id}/responses/{responseId}/cancel", s.handleCancelResponse)
 	mux.HandleFunc("POST /sessions/{id}/rerun", s.handleRerun)
+	mux.HandleFunc("POST /sessions/{id}/followup", s.handleFollowup)
+	mux.HandleFunc("GET /sessions/{id}/thread", s.handleThread)
 	mux.HandleFunc("PUT /sessions/{id}/responses/{responseId}/rating", s.handleRating)
 	mux.HandleFunc("GET /sessions/{id}/export", s.handleExport)
 	mux.HandleFunc("GET /sessions/{id}/diff", s.handleDiff)

@@ -46,7 +46,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startSession(r.Context(), p, &req, nil)
+	sess, err := s.startSession(r.Context(), p, fromRequest(&req))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -64,12 +64,21 @@ func (s *Server) checkRequest(req *playground.SessionRequest) error {
 	return err
 }
 
+// modelIDs are the model ids of a request's entries, in column order.
+func modelIDs(entries []playground.ModelEntry) []string {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.Model
+	}
+	return ids
+}
+
 // lookupModels resolves each id: unknown_model for one the catalogue does
 // not list, model_unavailable for one whose provider cannot serve now;
 // both with details.model.
-func (s *Server) lookupModels(ids []string) ([]playground.Model, error) {
-	out := make([]playground.Model, 0, len(ids))
-	for _, id := range ids {
+func (s *Server) lookupModels(entries []playground.ModelEntry) ([]playground.Model, error) {
+	out := make([]playground.Model, 0, len(entries))
+	for _, id := range modelIDs(entries) {
 		m, _, err := s.opts.Catalog.Lookup(id)
 		if err != nil {
 			code := playground.ErrorCode(err)
@@ -90,29 +99,52 @@ func (s *Server) lookupModels(ids []string) ([]playground.Model, error) {
 	return out, nil
 }
 
-// startSession charges and stores a new session for a checked request and
-// starts it. parentID is set for a rerun.
-func (s *Server) startSession(ctx context.Context, p *Principal, req *playground.SessionRequest, parentID *string) (*playground.Session, error) {
+// newSession is a session about to be started: its prompt, the session's
+// system prompt and params as asked, its columns as they will run, and
+// where it stands in its conversation (parent nil: a first turn).
+type newSession struct {
+	prompt  string
+	system  *string
+	params  *playground.Params
+	columns []playground.Column
+	kind    string
+	parent  *playground.Session
+}
+
+// fromRequest is a first turn as POST /sessions asks for it.
+func fromRequest(req *playground.SessionRequest) newSession {
+	return newSession{prompt: req.Prompt, system: req.System, params: req.Params, columns: req.Columns(), kind: playground.KindNew}
+}
+
+// startSession charges and stores a new session and starts it.
+func (s *Server) startSession(ctx context.Context, p *Principal, n newSession) (*playground.Session, error) {
 	sess := &playground.Session{
 		ID:        "s_" + uuid.NewString(),
 		UserID:    p.UserID,
-		Prompt:    req.Prompt,
-		System:    req.System,
+		Prompt:    n.prompt,
+		System:    n.system,
 		CreatedAt: s.now().UTC(),
 		Status:    playground.SessionRunning,
-		ParentID:  parentID,
-		Responses: make([]*playground.Response, 0, len(req.Models)),
+		Kind:      n.kind,
+		Revealed:  true,
+		Responses: make([]*playground.Response, 0, len(n.columns)),
+	}
+	sess.RootID = sess.ID
+	if n.parent != nil {
+		sess.ParentID, sess.RootID = &n.parent.ID, n.parent.RootID
 	}
 	// An empty system prompt is no system prompt: stored and shown as null.
 	if sess.System != nil && *sess.System == "" {
 		sess.System = nil
 	}
-	if req.Params != nil {
-		sess.Params = *req.Params
+	if n.params != nil {
+		sess.Params = *n.params
 	}
-	for _, m := range req.Models {
+	for i, c := range n.columns {
 		sess.Responses = append(sess.Responses, &playground.Response{
-			ID: "r_" + uuid.NewString(), SessionID: sess.ID, Model: m, Status: playground.StatusPending,
+			ID: "r_" + uuid.NewString(), SessionID: sess.ID, Model: c.Model, Label: playground.Label(i),
+			Status: playground.StatusPending, Params: c.Params, System: c.System,
+			Continues: c.Continues, History: c.History,
 		})
 	}
 	if err := s.opts.Sessions.CreateSession(ctx, sess); err != nil {
@@ -147,8 +179,9 @@ func (s *Server) abandon(ctx context.Context, sess *playground.Session, cause er
 	}
 }
 
-// sessionSummary is a list item of GET /sessions: a Session whose
-// responses have no text field (docs/api.md: "text is omitted from list items").
+// sessionSummary is a list item of GET /sessions: a conversation's first
+// turn, with how many turns the conversation holds, whose responses have
+// no text or reasoning (docs/api.md: "omitted from list items").
 type sessionSummary struct {
 	ID        string             `json:"id"`
 	Prompt    string             `json:"prompt"`
@@ -158,27 +191,38 @@ type sessionSummary struct {
 	Status    string             `json:"status"`
 	Shared    bool               `json:"shared"`
 	ParentID  *string            `json:"parentId"`
+	RootID    string             `json:"rootId"`
+	Kind      string             `json:"kind"`
+	Blind     bool               `json:"blind"`
+	Revealed  bool               `json:"revealed"`
+	Turns     int                `json:"turns"`
 	Responses []*responseSummary `json:"responses"`
 }
 
 type responseSummary struct {
-	ID      string                    `json:"id"`
-	Model   string                    `json:"model"`
-	Status  string                    `json:"status"`
-	Error   *playground.ResponseError `json:"error"`
-	Metrics *playground.Metrics       `json:"metrics"`
-	Rating  int                       `json:"rating"`
+	ID        string                    `json:"id"`
+	Model     string                    `json:"model"`
+	Label     string                    `json:"label"`
+	Status    string                    `json:"status"`
+	Params    playground.Params         `json:"params"`
+	System    *string                   `json:"system"`
+	Continues *string                   `json:"continues"`
+	Error     *playground.ResponseError `json:"error"`
+	Metrics   *playground.Metrics       `json:"metrics"`
+	Rating    int                       `json:"rating"`
 }
 
 func summarize(sess *playground.Session) *sessionSummary {
 	out := &sessionSummary{
 		ID: sess.ID, Prompt: sess.Prompt, System: sess.System, Params: sess.Params,
 		CreatedAt: sess.CreatedAt, Status: sess.Status, Shared: sess.Shared, ParentID: sess.ParentID,
+		RootID: sess.RootID, Kind: sess.Kind, Blind: sess.Blind, Revealed: sess.Revealed, Turns: sess.Turns,
 		Responses: make([]*responseSummary, 0, len(sess.Responses)),
 	}
 	for _, r := range sess.Responses {
 		out.Responses = append(out.Responses, &responseSummary{
-			ID: r.ID, Model: r.Model, Status: r.Status, Error: r.Error, Metrics: r.Metrics, Rating: r.Rating,
+			ID: r.ID, Model: r.Model, Label: r.Label, Status: r.Status, Params: r.Params, System: r.System,
+			Continues: r.Continues, Error: r.Error, Metrics: r.Metrics, Rating: r.Rating,
 		})
 	}
 	return out
@@ -262,7 +306,7 @@ func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) {
 // database knows: owner, share state and ratings.
 func mergeLive(row, live *playground.Session) *playground.Session {
 	out := live.Clone()
-	out.UserID, out.ShareToken, out.Shared = row.UserID, row.ShareToken, row.Shared
+	out.UserID, out.ShareToken, out.Shared, out.Turns = row.UserID, row.ShareToken, row.Shared, row.Turns
 	for _, r := range out.Responses {
 		if dr := row.Response(r.ID); dr != nil {
 			r.Rating = dr.Rating
@@ -343,10 +387,20 @@ func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The token is dead in the database already: new viewers are
-		// refused. Cutting off the current ones is best effort; a failure
-		// is logged, not reported as a failed unshare.
-		if err := s.opts.Runner.Unshare(r.Context(), sess.ID, sess.ShareToken); err != nil {
-			s.log.Warn("api: cut off share viewers", "session", sess.ID, "err", err)
+		// refused. Cutting off the current ones, on every turn of the
+		// conversation, is best effort; a failure is logged, not reported
+		// as a failed unshare.
+		ids := []string{sess.ID}
+		if conv, err := s.opts.Sessions.Thread(r.Context(), sess.RootID); err == nil {
+			ids = ids[:0]
+			for _, t := range conv {
+				ids = append(ids, t.ID)
+			}
+		}
+		for _, id := range ids {
+			if err := s.opts.Runner.Unshare(r.Context(), id, sess.ShareToken); err != nil {
+				s.log.Warn("api: cut off share viewers", "session", id, "err", err)
+			}
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

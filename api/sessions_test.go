@@ -79,9 +79,11 @@ func TestCreateSession(t *testing.T) {
 			t.Errorf("remaining = %d, want 3", me.User.Quota.Remaining)
 		}
 
-		// No params: the zero value; an empty system prompt is null.
+		// No params: every setting null (the provider's default); an empty
+		// system prompt is null.
 		w = e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "x", "system": "", "models": []string{"demo/fast"}}})
-		if w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), `"params":{}`) || !strings.Contains(w.Body.String(), `"system":null`) {
+		unset := `"params":{"temperature":null,"maxTokens":null,"topP":null,"reasoningEffort":null}`
+		if w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), unset) || !strings.Contains(w.Body.String(), `"system":null`) {
 			t.Errorf("defaults: %d %s", w.Code, w.Body)
 		}
 	})

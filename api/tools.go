@@ -50,7 +50,17 @@ func (s *Server) handleEstimate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	models, err := s.lookupModels(req.Models)
+	if _, err := s.lookupModels(req.Models); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeEstimate(w, r, p, req.Prompt, req.Columns())
+}
+
+// writeEstimate answers the charge and the cost of starting columns with
+// prompt (each column with its own system prompt, thread and maxTokens).
+func (s *Server) writeEstimate(w http.ResponseWriter, r *http.Request, p *Principal, prompt string, columns []playground.Column) {
+	models, err := s.lookupModels(columnEntries(columns))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -60,84 +70,34 @@ func (s *Server) handleEstimate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	prompt, completion := estimateTokens(&req)
 	out := estimateAnswer{QuotaRequired: len(models), QuotaRemaining: u.Quota.Remaining, Models: make([]modelEstimate, 0, len(models))}
-	for _, m := range models {
-		out.Models = append(out.Models, modelEstimate{Model: m.ID, EstimatedCostUSD: m.Pricing.Cost(&prompt, &completion)})
+	for i, m := range models {
+		in, completion := estimateTokens(prompt, columns[i])
+		out.Models = append(out.Models, modelEstimate{Model: m.ID, EstimatedCostUSD: m.Pricing.Cost(&in, &completion)})
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }
 
-// estimateTokens is the prompt and completion token estimate described at
-// charsPerToken.
-func estimateTokens(req *playground.SessionRequest) (prompt, completion int64) {
-	chars := utf8.RuneCountInString(req.Prompt)
+// estimateTokens is the prompt and completion token estimate of one
+// column, as described at charsPerToken: its system prompt, every earlier
+// prompt and answer of its thread, and the prompt, each a message.
+func estimateTokens(prompt string, c playground.Column) (in, completion int64) {
+	chars := utf8.RuneCountInString(prompt)
 	messages := 1
-	if req.System != nil && *req.System != "" {
-		chars += utf8.RuneCountInString(*req.System)
+	if c.System != nil && *c.System != "" {
+		chars += utf8.RuneCountInString(*c.System)
 		messages++
 	}
-	prompt = int64((chars+charsPerToken-1)/charsPerToken + messages*tokensPerMessage)
+	for _, x := range c.History {
+		chars += utf8.RuneCountInString(x.Prompt) + utf8.RuneCountInString(x.Answer)
+		messages += 2
+	}
+	in = int64((chars+charsPerToken-1)/charsPerToken + messages*tokensPerMessage)
 	completion = defaultCompletionTokens
-	if req.Params != nil && req.Params.MaxTokens != nil {
-		completion = int64(*req.Params.MaxTokens)
+	if c.Params.MaxTokens != nil {
+		completion = int64(*c.Params.MaxTokens)
 	}
-	return prompt, completion
-}
-
-// rerunRequest is the body of POST /sessions/{id}/rerun.
-type rerunRequest struct {
-	Models []string           `json:"models"`
-	Params *playground.Params `json:"params"`
-}
-
-// handleRerun starts a new session with the parent's prompt and system,
-// the models of the body and its params (else the parent's), parentId set;
-// charged and started like any other. Owner only.
-func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
-	c, share, err := s.requestCaller(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var body rerunRequest
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// Fields and models are checked before the parent is looked up, in
-	// docs/api.md's order (400 before 404).
-	if err := playground.ValidateModelList(body.Models); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if body.Params != nil {
-		if err := body.Params.Validate(); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if _, err := s.lookupModels(body.Models); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	parent, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req := playground.SessionRequest{Prompt: parent.Prompt, System: parent.System, Models: body.Models, Params: body.Params}
-	if req.Params == nil {
-		params := parent.Params
-		req.Params = &params
-	}
-	parentID := parent.ID
-	sess, err := s.startSession(r.Context(), c.p, &req, &parentID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
+	return in, completion
 }
 
 // ratingRequest is the body of PUT …/rating; Score is a pointer so that a

@@ -62,10 +62,18 @@ func TestEstimate(t *testing.T) {
 
 func TestEstimateTokensDefault(t *testing.T) {
 	sys := "abcde" // 5 characters
-	p, c := estimateTokens(&playground.SessionRequest{Prompt: "abc", System: &sys})
+	p, c := estimateTokens("abc", playground.Column{System: &sys})
 	// ceil(8/4) + 2 messages × 4.
 	if p != 2+2*tokensPerMessage || c != defaultCompletionTokens {
 		t.Errorf("estimate = %d, %d", p, c)
+	}
+	// A thread adds its prompts and answers, two messages a turn.
+	max := 10
+	p, c = estimateTokens("abc", playground.Column{System: &sys, Params: playground.Params{MaxTokens: &max},
+		History: []playground.Exchange{{Prompt: "12345678", Answer: "1234"}}})
+	// ceil(20/4) + 4 messages × 4.
+	if p != 5+4*tokensPerMessage || c != 10 {
+		t.Errorf("estimate with a thread = %d, %d", p, c)
 	}
 }
 

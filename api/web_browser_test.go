@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -518,10 +519,14 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 	do(t, tab, 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#compose")))
 	waitFor(t, tab, 10*time.Second, "the first history page", `document.querySelectorAll('#history-list li').length >= 20`)
 	do(t, tab, 10*time.Second, chromedp.ScrollIntoView(chromedp.CSS("#history-sentinel")))
-	waitFor(t, tab, 10*time.Second, "the rest of the history", `document.querySelectorAll('#history-list li').length === 24`)
+	// The history lists conversations: the rerun is the first one's second turn.
+	waitFor(t, tab, 10*time.Second, "the rest of the history", `document.querySelectorAll('#history-list li').length === 23`)
 	order := eval[[]string](t, tab, `[...document.querySelectorAll('#history-list li')].map(li => li.dataset.sessionId)`)
-	if order[len(order)-1] != first || order[len(order)-2] != child {
-		t.Errorf("history order: the oldest should be last: %v", order)
+	if order[len(order)-1] != first || slices.Contains(order, child) {
+		t.Errorf("history order: the first conversation should be last, its rerun not listed apart: %v", order)
+	}
+	if turns := eval[string](t, tab, fmt.Sprintf(`document.querySelector('#history-list li[data-session-id=%s] .history-turns').textContent`, jsString(first))); !strings.Contains(turns, "2 turns") {
+		t.Errorf("the first conversation shows %q, want its 2 turns", turns)
 	}
 
 	// Open the first comparison from the history: read-only, with metrics.

@@ -32,7 +32,52 @@ func migrations(dialect string) *migrate.Migrations {
 			"DROP TABLE IF EXISTS users",
 		}),
 	})
+	ms.Add(migrate.Migration{
+		Name:    "20261206000001",
+		Comment: "conversations",
+		Up:      ddlMigration(conversationSchema()),
+		Down: ddlMigration([]string{
+			"DROP INDEX IF EXISTS sessions_root_idx",
+			"ALTER TABLE responses DROP COLUMN reasoning",
+			"ALTER TABLE responses DROP COLUMN continues",
+			"ALTER TABLE responses DROP COLUMN system",
+			"ALTER TABLE responses DROP COLUMN params",
+			"ALTER TABLE sessions DROP COLUMN root_id",
+			"ALTER TABLE sessions DROP COLUMN kind",
+		}),
+	})
 	return ms
+}
+
+// conversationSchema links sessions into conversations (kind, root_id) and
+// gives each response its own params, system prompt, thread link
+// (continues) and visible thinking (reasoning). Rows written before it are
+// read as first turns: a session with a parent was a rerun, its root is
+// the first session up its parent chain, and each response ran with its
+// session's params and system prompt.
+func conversationSchema() []string {
+	return []string{
+		`ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'new'`,
+		`ALTER TABLE sessions ADD COLUMN root_id TEXT`,
+		`UPDATE sessions SET kind = 'rerun' WHERE parent_id IS NOT NULL`,
+		`WITH RECURSIVE chain (id, root) AS (
+			SELECT id, id FROM sessions WHERE parent_id IS NULL
+			UNION ALL
+			SELECT s.id, c.root FROM sessions s JOIN chain c ON s.parent_id = c.id
+		)
+		UPDATE sessions SET root_id = (SELECT root FROM chain WHERE chain.id = sessions.id)`,
+		// A conversation's turns, oldest first (GET /sessions/{id}/thread,
+		// and the turn count of the list).
+		`CREATE INDEX IF NOT EXISTS sessions_root_idx ON sessions (root_id, created_at)`,
+
+		`ALTER TABLE responses ADD COLUMN params TEXT NOT NULL DEFAULT '{}'`,
+		`ALTER TABLE responses ADD COLUMN system TEXT`,
+		`ALTER TABLE responses ADD COLUMN continues TEXT`,
+		`ALTER TABLE responses ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''`,
+		`UPDATE responses SET
+			params = (SELECT s.params FROM sessions s WHERE s.id = responses.session_id),
+			system = (SELECT s.system FROM sessions s WHERE s.id = responses.session_id)`,
+	}
 }
 
 // ddlMigration runs statements in one transaction: both databases have

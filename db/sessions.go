@@ -26,6 +26,8 @@ type sessionRow struct {
 	Params     string    `bun:"params"` // JSON of playground.Params
 	ShareToken *string   `bun:"share_token"`
 	ParentID   *string   `bun:"parent_id"`
+	RootID     string    `bun:"root_id"`
+	Kind       string    `bun:"kind"`
 	CreatedAt  time.Time `bun:"created_at"`
 	Status     string    `bun:"status"`
 	LastSeq    int64     `bun:"last_seq"`
@@ -41,7 +43,11 @@ type responseRow struct {
 	SessionID        string     `bun:"session_id"`
 	Position         int        `bun:"position"`
 	Model            string     `bun:"model"`
+	Params           string     `bun:"params"` // JSON of playground.Params
+	System           *string    `bun:"system"`
+	Continues        *string    `bun:"continues"`
 	Text             string     `bun:"text"`
+	Reasoning        string     `bun:"reasoning"`
 	Status           string     `bun:"status"`
 	Error            *string    `bun:"error"` // JSON of playground.ResponseError
 	TTFTMs           *int64     `bun:"ttft_ms"`
@@ -72,6 +78,9 @@ func toSession(r *sessionRow) (*playground.Session, error) {
 		CreatedAt: r.CreatedAt.UTC(),
 		Status:    r.Status,
 		ParentID:  r.ParentID,
+		RootID:    r.RootID,
+		Kind:      r.Kind,
+		Revealed:  true,
 		LastSeq:   r.LastSeq,
 		Owner:     r.Owner,
 		Responses: []*playground.Response{},
@@ -92,12 +101,21 @@ func toResponse(r *responseRow) (*playground.Response, error) {
 		ID:        r.ID,
 		SessionID: r.SessionID,
 		Model:     r.Model,
+		Label:     playground.Label(r.Position),
 		Status:    r.Status,
+		System:    r.System,
+		Continues: r.Continues,
 		Text:      r.Text,
+		Reasoning: r.Reasoning,
 		Rating:    r.Rating,
 		NextIndex: r.NextIndex,
 		Attempts:  r.Attempts,
 		Refunded:  r.Refunded,
+	}
+	if r.Params != "" {
+		if err := json.Unmarshal([]byte(r.Params), &resp.Params); err != nil {
+			return nil, fmt.Errorf("response %s: params: %w", r.ID, err)
+		}
 	}
 	if r.Error != nil {
 		resp.Error = new(playground.ResponseError)
@@ -145,6 +163,14 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	if s.Status == "" {
 		s.Status = playground.SessionRunning
 	}
+	if s.Kind == "" {
+		s.Kind = playground.KindNew
+	}
+	if s.RootID == "" {
+		s.RootID = s.ID
+	}
+	// Blind sessions are not stored yet: every session is revealed.
+	s.Revealed = !s.Blind
 	if s.Responses == nil {
 		s.Responses = []*playground.Response{}
 	}
@@ -159,6 +185,8 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 		System:    s.System,
 		Params:    string(params),
 		ParentID:  s.ParentID,
+		RootID:    s.RootID,
+		Kind:      s.Kind,
 		CreatedAt: s.CreatedAt,
 		Status:    s.Status,
 		LastSeq:   s.LastSeq,
@@ -177,8 +205,14 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 		if r.Status == "" {
 			r.Status = playground.StatusPending
 		}
+		r.Label = playground.Label(i)
+		rparams, err := json.Marshal(r.Params)
+		if err != nil {
+			return fmt.Errorf("db: create session: response params: %w", err)
+		}
 		rrows[i] = responseRow{
-			ID: r.ID, SessionID: s.ID, Position: i, Model: r.Model, Text: r.Text,
+			ID: r.ID, SessionID: s.ID, Position: i, Model: r.Model, Params: string(rparams),
+			System: r.System, Continues: r.Continues, Text: r.Text, Reasoning: r.Reasoning,
 			Status: r.Status, Attempts: r.Attempts, NextIndex: r.NextIndex, Rating: r.Rating,
 		}
 	}
@@ -285,6 +319,9 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 	if len(ids) == 0 {
 		return out, nil
 	}
+	if err := d.conversationTokens(ctx, out); err != nil {
+		return nil, err
+	}
 	var rrows []*responseRow
 	q := d.db.NewSelect().Model(&rrows).Where("session_id IN (?)", bun.List(ids)).Order("session_id", "position")
 	if !withText {
@@ -304,7 +341,58 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 	return out, nil
 }
 
-// ListSessions returns up to limit of the user's sessions, newest first,
+// conversationTokens gives each session without a share token of its own
+// its conversation's: a share token is set on the first turn and covers
+// every turn, present and future. (A later turn that was shared on its own,
+// before conversations existed, keeps its own token, which covers it alone.)
+func (d *DB) conversationTokens(ctx context.Context, ss []*playground.Session) error {
+	var roots []string
+	for _, s := range ss {
+		if !s.Shared && s.RootID != "" && s.RootID != s.ID {
+			roots = append(roots, s.RootID)
+		}
+	}
+	if len(roots) == 0 {
+		return nil
+	}
+	var rows []struct {
+		ID         string `bun:"id"`
+		ShareToken string `bun:"share_token"`
+	}
+	if err := d.db.NewSelect().Table("sessions").Column("id", "share_token").
+		Where("id IN (?) AND share_token IS NOT NULL", bun.List(roots)).Scan(ctx, &rows); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		for _, s := range ss {
+			if !s.Shared && s.RootID == r.ID {
+				s.Shared, s.ShareToken = true, r.ShareToken
+			}
+		}
+	}
+	return nil
+}
+
+// Thread returns every session of the conversation whose first turn is
+// rootID, oldest first, with their texts; ENotFound when there is none.
+func (d *DB) Thread(ctx context.Context, rootID string) ([]*playground.Session, error) {
+	var rows []*sessionRow
+	if err := d.db.NewSelect().Model(&rows).Where("root_id = ?", rootID).
+		OrderExpr("created_at ASC, id ASC").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("db: thread: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("Session")
+	}
+	ss, err := d.withResponses(ctx, rows, true)
+	if err != nil {
+		return nil, fmt.Errorf("db: thread: %w", err)
+	}
+	return ss, nil
+}
+
+// ListSessions returns up to limit of the user's conversations (their
+// first turns, each with its Turns), newest first,
 // starting after cursor (empty for the first page), without response
 // texts, and the cursor of the next page ("" on the last). A limit out of
 // 1..MaxSessionsListed is clamped.
@@ -316,7 +404,7 @@ func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int)
 		limit = playground.MaxSessionsListed
 	}
 	var rows []*sessionRow
-	q := d.db.NewSelect().Model(&rows).Where("user_id = ?", userID).
+	q := d.db.NewSelect().Model(&rows).Where("user_id = ? AND kind = ?", userID, playground.KindNew).
 		OrderExpr("created_at DESC, id DESC").
 		Limit(int64(limit) + 1) // one more than asked: is there a next page?
 	if cursor != "" {
@@ -340,7 +428,36 @@ func (d *DB) ListSessions(ctx context.Context, userID, cursor string, limit int)
 	if err != nil {
 		return nil, "", fail("list sessions", err)
 	}
+	if err := d.countTurns(ctx, ss); err != nil {
+		return nil, "", fmt.Errorf("db: list sessions: %w", err)
+	}
 	return ss, next, nil
+}
+
+// countTurns sets each first turn's Turns: how many sessions its
+// conversation holds, itself included.
+func (d *DB) countTurns(ctx context.Context, ss []*playground.Session) error {
+	if len(ss) == 0 {
+		return nil
+	}
+	byRoot := make(map[string]*playground.Session, len(ss))
+	ids := make([]string, len(ss))
+	for i, s := range ss {
+		byRoot[s.ID], ids[i] = s, s.ID
+	}
+	var counts []struct {
+		RootID string `bun:"root_id"`
+		N      int    `bun:"n"`
+	}
+	err := d.db.NewSelect().Table("sessions").ColumnExpr("root_id, COUNT(*) AS n").
+		Where("root_id IN (?)", bun.List(ids)).Group("root_id").Scan(ctx, &counts)
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		byRoot[c.RootID].Turns = c.N
+	}
+	return nil
 }
 
 // encodeCursor makes the opaque page cursor: the (created_at, id) of the
@@ -366,13 +483,17 @@ func decodeCursor(c string) (time.Time, string, error) {
 	return at.UTC(), id, nil
 }
 
-// SetShareToken sets the session's share token, or clears it with "".
+// SetShareToken sets the share token of the session's conversation, or
+// clears it with "". The token is kept on the first turn, so it covers every
+// turn; a token the session holds of its own (a turn shared on its own
+// before conversations existed) is set or cleared in place.
 func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 	var tok *string
 	if token != "" {
 		tok = &token
 	}
-	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).Where("id = ?", id).Exec(ctx)
+	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).
+		Where("id = (SELECT CASE WHEN s.share_token IS NOT NULL THEN s.id ELSE s.root_id END FROM sessions s WHERE s.id = ?)", id).Exec(ctx)
 	if err != nil {
 		return fail("set share token", err)
 	}

@@ -48,10 +48,18 @@ func (p *Anthropic) Name() string { return playground.ProviderAnthropic }
 // no typed fields for them). Recent Claude models refuse both together, so
 // a top_p of 1 (which changes nothing) is left out.
 func (p *Anthropic) Stream(ctx context.Context, req playground.ProviderRequest) (playground.Stream, error) {
+	// The system prompt travels apart, in system; the thread alternates
+	// user and assistant messages, ending with the new prompt.
+	msgs := make([]anthropic.MessageParam, 0, 2*len(req.History)+1)
+	for _, x := range req.History {
+		msgs = append(msgs, anthropic.NewUserMessage(anthropic.NewTextBlock(x.Prompt)),
+			anthropic.NewAssistantMessage(anthropic.NewTextBlock(x.Answer)))
+	}
+	msgs = append(msgs, anthropic.NewUserMessage(anthropic.NewTextBlock(req.Prompt)))
 	params := anthropic.MessageNewParams{
 		Model:     req.Model,
 		MaxTokens: DefaultAnthropicMaxTokens,
-		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(req.Prompt))},
+		Messages:  msgs,
 	}
 	if m := req.Params.MaxTokens; m != nil {
 		params.MaxTokens = int64(*m)

@@ -127,7 +127,7 @@ func (p *Demo) Stream(ctx context.Context, req playground.ProviderRequest) (play
 	return &demoStream{
 		ctx: ctx, done: make(chan struct{}),
 		chunks: chunks, delays: delays, finish: finish,
-		promptTokens: int64(countWords(req.Prompt) + countWords(req.System)),
+		promptTokens: demoPromptTokens(req),
 		words:        int64(len(words)),
 	}, nil
 }
@@ -201,6 +201,16 @@ func demoRand(req playground.ProviderRequest) *rand.Rand {
 }
 
 func countWords(s string) int { return len(strings.Fields(s)) }
+
+// demoPromptTokens counts the words the demo "model" was sent: the system
+// prompt, the thread's earlier prompts and answers, and the prompt.
+func demoPromptTokens(req playground.ProviderRequest) int64 {
+	n := countWords(req.Prompt) + countWords(req.System)
+	for _, x := range req.History {
+		n += countWords(x.Prompt) + countWords(x.Answer)
+	}
+	return int64(n)
+}
 
 var (
 	demoNouns = []string{"state", "latency", "trade-off", "replica", "boundary", "signal", "cache",

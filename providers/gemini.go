@@ -71,7 +71,14 @@ func (p *Gemini) Stream(ctx context.Context, req playground.ProviderRequest) (pl
 	if m := req.Params.MaxTokens; m != nil {
 		cfg.MaxOutputTokens = int32(*m)
 	}
-	contents := []*genai.Content{genai.NewContentFromText(req.Prompt, genai.RoleUser)}
+	// The thread as contents with roles user and model, ending with the
+	// new prompt.
+	contents := make([]*genai.Content, 0, 2*len(req.History)+1)
+	for _, x := range req.History {
+		contents = append(contents, genai.NewContentFromText(x.Prompt, genai.RoleUser),
+			genai.NewContentFromText(x.Answer, genai.RoleModel))
+	}
+	contents = append(contents, genai.NewContentFromText(req.Prompt, genai.RoleUser))
 
 	sctx, cancel := context.WithCancel(ctx)
 	cctx, capture := withCapture(sctx)

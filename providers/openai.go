@@ -71,6 +71,9 @@ func (p *OpenAICompat) Stream(ctx context.Context, req playground.ProviderReques
 	if req.System != "" {
 		params.Messages = append(params.Messages, openai.SystemMessage(req.System))
 	}
+	for _, x := range req.History {
+		params.Messages = append(params.Messages, openai.UserMessage(x.Prompt), openai.AssistantMessage(x.Answer))
+	}
 	params.Messages = append(params.Messages, openai.UserMessage(req.Prompt))
 	if t := req.Params.Temperature; t != nil {
 		params.Temperature = openai.Float(*t)

@@ -337,13 +337,15 @@ async function rerunSession() {
   const s = state.session;
   if (!s) return;
   const available = new Set(state.models.filter((m) => m.available).map((m) => m.id));
-  const models = s.responses.map((r) => r.model).filter((m) => available.has(m));
+  // Each column again, with its own params and system prompt.
+  const models = s.responses.filter((r) => available.has(r.model))
+    .map((r) => ({ model: r.model, params: r.params, system: r.system }));
   if (!models.length) { notice('None of these models is available now.'); return; }
   $('rerun').disabled = true;
   try {
     const child = await api.rerun(s.id, models);
     openSession(child, { owner: true });
-    prependHistory(child);
+    addTurn(child);
     refreshMe();
   } catch (e) { notice(errorText(e)); } finally { $('rerun').disabled = false; }
 }
@@ -569,9 +571,23 @@ function prependHistory(s) {
   $('history-status').textContent = '';
 }
 
+// addTurn counts a new turn on its conversation's history item (the list
+// shows conversations by their first turn).
+function addTurn(s) {
+  const li = $('history-list').querySelector(`li[data-session-id="${CSS.escape(s.rootId)}"]`);
+  const turns = li && li.querySelector('.history-turns');
+  if (turns) {
+    const n = Number(turns.dataset.turns) + 1;
+    turns.dataset.turns = String(n);
+    turns.textContent = ` · ${n} turns`;
+  }
+}
+
 function updateHistoryItem(s) {
   const li = $('history-list').querySelector(`li[data-session-id="${CSS.escape(s.id)}"]`);
-  if (li) li.replaceWith(historyItem(s, openHistory));
+  // A session carries no turn count: keep the one the item shows.
+  const turns = li && li.querySelector('.history-turns');
+  if (li) li.replaceWith(historyItem({ ...s, turns: Number(turns && turns.dataset.turns) || s.turns }, openHistory));
   markCurrentHistory(state.session && state.session.id);
 }
 

@@ -329,7 +329,8 @@ export function historyItem(s, onOpen) {
       ' · ',
       `${models.length} model${models.length === 1 ? '' : 's'}`,
       s.shared ? ' · shared' : '',
-      s.parentId ? ' · rerun' : ''));
+      el('span', { class: 'history-turns', dataset: { turns: String(s.turns || 1) },
+        text: (s.turns || 1) > 1 ? ` · ${s.turns} turns` : '' })));
   btn.title = models.join(', ');
   btn.addEventListener('click', () => onOpen(s.id));
   return el('li', { dataset: { sessionId: s.id } }, btn);

@@ -1,0 +1,72 @@
+package db_test
+
+import (
+	"testing"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/db"
+)
+
+// Sessions written before conversations existed are read as first turns:
+// a session with a parent was a rerun, its root is the first session up
+// its parent chain, every response ran with its session's params and
+// system prompt, continues nothing and has no reasoning, and the list
+// shows one conversation with its turns.
+func TestMigrate_OldRowsReadAsFirstTurns(t *testing.T) {
+	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
+		u := mustCreateUser(t, d, "old@example.com")
+		if err := db.UndoLastMigration(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		b := d.Bun()
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := b.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		at := "2025-01-01 00:00:00+00:00"
+		for _, s := range []struct{ id, parent string }{{"s_a", ""}, {"s_b", "s_a"}, {"s_c", "s_b"}} {
+			var parent any
+			if s.parent != "" {
+				parent = s.parent
+			}
+			exec(`INSERT INTO sessions (id, user_id, prompt, system, params, parent_id, created_at, status)
+				VALUES (?, ?, 'Hi', 'Be brief', '{"temperature":0.5}', ?, ?, 'complete')`,
+				s.id, u.ID, parent, at)
+			for pos, model := range []string{"demo/fast", "demo/slow"} {
+				exec(`INSERT INTO responses (id, session_id, position, model, text, status)
+					VALUES (?, ?, ?, ?, 'answer', 'complete')`,
+					s.id+"_r"+string(rune('0'+pos)), s.id, pos, model)
+			}
+		}
+		if err := d.Migrate(ctx); err != nil {
+			t.Fatalf("migrate forward: %v", err)
+		}
+
+		for _, want := range []struct{ id, kind string }{{"s_a", playground.KindNew}, {"s_b", playground.KindRerun}, {"s_c", playground.KindRerun}} {
+			s, err := d.FindSession(ctx, want.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Kind != want.kind || s.RootID != "s_a" || !s.Revealed || s.Blind {
+				t.Errorf("%s: kind %q root %q revealed %v blind %v, want %q, s_a, revealed, not blind",
+					want.id, s.Kind, s.RootID, s.Revealed, s.Blind, want.kind)
+			}
+			for i, r := range s.Responses {
+				if r.Label != playground.Label(i) || r.System == nil || *r.System != "Be brief" ||
+					r.Params.Temperature == nil || *r.Params.Temperature != 0.5 || r.Continues != nil || r.Reasoning != "" {
+					t.Errorf("%s response %d: label %q system %v params %+v continues %v reasoning %q",
+						want.id, i, r.Label, r.System, r.Params, r.Continues, r.Reasoning)
+				}
+			}
+		}
+		list, _, err := d.ListSessions(ctx, u.ID, "", 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].ID != "s_a" || list[0].Turns != 3 {
+			t.Fatalf("list: %d items (first %+v), want one conversation s_a of 3 turns", len(list), list)
+		}
+	})
+}
