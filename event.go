@@ -106,12 +106,18 @@ type ErrorEvent struct {
 // same bytes are shared by every viewer. Seq is 0 for events outside the
 // log (presence, WebSocket replies) and for a snapshot, which takes no seq
 // of its own; Covers is a snapshot's: the seq of the last event it covers.
+//
+// Frames are made by the constructors below, one per event kind, which
+// state the session and seq once. Ends marks the frames after which a
+// viewer's subscription to SessionID is over: done, and an error that cuts
+// the viewer off (a revoked share token). An SSE stream ends after one.
 type Frame struct {
 	Seq       int64
 	Covers    int64
 	Type      EventType
 	SessionID string
 	Data      []byte
+	Ends      bool
 }
 
 // LogID is the position in the session's log that a frame stands for, the
@@ -129,7 +135,80 @@ func (f Frame) LogID() (id int64, ok bool) {
 	}
 }
 
-// EncodeFrame marshals an event into a Frame.
+// StatusFrame is the log event of a response's status.
+func StatusFrame(sessionID string, seq int64, e StatusEvent) Frame {
+	e.Type, e.SessionID, e.Seq = EventStatus, sessionID, seq
+	return EncodeFrame(e.Type, sessionID, seq, e)
+}
+
+// ChunkFrame is the log event of a piece of a response's text.
+func ChunkFrame(sessionID string, seq int64, e ChunkEvent) Frame {
+	e.Type, e.SessionID, e.Seq = EventChunk, sessionID, seq
+	return EncodeFrame(e.Type, sessionID, seq, e)
+}
+
+// MetricsFrame is the log event of a response's metrics, as it ends.
+func MetricsFrame(sessionID string, seq int64, e MetricsEvent) Frame {
+	e.Type, e.SessionID, e.Seq = EventMetrics, sessionID, seq
+	return EncodeFrame(e.Type, sessionID, seq, e)
+}
+
+// DoneFrame is the last log event of a session; it ends every
+// subscription to it.
+func DoneFrame(sessionID string, seq int64, status string) Frame {
+	f := EncodeFrame(EventDone, sessionID, seq, DoneEvent{Type: EventDone, SessionID: sessionID, Seq: seq, Status: status})
+	f.Ends = true
+	return f
+}
+
+// LogFrame is a log event read back from where it was stored (a broker's
+// stream) by its type and bytes; a done ends subscriptions, as DoneFrame's.
+func LogFrame(sessionID string, seq int64, typ EventType, data []byte) Frame {
+	return Frame{Seq: seq, Type: typ, SessionID: sessionID, Data: data, Ends: typ == EventDone}
+}
+
+// SnapshotFrame is the whole of s as of the seq it covers; it takes no
+// seq of its own.
+func SnapshotFrame(s *Session, covers int64) Frame {
+	f := EncodeFrame(EventSnapshot, s.ID, 0, SnapshotEvent{Type: EventSnapshot, SessionID: s.ID, Seq: covers, Session: s})
+	f.Covers = covers
+	return f
+}
+
+// PresenceFrame counts a session's viewers; it is not part of the log.
+func PresenceFrame(sessionID string, viewers int) Frame {
+	return EncodeFrame(EventPresence, sessionID, 0, PresenceEvent{Type: EventPresence, SessionID: sessionID, Viewers: viewers})
+}
+
+// SubscribedFrame is the WebSocket's confirmation of a subscription, seq
+// being the session's latest when it took effect.
+func SubscribedFrame(sessionID string, seq int64) Frame {
+	return EncodeFrame(EventSubscribed, sessionID, 0, SubscribedEvent{Type: EventSubscribed, SessionID: sessionID, Seq: seq})
+}
+
+// CutOffFrame tells a viewer who came with a share token that has been
+// revoked that the session is gone for them; it ends the subscription.
+func CutOffFrame(sessionID string) Frame {
+	return ErrorFrame(sessionID, Errorf(ENotFound, "This session is no longer shared."))
+}
+
+// ErrorFrame is a coded error that ends the viewer's subscription to the
+// session: it can no longer be followed for them.
+func ErrorFrame(sessionID string, err error) Frame {
+	f := ReplyErrorFrame(sessionID, err)
+	f.Ends = true
+	return f
+}
+
+// ReplyErrorFrame is the WebSocket's coded answer to one client frame
+// (sessionID, when the frame named one, is told back); it ends nothing.
+func ReplyErrorFrame(sessionID string, err error) Frame {
+	return EncodeFrame(EventError, sessionID, 0, ErrorEvent{Type: EventError,
+		Code: ErrorCode(err), Message: ErrorMessage(err), SessionID: sessionID})
+}
+
+// EncodeFrame marshals an event into a Frame; the constructors above use
+// it, and replies without a kind of their own (pong, unsubscribed).
 func EncodeFrame(typ EventType, sessionID string, seq int64, v any) Frame {
 	data, err := json.Marshal(v)
 	if err != nil {

@@ -115,12 +115,10 @@ func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
 		}
 		if sendMetrics {
 			seq++
-			e.publish(s.ID, playground.EncodeFrame(playground.EventMetrics, s.ID, seq, playground.MetricsEvent{
-				Type: playground.EventMetrics, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model, Metrics: r.Metrics}))
+			e.publish(s.ID, playground.MetricsFrame(s.ID, seq, playground.MetricsEvent{ResponseID: r.ID, Model: r.Model, Metrics: r.Metrics}))
 		}
 		seq++
-		e.publish(s.ID, playground.EncodeFrame(playground.EventStatus, s.ID, seq, playground.StatusEvent{
-			Type: playground.EventStatus, SessionID: s.ID, Seq: seq, ResponseID: r.ID, Model: r.Model,
+		e.publish(s.ID, playground.StatusFrame(s.ID, seq, playground.StatusEvent{ResponseID: r.ID, Model: r.Model,
 			Status: r.Status, Error: r.Error}))
 	}
 	if doneLogged {
@@ -134,7 +132,6 @@ func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
 	if err := e.store.FinishSession(ctx, s.ID, status, seq); err != nil {
 		return fmt.Errorf("actors: interrupt %s: %w", s.ID, err)
 	}
-	e.publish(s.ID, playground.EncodeFrame(playground.EventDone, s.ID, seq, playground.DoneEvent{
-		Type: playground.EventDone, SessionID: s.ID, Seq: seq, Status: status}))
+	e.publish(s.ID, playground.DoneFrame(s.ID, seq, status))
 	return nil
 }

@@ -201,28 +201,28 @@ func (a *sessionActor) onModel(m modelMsg) {
 	switch m.kind {
 	case msgStatus:
 		r.Status = m.status
-		a.emit(playground.EventStatus, func(seq int64) any {
-			return playground.StatusEvent{Type: playground.EventStatus, SessionID: a.sess.ID, Seq: seq,
-				ResponseID: r.ID, Model: r.Model, Status: m.status, Retrying: m.retrying}
+		a.emit(func(seq int64) playground.Frame {
+			return playground.StatusFrame(a.sess.ID, seq, playground.StatusEvent{
+				ResponseID: r.ID, Model: r.Model, Status: m.status, Retrying: m.retrying})
 		})
 	case msgChunk:
 		idx := r.NextIndex
 		r.NextIndex++
 		a.texts[m.idx].WriteString(m.text)
-		a.emit(playground.EventChunk, func(seq int64) any {
-			return playground.ChunkEvent{Type: playground.EventChunk, SessionID: a.sess.ID, Seq: seq,
-				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text}
+		a.emit(func(seq int64) playground.Frame {
+			return playground.ChunkFrame(a.sess.ID, seq, playground.ChunkEvent{
+				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
 		})
 	case msgEnd:
 		f := m.final
 		r.Status, r.Error, r.Metrics, r.Attempts, r.Refunded = f.Status, f.Error, f.Metrics, f.Attempts, f.Refunded
-		a.emit(playground.EventMetrics, func(seq int64) any {
-			return playground.MetricsEvent{Type: playground.EventMetrics, SessionID: a.sess.ID, Seq: seq,
-				ResponseID: r.ID, Model: r.Model, Metrics: f.Metrics}
+		a.emit(func(seq int64) playground.Frame {
+			return playground.MetricsFrame(a.sess.ID, seq, playground.MetricsEvent{
+				ResponseID: r.ID, Model: r.Model, Metrics: f.Metrics})
 		})
-		a.emit(playground.EventStatus, func(seq int64) any {
-			return playground.StatusEvent{Type: playground.EventStatus, SessionID: a.sess.ID, Seq: seq,
-				ResponseID: r.ID, Model: r.Model, Status: f.Status, Error: f.Error}
+		a.emit(func(seq int64) playground.Frame {
+			return playground.StatusFrame(a.sess.ID, seq, playground.StatusEvent{
+				ResponseID: r.ID, Model: r.Model, Status: f.Status, Error: f.Error})
 		})
 		a.ended++
 	}
@@ -231,9 +231,9 @@ func (a *sessionActor) onModel(m modelMsg) {
 
 // emit gives the next seq to an event, encodes it once, logs it and hands
 // the same bytes to every subscriber.
-func (a *sessionActor) emit(typ playground.EventType, build func(seq int64) any) {
+func (a *sessionActor) emit(build func(seq int64) playground.Frame) {
 	a.seq++
-	f := playground.EncodeFrame(typ, a.sess.ID, a.seq, build(a.seq))
+	f := build(a.seq)
 	a.log = append(a.log, f)
 	a.broadcast(f)
 	a.e.publish(a.sess.ID, f)
@@ -275,7 +275,7 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 		for sub := range a.subs {
 			if sub.ShareToken != "" && sub.ShareToken == c.token {
 				delete(a.subs, sub)
-				sub.Queue.Push(hub.CutOffFrame(a.sess.ID))
+				sub.Queue.Push(playground.CutOffFrame(a.sess.ID))
 				a.presence.Dirty = true
 			}
 		}
@@ -291,7 +291,7 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 func (a *sessionActor) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	frames := make([]playground.Frame, 0, 4)
 	if sub.Subscribed {
-		frames = append(frames, hub.SubscribedFrame(a.sess.ID, a.seq))
+		frames = append(frames, playground.SubscribedFrame(a.sess.ID, a.seq))
 	}
 	ended := a.sess.Status != playground.SessionRunning
 	first := a.seq - int64(len(a.log)) // seq before the first logged event
@@ -299,9 +299,9 @@ func (a *sessionActor) subscribe(sub *hub.Subscriber, since int64) hub.Subscribe
 	case since > 0 && since >= first && since <= a.seq:
 		frames = append(frames, a.log[since-first:]...)
 	case ended:
-		frames = append(frames, hub.SnapshotFrame(a.current(), a.seq-1), a.log[len(a.log)-1])
+		frames = append(frames, playground.SnapshotFrame(a.current(), a.seq-1), a.log[len(a.log)-1])
 	default:
-		frames = append(frames, hub.SnapshotFrame(a.current(), a.seq))
+		frames = append(frames, playground.SnapshotFrame(a.current(), a.seq))
 	}
 	sub.Queue.PushAll(frames)
 	if ended {
@@ -336,9 +336,7 @@ func (a *sessionActor) presenceC() <-chan time.Time {
 func (a *sessionActor) sendPresence() {
 	a.presence.Sent()
 	n := a.e.viewers(a.sess.ID, len(a.subs))
-	f := playground.EncodeFrame(playground.EventPresence, a.sess.ID, 0,
-		playground.PresenceEvent{Type: playground.EventPresence, SessionID: a.sess.ID, Viewers: n})
-	a.broadcast(f)
+	a.broadcast(playground.PresenceFrame(a.sess.ID, n))
 }
 
 // checkpoint hands the running state to the writer, replacing a job it
@@ -389,9 +387,7 @@ func (a *sessionActor) finishSession(ctx context.Context) {
 	defer cancel()
 	a.e.commitEnding(dbctx, pendingEnd{sessionID: a.sess.ID, status: status, lastSeq: doneSeq})
 	a.sess.Status = status
-	a.emit(playground.EventDone, func(seq int64) any {
-		return playground.DoneEvent{Type: playground.EventDone, SessionID: a.sess.ID, Seq: seq, Status: status}
-	})
+	a.emit(func(seq int64) playground.Frame { return playground.DoneFrame(a.sess.ID, seq, status) })
 	a.sess.LastSeq = a.seq
 	// Nothing more will come (SSE streams end on done), but the viewers
 	// stay known for the replay window so that unsharing still cuts off

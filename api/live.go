@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-
-	"github.com/playground-dev/playground"
 )
 
 // liveState tracks the long-lived viewer connections (WebSocket and SSE),
@@ -39,9 +37,3 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 
 // lineBreak separates the JSON objects of one WebSocket frame.
 var lineBreak = []byte{'\n'}
-
-// isEnd reports whether a frame ends a viewer's interest in a session:
-// its done event, or the cut-off of a revoked share token.
-func isEnd(f playground.Frame) bool {
-	return f.Type == playground.EventDone || (f.Type == playground.EventError && f.SessionID != "")
-}

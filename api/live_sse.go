@@ -80,7 +80,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			end := false
 			for _, f := range frames {
 				buf = appendSSE(buf, f)
-				if isEnd(f) && f.SessionID == id {
+				if f.Ends && f.SessionID == id {
 					end = true
 					break
 				}

@@ -334,9 +334,7 @@ func (cn *wsConn) reply(typ playground.EventType, sessionID string, v any) {
 }
 
 func (cn *wsConn) replyError(sessionID string, err error) {
-	f := hub.ErrorFrame(sessionID, err)
-	f.SessionID = "" // a reply to this connection, not the end of a session (see isEnd)
-	cn.queue.Push(f)
+	cn.queue.Push(playground.ReplyErrorFrame(sessionID, err))
 }
 
 func (cn *wsConn) handle(ctx context.Context, data []byte) {

@@ -276,7 +276,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub *Subscriber, sessionID string, 
 func ServeStored(sub *Subscriber, s *playground.Session, since int64) {
 	frames := make([]playground.Frame, 0, 3)
 	if sub.Subscribed {
-		frames = append(frames, SubscribedFrame(s.ID, s.LastSeq))
+		frames = append(frames, playground.SubscribedFrame(s.ID, s.LastSeq))
 	}
 	if s.Status == playground.SessionRunning || since < s.LastSeq {
 		frames = append(frames, stateFrames(s)...)
@@ -289,41 +289,9 @@ func ServeStored(sub *Subscriber, s *playground.Session, since int64) {
 // ended, a snapshot covering every event before done, then done.
 func stateFrames(s *playground.Session) []playground.Frame {
 	if s.Status == playground.SessionRunning {
-		return []playground.Frame{SnapshotFrame(s, s.LastSeq)}
+		return []playground.Frame{playground.SnapshotFrame(s, s.LastSeq)}
 	}
-	return []playground.Frame{SnapshotFrame(s, s.LastSeq-1), DoneFrame(s.ID, s.LastSeq, s.Status)}
-}
-
-// SubscribedFrame encodes the WebSocket "subscribed" reply.
-func SubscribedFrame(sessionID string, seq int64) playground.Frame {
-	return playground.EncodeFrame(playground.EventSubscribed, sessionID, 0,
-		playground.SubscribedEvent{Type: playground.EventSubscribed, SessionID: sessionID, Seq: seq})
-}
-
-// CutOffFrame tells a viewer who came with a share token that has been
-// revoked that the session is gone for them.
-func CutOffFrame(sessionID string) playground.Frame {
-	return ErrorFrame(sessionID, playground.Errorf(playground.ENotFound, "This session is no longer shared."))
-}
-
-// ErrorFrame encodes a coded error about a session.
-func ErrorFrame(sessionID string, err error) playground.Frame {
-	return playground.EncodeFrame(playground.EventError, sessionID, 0, playground.ErrorEvent{Type: playground.EventError,
-		Code: playground.ErrorCode(err), Message: playground.ErrorMessage(err), SessionID: sessionID})
-}
-
-// SnapshotFrame encodes a snapshot of s as of seq.
-func SnapshotFrame(s *playground.Session, seq int64) playground.Frame {
-	f := playground.EncodeFrame(playground.EventSnapshot, s.ID, 0,
-		playground.SnapshotEvent{Type: playground.EventSnapshot, SessionID: s.ID, Seq: seq, Session: s})
-	f.Covers = seq
-	return f
-}
-
-// DoneFrame encodes the done event.
-func DoneFrame(sessionID string, seq int64, status string) playground.Frame {
-	return playground.EncodeFrame(playground.EventDone, sessionID, seq,
-		playground.DoneEvent{Type: playground.EventDone, SessionID: sessionID, Seq: seq, Status: status})
+	return []playground.Frame{playground.SnapshotFrame(s, s.LastSeq-1), playground.DoneFrame(s.ID, s.LastSeq, s.Status)}
 }
 
 // Close stops the registry goroutine and waits for it. Safe to call twice.

@@ -184,7 +184,7 @@ func TestApplySkipsWhatTheCheckpointHas(t *testing.T) {
 	}
 	Apply(s, chunk(3, 1, "b")) // already in the checkpoint
 	Apply(s, chunk(4, 2, "c"))
-	Apply(s, DoneFrame("s", 5, playground.SessionComplete))
+	Apply(s, playground.DoneFrame("s", 5, playground.SessionComplete))
 	if r := s.Responses[0]; r.Text != "abc" || r.NextIndex != 3 || s.LastSeq != 5 || s.Status != playground.SessionComplete {
 		t.Fatalf("applied: %+v, session %+v", r, s)
 	}

@@ -370,7 +370,7 @@ func framesOf(sid string, msgs []redis.XMessage) []playground.Frame {
 		n, _ := strconv.ParseInt(seq, 10, 64)
 		t, _ := m.Values["t"].(string)
 		d, _ := m.Values["d"].(string)
-		out = append(out, playground.Frame{Seq: n, Type: playground.EventType(t), SessionID: sid, Data: []byte(d)})
+		out = append(out, playground.LogFrame(sid, n, playground.EventType(t), []byte(d)))
 	}
 	return out
 }

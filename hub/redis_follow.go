@@ -245,7 +245,7 @@ func (f *follower) handle(req followerReq) {
 		for sub := range f.subs {
 			if sub.ShareToken == req.unshare {
 				delete(f.subs, sub)
-				sub.Queue.Push(CutOffFrame(f.sid))
+				sub.Queue.Push(playground.CutOffFrame(f.sid))
 				f.presence.Dirty = true
 			}
 		}
@@ -275,13 +275,13 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 	if !replayed {
 		s, err := f.restore(ctx)
 		if err != nil {
-			sub.Queue.PushAll([]playground.Frame{ErrorFrame(f.sid, err)})
+			sub.Queue.PushAll([]playground.Frame{playground.ErrorFrame(f.sid, err)})
 			return Ended
 		}
 		frames, base = stateFrames(s), s.LastSeq
 	}
 	if sub.Subscribed {
-		frames = append([]playground.Frame{SubscribedFrame(f.sid, max(f.last, base))}, frames...)
+		frames = append([]playground.Frame{playground.SubscribedFrame(f.sid, max(f.last, base))}, frames...)
 	}
 	sub.Queue.PushAll(frames)
 	if n := len(frames); n > 0 && frames[n-1].Type == playground.EventDone {
@@ -389,8 +389,7 @@ func (f *follower) presenceC() <-chan time.Time {
 func (f *follower) sendPresence() {
 	f.presence.Sent()
 	n := f.b.Viewers(f.sid, len(f.subs))
-	fr := playground.EncodeFrame(playground.EventPresence, f.sid, 0,
-		playground.PresenceEvent{Type: playground.EventPresence, SessionID: f.sid, Viewers: n})
+	fr := playground.PresenceFrame(f.sid, n)
 	for sub := range f.subs {
 		if !sub.Queue.Push(fr) {
 			delete(f.subs, sub)

@@ -12,14 +12,25 @@ import (
 )
 
 // ClientFrame encodes one masked, final frame, as a client sends it.
-func ClientFrame(op byte, p []byte) []byte {
-	b := []byte{0x80 | op}
+func ClientFrame(op byte, p []byte) []byte { return MaskedFrame(true, op, p) }
+
+// MaskedFrame encodes one masked frame of any length, final or a fragment
+// (RFC 6455 5.2, 5.3), as a client sends it.
+func MaskedFrame(fin bool, op byte, p []byte) []byte {
+	b := make([]byte, 0, 14+len(p))
+	if fin {
+		op |= 0x80
+	}
+	b = append(b, op)
 	switch n := len(p); {
 	case n < 126:
 		b = append(b, 0x80|byte(n))
-	default:
+	case n <= 0xffff:
 		b = append(b, 0x80|126)
 		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
 	var mask [4]byte
 	_, _ = rand.Read(mask[:])

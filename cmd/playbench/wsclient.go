@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/playground-dev/playground/api/wstest"
 )
 
 // wsClient is a minimal RFC 6455 client, enough for the benchmark's
@@ -101,26 +103,10 @@ func dialWS(ctx context.Context, d *dialer, addr, path string, header http.Heade
 
 // writeFrame sends one masked frame.
 func (w *wsClient) writeFrame(op byte, p []byte) error {
-	hdr := make([]byte, 0, 14+len(p))
-	hdr = append(hdr, 0x80|op)
-	switch n := len(p); {
-	case n < 126:
-		hdr = append(hdr, 0x80|byte(n))
-	case n < 1<<16:
-		hdr = append(hdr, 0x80|126, byte(n>>8), byte(n))
-	default:
-		hdr = append(hdr, 0x80|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	hdr = append(hdr, mask[:]...)
-	for i, c := range p {
-		hdr = append(hdr, c^mask[i&3])
-	}
+	frame := wstest.MaskedFrame(true, op, p)
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	_, err := w.c.Write(hdr)
+	_, err := w.c.Write(frame)
 	return err
 }
 

@@ -46,6 +46,11 @@ func TestSessionAccess(t *testing.T) {
 	forged := jwt.MapClaims{"sub": sub, "jti": "j-forged", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 	expiredToken := signAccess(t, secret, expired)
 	forgedToken := signAccess(t, "not-the-server-secret-not-the-server", forged)
+	gone := ts.client(t).register()
+	if code := gone.do("POST", "/auth/logout", nil, nil); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	revokedToken := gone.token
 
 	type identity struct {
 		name           string
@@ -60,6 +65,8 @@ func TestSessionAccess(t *testing.T) {
 		{name: "forged cookie", cookie: forgedToken},
 		{name: "expired bearer", bearer: expiredToken},
 		{name: "forged bearer", bearer: forgedToken},
+		{name: "revoked bearer", bearer: revokedToken},
+		{name: "revoked cookie", cookie: revokedToken},
 	}
 	shares := []struct{ name, token string }{{"no share", ""}, {"live share", live}, {"dead share", dead}}
 

@@ -19,6 +19,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/playground-dev/playground/api/wstest"
 )
 
 func TestMain(m *testing.M) {
@@ -202,27 +204,7 @@ func (c *client) readFrame(t *testing.T) frame {
 // send writes one masked frame, as a client must (RFC 6455 5.3).
 func (c *client) send(t *testing.T, fin bool, op byte, p []byte) {
 	t.Helper()
-	b := []byte{op}
-	if fin {
-		b[0] |= 0x80
-	}
-	switch n := len(p); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	b = append(b, mask[:]...)
-	for i, x := range p {
-		b = append(b, x^mask[i%4])
-	}
-	if _, err := c.Write(b); err != nil {
+	if _, err := c.Write(wstest.MaskedFrame(fin, op, p)); err != nil {
 		t.Fatalf("client write: %v", err)
 	}
 }
