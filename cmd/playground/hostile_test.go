@@ -149,7 +149,8 @@ func codedError(t *testing.T, resp *http.Response) string {
 	return out.Error.Code
 }
 
-// healthy asserts that /healthz answers 200 within a second from src.
+// healthy asserts that /healthz answers 200 within two seconds from src
+// (it takes a millisecond; the margin is for a busy machine under -race).
 func healthy(t *testing.T, ts *testServer, src string) {
 	t.Helper()
 	start := time.Now()
@@ -158,7 +159,7 @@ func healthy(t *testing.T, ts *testServer, src string) {
 		t.Fatalf("/healthz from %s: %v", src, err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || time.Since(start) > time.Second {
+	if resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
 		t.Fatalf("/healthz from %s: %d in %v", src, resp.StatusCode, time.Since(start))
 	}
 }
@@ -227,7 +228,7 @@ func TestIdleWebSocketClosed(t *testing.T) {
 	if err := idle.closeReason(5 * time.Second); websocket.CloseStatus(err) != 4408 {
 		t.Fatalf("idle WebSocket: closed with %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("idle WebSocket closed after %v", d)
 	}
 	// Past the timeout, the watching one still answers.
