@@ -100,6 +100,8 @@ scenarios:
   soak          two instances over a PostgreSQL and a Redis of its own, under load for -duration
                 (default 10m), each restarted once; prints errors, lost or doubled events, RSS,
                 goroutines and delivery spread (make soak)
+  flood         -addr HOST:PORT: idle WebSockets from one loopback address against a running
+                server, /healthz and a registration timed from another
 `
 
 // options are the flags.
@@ -318,6 +320,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return serveProxy(ctx, *listen, *target)
 		case "soak":
 			return runSoak(ctx, args[1:], stdout, stderr)
+		case "flood":
+			return runFlood(ctx, args[1:], stdout)
 		}
 	}
 	opt, err := parseOptions(args)

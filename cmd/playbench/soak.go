@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -27,6 +28,7 @@ type soakOptions struct {
 	sessions int // running at a time
 	viewers  int // per session
 	keep     bool
+	stacks   bool // end the instances with SIGQUIT: their logs keep every goroutine's stack
 }
 
 // soakModels are the four demo models every soak comparison asks for;
@@ -47,10 +49,11 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.sessions, "sessions", 10, "comparisons running at a time")
 	fs.IntVar(&o.viewers, "viewers", 10, "WebSocket viewers per comparison, split between the instances")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs)")
+	fs.BoolVar(&o.stacks, "stacks", false, "end the instances with SIGQUIT, so that their logs hold every goroutine's stack (implies -keep)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, err := newBench(options{keep: o.keep}, stderr)
+	b, err := newBench(options{keep: o.keep || o.stacks}, stderr)
 	if err != nil {
 		return err
 	}
@@ -68,8 +71,12 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer rd.stop()
 
+	// demo/error fails every time, and ten of them can end before any
+	// other column completes: the demo provider's breaker would open and
+	// refuse the soak's comparisons (400 model_unavailable), which is the
+	// breaker working, not what the soak measures.
 	extra := map[string]string{"MODELS": strings.Join(soakModels, ","), "REDIS_URL": rd.url(),
-		"LOG_LEVEL": "warn", "QUOTA_FREE_PER_DAY": "1000000000"}
+		"LOG_LEVEL": "warn", "QUOTA_FREE_PER_DAY": "1000000000", "PROVIDER_BREAKER_FAILURES": "1000000"}
 	var servers []*pgServer
 	defer func() {
 		for _, s := range servers {
@@ -150,6 +157,14 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		st.end = append(st.end, scrapeProcess(ctx, s.url))
 	}
 	fmt.Fprint(stdout, st.report(o))
+	if o.stacks {
+		for _, s := range servers {
+			_ = s.proc.cmd.Process.Signal(syscall.SIGQUIT)
+			<-s.proc.done
+			s.proc.done <- nil
+			b.logf("soak: goroutine stacks in %s", s.proc.log)
+		}
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -148,7 +149,8 @@ func codedError(t *testing.T, resp *http.Response) string {
 	return out.Error.Code
 }
 
-// healthy asserts that /healthz answers 200 within a second from src.
+// healthy asserts that /healthz answers 200 within two seconds from src
+// (it takes a millisecond; the margin is for a busy machine under -race).
 func healthy(t *testing.T, ts *testServer, src string) {
 	t.Helper()
 	start := time.Now()
@@ -157,7 +159,7 @@ func healthy(t *testing.T, ts *testServer, src string) {
 		t.Fatalf("/healthz from %s: %v", src, err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || time.Since(start) > time.Second {
+	if resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
 		t.Fatalf("/healthz from %s: %d in %v", src, resp.StatusCode, time.Since(start))
 	}
 }
@@ -226,7 +228,7 @@ func TestIdleWebSocketClosed(t *testing.T) {
 	if err := idle.closeReason(5 * time.Second); websocket.CloseStatus(err) != 4408 {
 		t.Fatalf("idle WebSocket: closed with %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("idle WebSocket closed after %v", d)
 	}
 	// Past the timeout, the watching one still answers.
@@ -323,5 +325,23 @@ func closedWithin(t *testing.T, c net.Conn, d time.Duration) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("connection still open after %v", time.Since(start))
+	}
+}
+
+// TestConnCap: MAX_CONNECTIONS is kept under the open-file limit, less
+// what the process needs besides its clients.
+func TestConnCap(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		want  int
+		limit uint64
+		got   int
+	}{
+		{10000, 0, 10000}, {10000, 1 << 20, 10000}, {10000, 10000 + fdReserve, 10000},
+		{10000, 1024, 1024 - fdReserve}, {10000, 100, 1},
+	} {
+		if got := connCap(c.want, c.limit, log); got != c.got {
+			t.Errorf("connCap(%d, %d) = %d, want %d", c.want, c.limit, got, c.got)
+		}
 	}
 }
