@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build test test-short tools chromium fuzz fuzz-smoke bench soak screenshot vet clean
+.PHONY: run build static check test test-short tools chromium fuzz fuzz-smoke bench soak screenshot vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -11,6 +11,19 @@ run: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/playground
+
+## static: the release binary, exactly as the Dockerfile builds it (the Dockerfile runs this
+## target): no cgo (SQLite is pure Go), no local paths, no symbol table. The release test
+## in cmd/playground builds it the same way and runs it with an empty environment.
+STATIC      ?= bin/playground-static
+STATICFLAGS := -trimpath -ldflags='-s -w'
+static:
+	CGO_ENABLED=0 $(GO) build $(STATICFLAGS) -o $(STATIC) ./cmd/playground
+
+## check: what CI checks before the tests (.ci/check): go.mod tidy, no large tracked files,
+## macOS and Windows builds, no reference outside the repository
+check:
+	.ci/check
 
 ## test: vet, 1 000 inputs of each fuzz target on the stream parsing that is ours (fuzz-smoke),
 ## then the whole suite with the race detector. What the tests drive besides Go is installed

@@ -1,6 +1,6 @@
 // Command playground serves Playground and administers its database.
 //
-//	playground serve                          run the server (the default)
+//	playground serve [--listen ADDR]          run the server (the default)
 //	playground migrate                        bring the database schema up to date
 //	playground seed                           create demo@example.com (pro plan) and print its password
 //	playground quota --email E --add N        give a user N more runs this period
@@ -8,6 +8,8 @@
 //	playground user  --email E --role admin   make a user an admin
 //	playground watch [--url U] [--token T | --share S] [--text] SESSION_ID
 //	                                          follow a session live, one JSON event a line
+//	playground version                        print the build's version
+//	playground healthcheck [--url URL]        exit 0 if /healthz answers 200 (for container health checks)
 //
 // Settings come from the environment (and PLAYGROUND_CONFIG); see README.md.
 package main
@@ -42,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(getenv("LOG_LEVEL"))}))
 	switch cmd {
 	case "serve":
-		return serve(ctx, getenv, logger, serveHooks{})
+		return serveCmd(ctx, args, getenv, logger)
 	case "migrate":
 		return migrateCmd(ctx, getenv, logger, stdout)
 	case "seed":
@@ -53,6 +55,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return userCmd(ctx, args, getenv, logger, stdout)
 	case "watch":
 		return watchCmd(ctx, args, getenv, stdout, stderr)
+	case "version":
+		return versionCmd(stdout)
+	case "healthcheck":
+		return healthcheckCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -63,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `usage: playground <command> [flags]
 
 commands:
-  serve                          run the server (default)
+  serve [--listen ADDR]          run the server (default); ADDR host:port instead of :PORT, port 0 for any free one
   migrate                        bring the database schema up to date
   seed                           create demo@example.com on the pro plan and print its password
   quota --email E --add N        add N runs to a user's current period
@@ -74,6 +80,8 @@ commands:
                                  and print its events, one JSON object a line, until done
                                  (--url: PLAYGROUND_URL or http://localhost:8080; --token:
                                  PLAYGROUND_TOKEN; --text: the answers' texts as they grow)
+  version                        print the build's version
+  healthcheck [--url URL]        exit 0 if http://127.0.0.1:$PORT/healthz (or URL) answers 200
 `
 
 func logLevel(s string) slog.Level {
