@@ -195,7 +195,7 @@ func TestWatchShareAndRefusals(t *testing.T) {
 
 	for name, args := range map[string][]string{
 		"not_found":           {"--token", owner.token, "s_nosuchsession"},
-		"401":                 {"--token", "not-a-token", s.ID},
+		"unauthorized":        {"--token", "not-a-token", s.ID},
 		"exclude each other":  {"--token", owner.token, "--share", share.ShareToken, s.ID},
 		"want one SESSION_ID": {"--token", owner.token},
 		"want http://":        {"--url", "localhost:1", s.ID},
