@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build test test-short chromium fuzz bench screenshot vet clean
+.PHONY: run build test test-short chromium fuzz bench screenshot web-vendor vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -45,9 +45,16 @@ BENCHFLAGS ?= -warmup 1s -window 3s
 bench:
 	$(GO) run ./cmd/playbench all $(BENCHFLAGS) -out docs/benchmarks.md
 
-## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
+## screenshot: regenerate docs/screenshot.png of a finished three-model comparison and
+## docs/screenshot-phone.png of the same on a phone
 screenshot: chromium
 	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./api/
+	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./api/
+
+## web-vendor: fetch the page's libraries again, exactly the versions in api/web/vendor/VERSIONS,
+## checked against the registry's sha512 (needs npm; nothing else in the build does)
+web-vendor:
+	./scripts/web-vendor.sh
 
 vet:
 	$(GO) vet ./...

@@ -7,11 +7,16 @@ package api_test
 // a fake OpenAI-compatible upstream (scriptedUpstream below).
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -189,7 +194,7 @@ var hostileAnswers = map[string]string{
 		`[ok](https://example.com/ok) <mailto:someone@example.com>` + "\n\n[ref]: javascript:alert(1)\n\nA [ref] link.",
 	"math": `$\href{javascript:alert(1)}{x}$ $\url{javascript:alert(1)}$ $\htmlClass{x}{y}$ $\htmlStyle{color:red}{z}$ ` +
 		`$$\def\a{\a}\a$$ $\rule{100000em}{100000em}$ $x</span><script>window.pwned='katex'</script>$`,
-	"fence": "Unclosed fence:\n\n```html\n<script>window.pwned = 'fence'</script>\n<img src=x onerror=\"window.pwned='fence-img'\">\n",
+	"fence":  "Unclosed fence:\n\n```html\n<script>window.pwned = 'fence'</script>\n<img src=x onerror=\"window.pwned='fence-img'\">\n",
 	"nested": strings.Repeat("- ", 10000) + "deep\n\n" + strings.Repeat(">", 5000) + " quoted\n",
 	"table":  "| " + strings.Repeat("h | ", 50) + "\n|" + strings.Repeat("---|", 50) + "\n" + strings.Repeat("| "+strings.Repeat("cell | ", 50)+"\n", 400),
 }
@@ -414,4 +419,149 @@ func TestBrowserPrefillLink(t *testing.T) {
 	}
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#start")))
 	waitEnded(t, tab, 2, 60*time.Second)
+}
+
+// TestPageVendorFiles: every library file listed in vendor/VERSIONS is
+// served from /vendor/ with its type, under 1 MiB, beside its LICENSE.
+func TestPageVendorFiles(t *testing.T) {
+	srv := startTestServer(t)
+	manifest, err := os.ReadFile(filepath.Join("web", "vendor", "VERSIONS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, line := range strings.Split(string(manifest), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "file" {
+			continue
+		}
+		if strings.HasSuffix(f[3], "/") { // a glob into a folder: what it matched
+			matches, _ := filepath.Glob(filepath.Join("web", "vendor", f[3], filepath.Base(f[2])))
+			if len(matches) == 0 {
+				t.Errorf("%s: nothing vendored for %s", f[1], f[2])
+			}
+			for _, m := range matches {
+				paths = append(paths, strings.TrimPrefix(filepath.ToSlash(m), "web"))
+			}
+			continue
+		}
+		paths = append(paths, "/vendor/"+f[3])
+	}
+	if len(paths) < 10 {
+		t.Fatalf("VERSIONS lists %d files", len(paths))
+	}
+	types := map[string]string{".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".woff2": "font/woff2", "": "text/plain"}
+	for _, p := range paths {
+		res, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		want := types[filepath.Ext(p)]
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), want) {
+			t.Errorf("GET %s: %d %q, want 200 %s", p, res.StatusCode, res.Header.Get("Content-Type"), want)
+		}
+		if fi, err := os.Stat(filepath.Join("web", filepath.FromSlash(p))); err != nil || fi.Size() > 1<<20 {
+			t.Errorf("%s: %v, over 1 MiB or missing", p, err)
+		}
+	}
+	for _, lib := range []string{"marked", "dompurify", "highlight", "katex"} {
+		if _, err := os.Stat(filepath.Join("web", "vendor", lib, "LICENSE")); err != nil {
+			t.Errorf("%s: no LICENSE: %v", lib, err)
+		}
+	}
+}
+
+// thinkingHarness serves the real page with its modules, through a proxy
+// to the server, except that the page runs thinkingDriver instead of
+// app.js: a Column of view.js alone, which the test feeds synthetic
+// `reasoning` and `chunk` events (the server does not send reasoning yet).
+const thinkingDriver = `import { Column } from '/assets/view.js';
+window.makeColumn = (response) => {
+	const col = new Column(response, { modelName: 'Thinker' });
+	document.body.append(col.el);
+	return col;
+};
+window.ready = true;
+`
+
+func startThinkingHarness(t *testing.T, srv *testServer) string {
+	t.Helper()
+	backend, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(backend)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			res, err := http.Get(srv.URL + "/")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer res.Body.Close()
+			page, _ := io.ReadAll(res.Body)
+			w.Header().Set("Content-Security-Policy", res.Header.Get("Content-Security-Policy"))
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(bytes.Replace(page, []byte(`src="/assets/app.js"`), []byte(`src="/test/driver.js"`), 1))
+		case "/test/driver.js":
+			w.Header().Set("Content-Type", "text/javascript")
+			io.WriteString(w, thinkingDriver)
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h.URL
+}
+
+// TestBrowserThinkingBlock: a model's visible thinking shows in a
+// collapsible block above the answer, as plain text: open while it streams,
+// closed once the answer's first chunk arrives; a finished Response with
+// reasoning shows it closed; no reasoning, no block.
+func TestBrowserThinkingBlock(t *testing.T) {
+	srv := startTestServer(t)
+	page := startThinkingHarness(t, srv)
+	tab := newBrowser(t)
+	do(t, tab, 30*time.Second, chromedp.Navigate(page))
+	waitFor(t, tab, 10*time.Second, "the driver", `window.ready === true`)
+	type block struct {
+		Shown   bool   `json:"shown"`
+		Open    bool   `json:"open"`
+		Text    string `json:"text"`
+		Above   bool   `json:"above"`
+		Answer  string `json:"answer"`
+		Element bool   `json:"element"`
+	}
+	state := func(col string) block {
+		return eval[block](t, tab, `(() => { const c = `+col+`.el; const d = c.querySelector('.thinking');
+			return { shown: !d.hidden && d.offsetParent !== null, open: d.open, text: d.querySelector('.thinking-text').textContent,
+				above: !!(d.compareDocumentPosition(c.querySelector('.answer')) & Node.DOCUMENT_POSITION_FOLLOWING),
+				answer: c.querySelector('.text').textContent, element: d.querySelector('.thinking-text *') !== null }; })()`)
+	}
+	eval[bool](t, tab, `(window.live = makeColumn({id: 'r1', model: 'x/thinker', status: 'pending', text: '', reasoning: ''}), true)`)
+	if s := state("live"); s.Shown {
+		t.Fatalf("a thinking block before any reasoning: %+v", s)
+	}
+	eval[bool](t, tab, `(live.setStatus('streaming'), live.appendReasoning(0, 'Let me think <img src=x onerror="window.pwned=1">'), live.appendReasoning(1, ' about it.'), live.appendReasoning(1, ' about it.'), true)`)
+	if s := state("live"); !s.Shown || !s.Open || !s.Above || s.Text != `Let me think <img src=x onerror="window.pwned=1"> about it.` || s.Element {
+		t.Errorf("while thinking: %+v, want shown, open, above the answer, the text once and as text", s)
+	}
+	eval[bool](t, tab, `(live.appendChunk(0, 'The **answer**.'), true)`)
+	if s := state("live"); !s.Shown || s.Open || s.Answer != "The **answer**." {
+		t.Errorf("once the answer began: %+v, want the block shown and closed", s)
+	}
+	eval[bool](t, tab, `(window.ended = makeColumn({id: 'r2', model: 'x/thinker', status: 'complete', text: 'Done.', reasoning: 'I thought.'}), true)`)
+	if s := state("ended"); !s.Shown || s.Open || s.Text != "I thought." {
+		t.Errorf("a finished response with reasoning: %+v, want shown, closed", s)
+	}
+	if p := eval[any](t, tab, `window.pwned ?? null`); p != nil {
+		t.Errorf("thinking text ran code: %v", p)
+	}
+	// The reader can open it again.
+	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-response-id="r2"] .thinking > summary`)))
+	if s := state("ended"); !s.Open {
+		t.Errorf("the thinking block did not open on a click")
+	}
 }
