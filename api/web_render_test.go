@@ -8,6 +8,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -564,4 +565,39 @@ func TestBrowserThinkingBlock(t *testing.T) {
 	if s := state("ended"); !s.Open {
 		t.Errorf("the thinking block did not open on a click")
 	}
+}
+
+// TestScreenshotPhone writes docs/screenshot-phone.png (make screenshot):
+// the three demo models on a 390 × 844 phone, scrolled to the answers. Like
+// TestScreenshot it runs only when its variable names the file: the layout
+// itself is tested by TestBrowserPhoneLayout.
+func TestScreenshotPhone(t *testing.T) {
+	out := os.Getenv("PLAYGROUND_SCREENSHOT_PHONE")
+	if out == "" {
+		return // by design: only `make screenshot` wants the file
+	}
+	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow")
+	tab := newBrowser(t)
+	do(t, tab, 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	registerThroughForm(t, tab, srv.URL)
+	startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
+	waitEnded(t, tab, 3, 60*time.Second)
+	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#start")))
+	eval[bool](t, tab, `(document.querySelector('#session-title').scrollIntoView({block: 'start'}), window.scrollBy(0, -8), true)`)
+	png := func() []byte {
+		ctx, cancel := context.WithTimeout(tab, 15*time.Second)
+		defer cancel()
+		b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}()
+	if !filepath.IsAbs(out) {
+		out = filepath.Join("..", out) // relative to the module root, where make runs
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", out)
 }
