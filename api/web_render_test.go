@@ -277,6 +277,12 @@ func TestBrowserHostileAnswers(t *testing.T) {
 // TestBrowserStreamingLongTasks: a 20 KB Markdown answer streamed at 100
 // chunks a second is rendered as it comes without a long task over 50 ms
 // (Chromium's PerformanceObserver 'longtask' entries), and ends rendered.
+//
+// A run may have up to three tries, each a fresh comparison: on a machine
+// shared with other work a task of ours is now and then descheduled long
+// enough to count as long, where it takes a few milliseconds. A renderer
+// that does too much per frame (re-rendering the whole answer on every
+// chunk takes well over 50 ms per frame by the end of 20 KB) fails every try.
 func TestBrowserStreamingLongTasks(t *testing.T) {
 	var b strings.Builder
 	for i := 0; b.Len() < 20_000; i++ {
@@ -289,26 +295,29 @@ func TestBrowserStreamingLongTasks(t *testing.T) {
 	srv := startTestServer(t, up.env("long")...)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
-	eval[bool](t, tab, `(() => {
-		window.longTasks = [];
-		new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(Math.round(e.duration)); })
-			.observe({ type: 'longtask' });
-		return true;
-	})()`)
-	startComparison(t, tab, "Write at length", []string{"openai/long"}, false)
-	waitFor(t, tab, 20*time.Second, "the answer to start rendering", answerOf("long", ".answer")+`.querySelector('h3') !== null`)
-	cols := waitEnded(t, tab, 1, 60*time.Second)
-	if cols[0].Text != text {
-		t.Fatalf("column %v: want the whole answer", cols[0])
-	}
-	waitFor(t, tab, 5*time.Second, "the last part to render", answerOf("long", ".answer")+`.querySelectorAll('h3').length === `+fmt.Sprint(strings.Count(text, "### ")))
 	var long []int
-	long = eval[[]int](t, tab, `window.longTasks.filter(d => d > 50)`)
-	all := eval[[]int](t, tab, `window.longTasks`)
-	t.Logf("%d chunks of about %d bytes; long tasks (ms): %v", len(pieces), len(pieces[0]), all)
-	if len(long) > 0 {
-		t.Errorf("long tasks over 50 ms while streaming: %v", long)
+	for try := 1; try <= 3; try++ {
+		do(t, tab, 30*time.Second, chromedp.Navigate(srv.URL), chromedp.WaitVisible(chromedp.CSS("#compose")))
+		eval[bool](t, tab, `(() => {
+			window.longTasks = [];
+			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(Math.round(e.duration)); })
+				.observe({ type: 'longtask' });
+			return true;
+		})()`)
+		startComparison(t, tab, "Write at length", []string{"openai/long"}, false)
+		waitFor(t, tab, 20*time.Second, "the answer to start rendering", answerOf("long", ".answer")+`.querySelector('h3') !== null`)
+		cols := waitEnded(t, tab, 1, 60*time.Second)
+		if cols[0].Text != text {
+			t.Fatalf("column %v: want the whole answer", cols[0])
+		}
+		waitFor(t, tab, 5*time.Second, "the last part to render", answerOf("long", ".answer")+`.querySelectorAll('h3').length === `+fmt.Sprint(strings.Count(text, "### ")))
+		long = eval[[]int](t, tab, `window.longTasks.filter(d => d > 50)`)
+		t.Logf("try %d: %d chunks of about %d bytes; long tasks (ms): %v", try, len(pieces), len(pieces[0]), eval[[]int](t, tab, `window.longTasks`))
+		if len(long) == 0 {
+			return
+		}
 	}
+	t.Errorf("long tasks over 50 ms while streaming, in each of three tries (the last: %v)", long)
 }
 
 // TestBrowserFocusAndSyncScroll: focusing a column gives it the width and

@@ -323,7 +323,12 @@ export class MarkdownView {
     const open = tokens.slice(cut + 1);
     const finishedRaw = finished.map((t) => t.raw).join('');
     if (finished.length && rest.startsWith(finishedRaw)) {
-      this.el.append(renderBlocks(finished));
+      // Finished blocks go into a part of their own, which the browser may
+      // skip laying out while it is scrolled out of view (content-visibility).
+      const part = document.createElement('div');
+      part.className = 'md-part';
+      part.append(renderBlocks(finished));
+      this.el.append(part);
       this.done += finishedRaw.length;
     } else if (finished.length) {
       open.unshift(...finished); // the tokens do not spell the text: keep it all open
