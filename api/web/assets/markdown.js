@@ -138,7 +138,7 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
 
 const KATEX = {
   throwOnError: true, trust: false, strict: 'ignore', output: 'htmlAndMathml',
-  maxSize: 50, maxExpand: 500,
+  maxSize: 20, maxExpand: 500, // ems and macro expansions: no page-sized \rule, no endless macro
 };
 
 /** renderMath turns the math spans of a sanitised fragment into KaTeX. */
