@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build static check test test-short tools chromium fuzz fuzz-smoke bench soak screenshot vet clean
+.PHONY: run build static check test test-short tools chromium fuzz fuzz-smoke bench soak screenshot web-vendor vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -98,9 +98,16 @@ SOAKTIME ?= 10m
 soak:
 	$(GO) run ./cmd/playbench soak -duration $(SOAKTIME)
 
-## screenshot: regenerate docs/screenshot.png of a finished three-model comparison
+## screenshot: regenerate docs/screenshot.png of a finished three-model comparison and
+## docs/screenshot-phone.png of the same on a phone
 screenshot: tools
 	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./api/
+	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./api/
+
+## web-vendor: fetch the page's libraries again, exactly the versions in api/web/vendor/VERSIONS,
+## checked against the registry's sha512 (needs npm; nothing else in the build does)
+web-vendor:
+	./scripts/web-vendor.sh
 
 vet:
 	$(GO) vet ./...

@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// webFS holds the page: index.html and the files under assets/ (hand-written
-// HTML, CSS and JavaScript modules; there is no build step).
+// webFS holds the page: index.html, the files under assets/ (hand-written
+// HTML, CSS and JavaScript modules; there is no build step) and under
+// vendor/ (third-party libraries as published, listed in vendor/VERSIONS).
 //
 //go:embed web
 var webFS embed.FS
@@ -50,7 +51,7 @@ func loadPageFiles() pageFiles {
 		sum := sha256.Sum256(body)
 		ct := mime.TypeByExtension(path.Ext(p))
 		switch path.Ext(p) { // do not depend on the host's mime.types
-		case ".js":
+		case ".js", ".mjs":
 			ct = "text/javascript; charset=utf-8"
 		case ".css":
 			ct = "text/css; charset=utf-8"
@@ -58,6 +59,10 @@ func loadPageFiles() pageFiles {
 			ct = "text/html; charset=utf-8"
 		case ".svg":
 			ct = "image/svg+xml"
+		case ".woff2":
+			ct = "font/woff2"
+		case "":
+			ct = "text/plain; charset=utf-8" // vendor/VERSIONS and the libraries' LICENSE files
 		}
 		if ct == "" {
 			ct = "application/octet-stream"
@@ -78,7 +83,10 @@ var safeHost = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f
 
 // pageCSP is the Content-Security-Policy of the page. 'self' covers
 // same-origin WebSockets in current browsers; the explicit ws:/wss: of the
-// request's host is for older ones.
+// request's host is for older ones. Rendered answers need nothing more:
+// KaTeX positions its math through element.style (CSSOM), which style-src
+// 'self' allows, and no inline style attribute or script is ever parsed
+// (see assets/markdown.js).
 func pageCSP(r *http.Request) string {
 	connect := "'self'"
 	if safeHost.MatchString(r.Host) {
@@ -90,7 +98,7 @@ func pageCSP(r *http.Request) string {
 
 // pageHandler serves the web page: "/" and "/s/{token}" get index.html (the
 // page reads location.pathname to open a shared comparison as a viewer), and
-// "/assets/..." the static files. Because "GET /" is the mux's catch-all,
+// "/assets/..." and "/vendor/..." the static files. Because "GET /" is the mux's catch-all,
 // every other path is answered here with the JSON 404 of docs/api.md.
 func (s *Server) pageHandler() http.Handler {
 	files := loadPageFiles()
@@ -104,7 +112,7 @@ func (s *Server) pageHandler() http.Handler {
 		case strings.HasPrefix(p, "/s/") && len(p) > len("/s/") && !strings.Contains(p[len("/s/"):], "/"):
 			f = files["/index.html"]
 			cache = "no-store" // the URL carries a share token
-		case strings.HasPrefix(p, "/assets/") && path.Clean(p) == p:
+		case (strings.HasPrefix(p, "/assets/") || strings.HasPrefix(p, "/vendor/")) && path.Clean(p) == p:
 			f = files[p]
 		}
 		if f == nil {

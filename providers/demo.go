@@ -33,7 +33,8 @@ type demoModel struct {
 
 // demoModels are the ids of the demo provider:
 //
-//	demo/fast    ~15 ms between chunks, 60–120 words
+//	demo/fast    ~15 ms between chunks, 60–120 words (a few more: the
+//	             Markdown of a list, a code block and math has a floor)
 //	demo/steady  ~40 ms between chunks, 80–160 words
 //	demo/slow    ~90 ms between chunks after ~400 ms, 50–100 words
 //	demo/error   fails after ~250 ms with a non-retryable provider_error
@@ -262,40 +263,19 @@ var (
 		"versus": true, "using": true, "use": true, "its": true, "not": true, "but": true, "all": true}
 )
 
-// DemoText generates about n words of prose about the prompt, as tokens
-// that each carry their leading space (or paragraph break), so joining them
-// gives the text. It uses a few words of the prompt as topics and ends on a
-// whole sentence, so it may run a little past n.
+// DemoText generates about n words of Markdown about the prompt, as tokens
+// that each carry their leading space, line or paragraph break, so joining
+// them gives the text and each token is one word. It uses a few words of the
+// prompt as topics and ends on a whole sentence, so it may run a little past
+// n. An answer of more than 24 words has the shape of a real one: a short
+// paragraph, a bulleted list, more prose, a code block, a sentence with
+// math, and a closing sentence, so the page shows what it renders.
 func DemoText(rng *rand.Rand, prompt string, n int) []string {
 	topics := demoTopics(prompt)
+	rich := n > 24
 	var out []string
 	var order []int // templates in a shuffled order, so none repeats soon
-	closed := false
-	for sentence := 0; len(out) < n || (n > 24 && !closed); sentence++ {
-		var tpl string
-		switch {
-		case sentence == 0:
-			tpl = pick(rng, demoOpeners)
-		case len(out) >= n && n > 24:
-			tpl, closed = pick(rng, demoClosers), true
-		default:
-			if len(order) == 0 {
-				order = rng.Perm(len(demoTemplates))
-			}
-			tpl, order = demoTemplates[order[0]], order[1:]
-		}
-		topic := topics[rng.IntN(len(topics))]
-		s := strings.NewReplacer(
-			"{T}", upperFirst(topic), "{t}", topic,
-			"{a2}", pick(rng, demoAdjectives), "{a}", pick(rng, demoAdjectives),
-			"{n2}", pick(rng, demoNouns), "{n}", pick(rng, demoNouns),
-			"{v}", pick(rng, demoVerbs),
-		).Replace(tpl)
-		sep := " "
-		if sentence > 1 && sentence%4 == 1 && rng.IntN(2) == 0 {
-			sep = "\n\n"
-		}
-		words := fixArticles(strings.Fields(upperFirst(s)))
+	add := func(sep string, words []string) {
 		for i, w := range words {
 			switch {
 			case len(out) == 0:
@@ -306,12 +286,76 @@ func DemoText(rng *rand.Rand, prompt string, n int) []string {
 			}
 			out = append(out, w)
 		}
-		if closed {
-			break
+	}
+	sentence := func(tpl string) []string {
+		topic := topics[rng.IntN(len(topics))]
+		s := strings.NewReplacer(
+			"{T}", upperFirst(topic), "{t}", topic,
+			"{a2}", pick(rng, demoAdjectives), "{a}", pick(rng, demoAdjectives),
+			"{n2}", pick(rng, demoNouns), "{n}", pick(rng, demoNouns),
+			"{v}", pick(rng, demoVerbs),
+		).Replace(tpl)
+		return fixArticles(strings.Fields(upperFirst(s)))
+	}
+	next := func() string {
+		if len(order) == 0 {
+			order = rng.Perm(len(demoTemplates))
+		}
+		tpl := demoTemplates[order[0]]
+		order = order[1:]
+		return tpl
+	}
+	add("", sentence(pick(rng, demoOpeners)))
+	if rich {
+		add("\n\n", strings.Fields(pick(rng, demoListIntros)))
+		for i := range 2 {
+			sep := "\n"
+			if i == 0 {
+				sep = "\n\n"
+			}
+			add(sep, append([]string{"-"}, sentence(next())...))
 		}
 	}
+	for sentences := 0; rich && len(out) < n/2 || !rich && len(out) < n; sentences++ {
+		sep := " "
+		if sentences == 0 || sentences%4 == 3 && rng.IntN(2) == 0 {
+			sep = "\n\n"
+		}
+		add(sep, sentence(next()))
+	}
+	if !rich {
+		return out
+	}
+	// A code block: a comment naming the topic, then a merge of two maps.
+	add("\n\n", []string{"```python"})
+	add("\n", append([]string{"#"}, strings.Fields(topics[0])...))
+	for _, line := range demoCode {
+		add("\n"+line[0], strings.Fields(line[1]))
+	}
+	add("\n", []string{"```"})
+	add("\n\n", sentence(pick(rng, demoMath)))
+	closer := sentence(pick(rng, demoClosers))
+	for len(out)+len(closer) < n {
+		add(" ", sentence(next()))
+	}
+	add(" ", closer)
 	return out
 }
+
+var (
+	demoListIntros = []string{"Two things stand out:", "The main points:", "What to keep in mind:"}
+	// demoCode is the code block's lines after its comment: indentation, then the words.
+	demoCode = [][2]string{
+		{"", "def merge(a, b):"},
+		{"    ", "keys = a.keys() | b.keys()"},
+		{"    ", "return {k: max(a.get(k, 0), b.get(k, 0)) for k in keys}"},
+	}
+	demoMath = []string{
+		"With $n$ replicas the merge costs $O(n \\log n)$, and the {n} stays {a}.",
+		"The state converges when $\\forall i: s_i = \\bigsqcup_j s_j$, whatever the {n}.",
+		"A rough budget is $t \\approx \\frac{k}{r}$ for the {n}, which keeps {t} {a}.",
+	}
+)
 
 // fixArticles turns "a" into "an" before a vowel sound (near enough).
 func fixArticles(words []string) []string {

@@ -4,9 +4,10 @@
 
 import * as api from './api.js';
 import { LiveClient } from './live.js';
+import { warmUp } from './markdown.js';
 import {
-  Column, el, flash, fmtCost, historyItem, isEnded, limitModels, promptTitle,
-  quotaText, relTime, renderDiff, renderModels, renderStats,
+  Column, el, flash, fmtCost, historyItem, isEnded, isOwnScroll, limitModels, markBest, promptTitle,
+  quotaText, relTime, renderDiff, renderModels, renderStats, setScroll,
 } from './view.js';
 
 const MAX_MODELS = 8;
@@ -18,6 +19,8 @@ const state = {
   selected: new Set(),
   session: null,       // the Session on screen, kept current by live events
   columns: new Map(),  // responseId -> Column
+  focus: null,         // responseId of the column in focus, if any
+  syncScroll: true,    // scrolling one answer scrolls the others to the same place
   owner: false,        // the signed-in user owns the session on screen
   shareToken: null,    // the token a viewer came with (viewer mode)
   viewer: false,
@@ -375,6 +378,8 @@ function closeSession() {
   if (state.session) live.unwatch(state.session.id);
   for (const c of state.columns.values()) c.destroy();
   state.columns.clear();
+  state.focus = null;
+  renderColumnNav();
   state.session = null;
   $('session').hidden = true;
   $('session').dataset.sessionId = '';
@@ -433,7 +438,7 @@ function syncColumns(session) {
     seen.add(r.id);
     let col = state.columns.get(r.id);
     if (!col) {
-      col = new Column(r, { modelName: modelName(r.model), onStop: stopResponse, onRate: rateResponse });
+      col = new Column(r, { modelName: modelName(r.model), onStop: stopResponse, onRate: rateResponse, onFocus: toggleFocus });
       state.columns.set(r.id, col);
       box.append(col.el);
     } else {
@@ -445,6 +450,60 @@ function syncColumns(session) {
     if (!seen.has(id)) { col.destroy(); state.columns.delete(id); }
   }
   box.dataset.count = String(state.columns.size);
+  if (state.focus && !state.columns.has(state.focus)) state.focus = null;
+  applyFocus();
+  renderColumnNav();
+  markBest([...state.columns.values()]);
+}
+
+// ---- the columns: focus, the jump bar, synchronised scrolling ----
+
+/** toggleFocus puts one column in focus (the others shrink to status and metrics), or ends it. */
+function toggleFocus(rid) {
+  state.focus = state.focus === rid ? null : rid;
+  applyFocus();
+  const col = state.columns.get(state.focus || rid);
+  if (col) col.focusBtn.focus();
+}
+
+function applyFocus() {
+  const box = $('columns');
+  if (state.focus) box.dataset.focus = state.focus; else delete box.dataset.focus;
+  for (const [id, col] of state.columns) col.setFocused(id === state.focus);
+}
+
+/**
+ * renderColumnNav draws the bar of links to each column: on a phone the
+ * columns stack, and this is how each stays one tap away.
+ */
+function renderColumnNav() {
+  const nav = $('column-nav');
+  nav.replaceChildren(...[...state.columns.values()].map((col) => el('a', {
+    href: `#col-${col.id}`,
+    class: `column-link status-${col.status}`,
+    dataset: { responseId: col.id },
+    text: col.name,
+    onclick: (e) => {
+      e.preventDefault();
+      col.el.scrollIntoView({ block: 'start', behavior: 'instant' });
+      col.el.focus({ preventScroll: true });
+    },
+  })));
+  for (const col of state.columns.values()) col.el.id = `col-${col.id}`;
+}
+
+/** onAnswerScroll moves the other answers to the same place as the one the reader scrolled. */
+function onAnswerScroll(e) {
+  const src = e.target;
+  if (!(src instanceof Element) || !src.matches('.answer, .text')) return;
+  if (isOwnScroll(src) || !state.syncScroll || state.focus) return;
+  const range = src.scrollHeight - src.clientHeight;
+  const at = range > 0 ? src.scrollTop / range : 0;
+  for (const col of state.columns.values()) {
+    const b = col.body;
+    if (b === src) continue;
+    setScroll(b, at * (b.scrollHeight - b.clientHeight));
+  }
 }
 
 function refreshToolbar() {
@@ -514,6 +573,8 @@ function onEvent(ev) {
       r.status = ev.status;
       r.error = ev.error || null;
       col.setStatus(ev.status, r.error);
+      if (isEnded(ev.status)) col.md.flush();
+      renderColumnNav();
       if (ev.status === 'complete') announce(`${modelName(r.model)} finished`);
       else if (ev.status === 'error') announce(`${modelName(r.model)} failed: ${r.error ? r.error.message : 'error'}`);
       else if (ev.status === 'cancelled') announce(`${modelName(r.model)} stopped`);
@@ -527,12 +588,21 @@ function onEvent(ev) {
       if (r.status === 'pending') { r.status = 'streaming'; col.setStatus('streaming'); }
       break;
     }
+    case 'reasoning': {
+      const r = findResponse(ev.responseId);
+      const col = state.columns.get(ev.responseId);
+      if (!r || !col) break;
+      if (col.appendReasoning(ev.index, ev.text)) r.reasoning = (r.reasoning || '') + (ev.text || '');
+      if (r.status === 'pending') { r.status = 'streaming'; col.setStatus('streaming'); }
+      break;
+    }
     case 'metrics': {
       const r = findResponse(ev.responseId);
       const col = state.columns.get(ev.responseId);
       if (!r || !col) break;
       r.metrics = ev.metrics;
       col.setMetrics(ev.metrics);
+      markBest([...state.columns.values()]);
       break;
     }
     case 'done':
@@ -727,17 +797,40 @@ function wire() {
       drawStats();
     });
   }
+  $('columns').addEventListener('scroll', onAnswerScroll, { capture: true, passive: true });
+  $('sync-scroll').addEventListener('change', (e) => { state.syncScroll = e.target.checked; });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.focus) { toggleFocus(state.focus); }
+  });
   document.addEventListener('click', (e) => { // close the export menu on an outside click
     const m = $('export');
     if (m.open && !m.contains(e.target)) m.open = false;
   });
 }
 
+/**
+ * prefillFromURL fills the form from a link such as
+ * /?models=demo/fast,demo/slow&prompt=…&system=…, so a comparison can be
+ * passed on ready to run. Nothing starts until the person presses Start;
+ * models the server does not offer are dropped when the catalogue loads.
+ */
+function prefillFromURL() {
+  const q = new URLSearchParams(location.search);
+  const prompt = q.get('prompt');
+  const system = q.get('system');
+  const models = (q.get('models') || '').split(',').map((m) => m.trim()).filter(Boolean);
+  if (prompt) $('prompt').value = prompt.slice(0, 32000);
+  if (system) { $('system').value = system.slice(0, 32000); $('system-details').open = true; }
+  if (models.length) state.selected = new Set(models.slice(0, MAX_MODELS));
+}
+
 async function boot() {
   wire();
+  warmUp();
   showConnection('idle', live);
   const m = location.pathname.match(/^\/s\/([^/]+)$/);
   if (m) { bootViewer(decodeURIComponent(m[1])); return; }
+  prefillFromURL();
   loadModels();
   try {
     signedIn(await api.me());

@@ -11,7 +11,7 @@
 
 import { streamURL } from './api.js';
 
-const SESSION_EVENTS = ['snapshot', 'status', 'chunk', 'metrics', 'done'];
+const SESSION_EVENTS = ['snapshot', 'status', 'chunk', 'reasoning', 'metrics', 'done'];
 const PING_MS = 25000;
 
 /** backoff returns the wait before reconnect attempt n (0-based): doubling

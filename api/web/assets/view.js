@@ -1,5 +1,8 @@
 // view.js: rendering. Everything a model or a user wrote is put into the
-// page with textContent or Text nodes, never as HTML.
+// page with textContent or Text nodes, never as HTML, except an answer's
+// rendered Markdown, which markdown.js sanitises.
+
+import { MarkdownView } from './markdown.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -79,37 +82,58 @@ const ENDED = new Set(['complete', 'error', 'cancelled']);
 export const isEnded = (status) => ENDED.has(status);
 
 /**
- * Column is one model's answer: status badge, text, metrics and its tools.
- * The text lives in a single Text node that chunks are appended to, so the
- * column's textContent is exactly the response's text.
+ * Column is one model's answer: status badge, the model's thinking, the
+ * answer (rendered Markdown, or the raw text on request), metrics and tools.
+ * The raw text lives in a single Text node that chunks are appended to, so
+ * the .text element's textContent is exactly the response's text.
  */
 export class Column {
-  constructor(response, { modelName, onStop, onRate }) {
+  constructor(response, { modelName, onStop, onRate, onFocus }) {
     const tpl = document.getElementById('column-template');
     this.el = tpl.content.firstElementChild.cloneNode(true);
     this.id = response.id;
     this.model = response.model;
+    this.name = modelName || response.model;
     this.el.dataset.model = response.model;
     this.el.dataset.responseId = response.id;
-    this.el.setAttribute('aria-label', modelName || response.model);
+    this.el.setAttribute('aria-label', this.name);
     this.nameEl = $('.model-name', this.el);
-    this.nameEl.textContent = modelName || response.model;
+    this.nameEl.textContent = this.name;
     this.nameEl.title = response.model;
     this.statusEl = $('.status', this.el);
     this.detailEl = $('.status-detail', this.el);
     this.errorEl = $('.error-message', this.el);
     this.textEl = $('.text', this.el);
-    this.textEl.setAttribute('aria-label', `Answer from ${modelName || response.model}`);
+    this.textEl.setAttribute('aria-label', `Answer from ${this.name}, as written`);
     this.textNode = document.createTextNode('');
     this.textEl.append(this.textNode);
+    this.answerEl = $('.answer', this.el);
+    this.answerEl.setAttribute('aria-label', `Answer from ${this.name}`);
+    this.md = new MarkdownView(this.answerEl, () => this.followBottom());
+    this.thinkingEl = $('.thinking', this.el);
+    this.thinkingNode = document.createTextNode('');
+    $('.thinking-text', this.el).append(this.thinkingNode);
     this.metricsEl = $('.metrics', this.el);
     this.copyBtn = $('.copy', this.el);
     this.stopBtn = $('.stop-one', this.el);
+    this.rawBtn = $('.view-raw', this.el);
+    this.focusBtn = $('.focus-one', this.el);
     this.ratingEl = $('.rating', this.el);
-    this.copyBtn.setAttribute('aria-label', `Copy the answer from ${modelName || response.model}`);
-    this.stopBtn.setAttribute('aria-label', `Stop ${modelName || response.model}`);
+    this.copyBtn.setAttribute('aria-label', `Copy the answer from ${this.name}`);
+    this.stopBtn.setAttribute('aria-label', `Stop ${this.name}`);
+    this.rawBtn.setAttribute('aria-label', `Show the raw text of ${this.name}'s answer`);
+    this.focusBtn.setAttribute('aria-label', `Focus on ${this.name}`);
     this.copyBtn.addEventListener('click', () => this.copy());
     this.stopBtn.addEventListener('click', () => onStop && onStop(this.id));
+    this.rawBtn.addEventListener('click', () => this.setRaw(!this.raw));
+    this.focusBtn.addEventListener('click', () => onFocus && onFocus(this.id));
+    this.answerEl.addEventListener('click', (e) => {
+      const b = e.target.closest('button.copy-code');
+      if (b) this.copyCode(b);
+    });
+    for (const body of [this.answerEl, this.textEl]) {
+      body.addEventListener('scroll', () => { if (body === this.body) this.stick = nearBottom(body); }, { passive: true });
+    }
     for (const b of this.ratingEl.querySelectorAll('button')) {
       b.addEventListener('click', () => {
         const score = Number(b.dataset.score);
@@ -118,16 +142,25 @@ export class Column {
     }
     this.retryTimer = null;
     this.nextIndex = null; // next chunk index expected, once known
+    this.nextThought = null; // next reasoning index expected, once known
     this.rating = 0;
+    this.metrics = null;
+    this.raw = false;
+    this.stick = true;     // keep the newest text in view while it streams
     this.controls = { owner: false };
     this.status = '';
     this.update(response);
   }
 
+  /** body is the element that shows the answer now: rendered or raw. */
+  get body() { return this.raw ? this.textEl : this.answerEl; }
+
   /** update sets the whole column from a Response (a snapshot). */
   update(r) {
     this.setText(r.text || '');
+    this.setReasoning(r.reasoning || '');
     this.nextIndex = null; // a snapshot does not say how many chunks made its text
+    this.nextThought = null;
     this.setStatus(r.status, r.error);
     this.setMetrics(r.metrics);
     this.setRating(r.rating || 0);
@@ -142,6 +175,29 @@ export class Column {
     const running = !isEnded(this.status);
     this.stopBtn.hidden = !(this.controls.owner && running);
     this.ratingEl.hidden = !(this.controls.owner && !running);
+  }
+
+  /** setRaw shows the answer as written (true) or rendered (false). */
+  setRaw(raw) {
+    this.raw = raw;
+    this.textEl.hidden = !raw;
+    this.answerEl.hidden = raw;
+    this.rawBtn.setAttribute('aria-pressed', String(raw));
+    this.rawBtn.textContent = raw ? 'Rendered' : 'Raw';
+    this.el.dataset.view = raw ? 'raw' : 'rendered';
+    if (!raw) this.md.flush();
+    this.followBottom();
+  }
+
+  setFocused(on) {
+    this.el.classList.toggle('focused', on);
+    this.focusBtn.setAttribute('aria-pressed', String(on));
+    this.focusBtn.textContent = on ? 'Show all' : 'Focus';
+  }
+
+  /** followBottom keeps the newest text in view, unless the reader scrolled away. */
+  followBottom() {
+    if (this.stick) setScroll(this.body, this.body.scrollHeight);
   }
 
   setStatus(status, error) {
@@ -192,22 +248,48 @@ export class Column {
   appendChunk(index, text) {
     if (isNum(index) && this.nextIndex !== null && index < this.nextIndex) return false;
     if (isNum(index)) this.nextIndex = index + 1;
-    const t = this.textEl;
-    const atBottom = t.scrollHeight - t.scrollTop - t.clientHeight < 24;
+    if (text && !this.textNode.data && !this.thinkingEl.hidden) this.thinkingEl.open = false; // the answer has begun
     this.textNode.appendData(text || '');
-    if (atBottom) t.scrollTop = t.scrollHeight;
+    this.md.append(text || '');
+    if (this.raw) this.followBottom();
     return true;
+  }
+
+  /** appendReasoning adds one piece of the model's visible thinking. */
+  appendReasoning(index, text) {
+    if (isNum(index) && this.nextThought !== null && index < this.nextThought) return false;
+    if (isNum(index)) this.nextThought = index + 1;
+    if (!text) return true;
+    if (this.thinkingEl.hidden) {
+      this.thinkingEl.hidden = false;
+      this.thinkingEl.open = !this.textNode.data; // open while it streams, until the answer begins
+    }
+    this.thinkingNode.appendData(text);
+    return true;
+  }
+
+  setReasoning(text) {
+    this.thinkingNode.data = text;
+    const had = !this.thinkingEl.hidden;
+    this.thinkingEl.hidden = !text;
+    if (text && !had) this.thinkingEl.open = !this.textNode.data && !isEnded(this.status);
   }
 
   setText(text) {
     this.textNode.data = text;
+    this.md.set(text);
   }
 
   get text() {
     return this.textNode.data;
   }
 
+  get reasoning() {
+    return this.thinkingNode.data;
+  }
+
   setMetrics(m) {
+    this.metrics = m || null;
     const dl = this.metricsEl;
     dl.replaceChildren();
     if (!m) { dl.hidden = true; return; }
@@ -252,9 +334,65 @@ export class Column {
     flash(this.copyBtn, ok ? 'Copied' : 'Copy failed');
   }
 
+  async copyCode(btn) {
+    const code = btn.closest('.code-block').querySelector('pre').textContent;
+    let ok = false;
+    try { await navigator.clipboard.writeText(code); ok = true; } catch { ok = false; }
+    flash(btn, ok ? 'Copied' : 'Copy failed');
+  }
+
   destroy() {
     this.stopRetryCountdown();
+    this.md.cancel();
     this.el.remove();
+  }
+}
+
+const nearBottom = (e) => e.scrollHeight - e.scrollTop - e.clientHeight < 24;
+
+/**
+ * setScroll scrolls an element from code and marks it so, so the scroll
+ * event it causes is not taken for the reader's (see isOwnScroll).
+ */
+export function setScroll(e, top) {
+  const before = e.scrollTop;
+  e.scrollTop = top;
+  if (e.scrollTop !== before) e.dataset.ownScroll = String(e.scrollTop);
+}
+
+/** isOwnScroll reports (once) whether a scroll event came from setScroll. */
+export function isOwnScroll(e) {
+  const own = e.dataset.ownScroll;
+  if (own === undefined) return false;
+  delete e.dataset.ownScroll;
+  return Math.abs(Number(own) - e.scrollTop) < 2;
+}
+
+const BEST = [
+  ['ttft', 'ttftMs', -1, 'fastest first token'],
+  ['tps', 'tokensPerSecond', 1, 'fastest'],
+  ['cost', 'costUsd', -1, 'cheapest'],
+];
+
+/**
+ * markBest marks, across columns, the best value of each metric: the
+ * shortest time to first token, the most tokens per second, the lowest
+ * cost. A metric is marked only when two or more columns have a value.
+ */
+export function markBest(columns) {
+  for (const [key, field, sign, label] of BEST) {
+    const vals = columns.map((c) => (c.metrics && isNum(c.metrics[field]) ? c.metrics[field] : null));
+    const known = vals.filter((v) => v !== null);
+    const best = known.length >= 2 ? (sign > 0 ? Math.max(...known) : Math.min(...known)) : null;
+    columns.forEach((c, i) => {
+      const m = c.metricsEl.querySelector(`.metric[data-metric="${key}"]`);
+      if (!m) return;
+      const on = best !== null && vals[i] === best && Math.min(...known) !== Math.max(...known);
+      m.classList.toggle('best', on);
+      const old = m.querySelector('.best-badge');
+      if (old) old.remove();
+      if (on) m.querySelector('dd').append(el('span', { class: 'best-badge', title: label, text: ` ★ ${label}` }));
+    });
   }
 }
 

@@ -1,0 +1,340 @@
+// markdown.js: a model's answer as readable HTML, safely, while it streams.
+//
+// Everything a model writes is untrusted. The pipeline, and why in this order:
+//
+//  1. marked turns the Markdown into an HTML string (CommonMark + GitHub
+//     tables, task lists, strikethrough). Raw HTML in the answer is escaped,
+//     not passed through: a model that writes <b> means the characters.
+//     Math ($…$, $$…$$, \(…\), \[…\]) is lifted out before Markdown sees it
+//     (so _ and \ inside TeX are not read as emphasis or escapes) and kept
+//     as escaped TeX source in <span class="math">: nothing is rendered yet.
+//     Code blocks are coloured by highlight.js, whose output is escaped text
+//     inside <span class="hljs-…">.
+//  2. DOMPurify sanitises that string into a DOM fragment with the HTML
+//     profile only (no SVG, no MathML), no style, id or event attributes, no
+//     images, forms or frames, and links only to http:, https: and mailto:,
+//     each given rel="noopener noreferrer". This is the only place model text
+//     becomes markup, and it is checked here.
+//  3. Only then KaTeX renders each math span, from the span's text (the TeX
+//     source, as text) into that span, with trust off (no \href, \url,
+//     \htmlClass…). KaTeX builds its output with DOM calls, not an HTML
+//     string, so it never passes an HTML parser; and it sets its positions
+//     through element.style (CSSOM), which a CSP with style-src 'self'
+//     allows, where the inline style="" attributes of renderToString would
+//     be blocked. Sanitising after KaTeX would have to allow style
+//     attributes (and SVG) for everyone; this order allows neither.
+//
+// Streaming: a column does not re-render its whole answer on every chunk.
+// It renders at most once per animation frame, and only its tail: the
+// answer is cut into top-level blocks, and a block that is followed by a
+// blank line and by more text is finished, rendered once and kept. Only the
+// blocks after the last finished one are lexed and rendered again.
+
+import { Marked } from '/vendor/marked/marked.esm.js';
+import DOMPurify from '/vendor/dompurify/purify.es.mjs';
+import hljs from '/vendor/highlight/highlight.min.js';
+import katex from '/vendor/katex/katex.mjs';
+
+const escapeHTML = (s) => String(s).replace(/[&<>"']/g, (c) => ({
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+}[c]));
+
+// ---- math, lifted out before Markdown reads the text ----
+
+const mathSpan = (tex, display) =>
+  `<span class="math ${display ? 'math-display' : 'math-inline'}">${escapeHTML(tex)}</span>`;
+
+const blockMath = {
+  name: 'blockMath',
+  level: 'block',
+  start(src) {
+    const m = /^ {0,3}(?:\$\$|\\\[)/m.exec(src);
+    return m ? m.index : undefined;
+  },
+  tokenizer(src) {
+    const m = /^ {0,3}\$\$([^]+?)\$\$[ \t]*(?:\n+|$)/.exec(src) || /^ {0,3}\\\[([^]+?)\\\][ \t]*(?:\n+|$)/.exec(src);
+    if (m) return { type: 'blockMath', raw: m[0], text: m[1].trim() };
+    return undefined;
+  },
+  renderer(t) { return `<div class="math-block">${mathSpan(t.text, true)}</div>\n`; },
+};
+
+const inlineMath = {
+  name: 'inlineMath',
+  level: 'inline',
+  start(src) {
+    const m = /\$|\\\(|\\\[/.exec(src);
+    return m ? m.index : undefined;
+  },
+  tokenizer(src) {
+    let m = /^\$\$([^]+?)\$\$/.exec(src);
+    if (m) return { type: 'inlineMath', raw: m[0], text: m[1].trim(), display: true };
+    m = /^\\\[([^]+?)\\\]/.exec(src);
+    if (m) return { type: 'inlineMath', raw: m[0], text: m[1].trim(), display: true };
+    m = /^\\\(([^]+?)\\\)/.exec(src);
+    if (m) return { type: 'inlineMath', raw: m[0], text: m[1].trim(), display: false };
+    // $…$ as Pandoc reads it: no space just inside the dollars and no digit
+    // just after the closing one, so "$5 and $10" stays prose.
+    m = /^\$(?![\s$])((?:\\.|[^\\$\n])+?)(?<![\s\\])\$(?!\d)/.exec(src);
+    if (m) return { type: 'inlineMath', raw: m[0], text: m[1], display: false };
+    return undefined;
+  },
+  renderer(t) { return mathSpan(t.text, t.display); },
+};
+
+// ---- Markdown ----
+
+const HIGHLIGHT_MAX = 100_000; // characters; longer code is shown uncoloured
+
+const marked = new Marked({
+  gfm: true,
+  breaks: false,
+  extensions: [blockMath, inlineMath],
+  renderer: {
+    // Raw HTML in an answer is shown as the text it is.
+    html({ text }) { return escapeHTML(text); },
+    // Images become links: no tracking pixels, nothing loads by itself.
+    image({ href, text }) {
+      return `<a href="${escapeHTML(href)}">${escapeHTML(text || href)}</a>`;
+    },
+    // A task list's box as a character: forms stay out of answers.
+    checkbox({ checked }) {
+      return checked ? '<span class="task task-done" aria-label="done">☑</span> '
+        : '<span class="task" aria-label="not done">☐</span> ';
+    },
+    code({ text, lang }) {
+      const language = String(lang || '').trim().split(/\s+/)[0].toLowerCase();
+      const known = language && text.length <= HIGHLIGHT_MAX && hljs.getLanguage(language);
+      const body = known ? hljs.highlight(text, { language, ignoreIllegals: true }).value : escapeHTML(text);
+      const cls = known ? ` class="hljs language-${escapeHTML(language)}"` : '';
+      const label = language ? `<span class="code-lang">${escapeHTML(language)}</span>` : '';
+      return `<div class="code-block">${label}<pre><code${cls}>${body}</code></pre></div>\n`;
+    },
+  },
+});
+
+// ---- sanitising ----
+
+const SAFE_HREF = /^(?:https?:|mailto:)/i;
+const PURIFY = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: ['style', 'img', 'picture', 'source', 'video', 'audio', 'track', 'form', 'input', 'button',
+    'select', 'option', 'textarea', 'iframe', 'frame', 'object', 'embed', 'link', 'meta', 'base', 'dialog', 'template'],
+  FORBID_ATTR: ['style', 'id', 'name', 'srcset', 'action', 'formaction', 'target', 'ping'],
+  ALLOW_DATA_ATTR: false,
+  ALLOWED_URI_REGEXP: SAFE_HREF,
+  RETURN_DOM_FRAGMENT: true,
+};
+DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+  if (node.nodeName !== 'A') return;
+  const href = node.getAttribute('href');
+  if (href === null || !SAFE_HREF.test(href.trim())) {
+    node.removeAttribute('href');
+    return;
+  }
+  node.setAttribute('rel', 'noopener noreferrer');
+  node.setAttribute('target', '_blank');
+});
+
+const KATEX = {
+  throwOnError: true, trust: false, strict: 'ignore', output: 'htmlAndMathml',
+  maxSize: 20, maxExpand: 500, // ems and macro expansions: no page-sized \rule, no endless macro
+};
+
+/** renderMath turns the math spans of a sanitised fragment into KaTeX. */
+function renderMath(root) {
+  for (const span of root.querySelectorAll('span.math')) {
+    const tex = span.textContent;
+    span.textContent = '';
+    try {
+      katex.render(tex, span, { ...KATEX, displayMode: span.classList.contains('math-display') });
+    } catch (e) {
+      // TeX that KaTeX cannot read is shown as written, with the reason on
+      // hover. (KaTeX's own error rendering sets a style attribute, which
+      // the CSP blocks.)
+      span.replaceChildren(tex);
+      span.classList.add('katex-error');
+      span.title = e instanceof Error ? e.message : 'not valid TeX';
+    }
+  }
+}
+
+/** addCopyButtons gives each code block a copy button (the click is handled by the column). */
+function addCopyButtons(root) {
+  for (const block of root.querySelectorAll('.code-block')) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'copy-code small';
+    b.textContent = 'Copy code';
+    block.prepend(b);
+  }
+}
+
+// Answers nested deeper than this (lists in lists, quotes in quotes) are
+// shown as plain text: Markdown's nesting rules cost time that grows faster
+// than the text, and no honest answer nests 24 deep.
+const MAX_NESTING = 24;
+const NESTING = /^(?:[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+|[ \t]*>[ \t]?)+/gm;
+const INDENT = /^[ \t]{100,}\S/m;
+
+/** tooDeep reports whether some line of s opens too many lists or quotes. */
+export function tooDeep(s) {
+  if (INDENT.test(s)) return true;
+  NESTING.lastIndex = 0;
+  for (let m = NESTING.exec(s); m; m = NESTING.exec(s)) {
+    if (m[0].length === 0) { NESTING.lastIndex++; continue; }
+    if (m[0].length >= MAX_NESTING * 2) {
+      const markers = m[0].match(/[-*+>]|\d{1,9}[.)]/g);
+      if (markers && markers.length > MAX_NESTING) return true;
+    }
+  }
+  return false;
+}
+
+/** renderBlocks renders Markdown tokens into a sanitised fragment. */
+function renderBlocks(tokens) {
+  const html = marked.parser(tokens);
+  const frag = DOMPurify.sanitize(html, PURIFY);
+  renderMath(frag);
+  addCopyButtons(frag);
+  return frag;
+}
+
+/** renderMarkdown renders a whole text at once into a sanitised fragment. */
+export function renderMarkdown(text) {
+  const src = String(text).replace(/\r\n?/g, '\n');
+  if (tooDeep(src)) return plainFragment(src);
+  return renderBlocks(marked.lexer(src));
+}
+
+function plainFragment(src) {
+  const frag = document.createDocumentFragment();
+  const pre = document.createElement('pre');
+  pre.className = 'plain';
+  pre.textContent = src;
+  frag.append(pre);
+  return frag;
+}
+
+/**
+ * warmUp renders a small sample once, when the page is idle, so the first
+ * answer does not pay for compiling the renderers (a first render can take
+ * over 100 ms, a long task, where later ones take a few).
+ */
+export function warmUp() {
+  const run = () => {
+    try { renderMarkdown('# a\n\n**b** `c` $x^2$ [d](https://e.example)\n\n| f | g |\n|---|---|\n| 1 | 2 |\n\n```js\nconst h = 1;\n```\n\n$$\\frac{1}{2}$$\n'); } catch { /* only a warm-up */ }
+  };
+  if ('requestIdleCallback' in window) requestIdleCallback(run, { timeout: 2000 }); else setTimeout(run, 500);
+}
+
+/**
+ * MarkdownView shows a text that grows, rendered. set() replaces the text,
+ * append() adds to it; either schedules one render in the next animation
+ * frame, and flush() renders now. The element holds only what render puts
+ * there.
+ */
+export class MarkdownView {
+  constructor(el, onRender = () => {}) {
+    this.el = el;
+    this.onRender = onRender; // after each render: the column keeps its newest text in view
+    this.text = '';
+    this.done = 0;          // characters of text already rendered as finished blocks
+    this.tail = [];         // nodes of the blocks after the finished ones
+    this.plain = false;     // fell back to plain text for this text
+    this.frame = 0;         // the animation frame a render waits for
+    this.timer = 0;         // the delay before that, after a slow render
+    this.cost = 0;          // how long the last render took (ms)
+    this.renders = 0;       // for tests: how many times the tail was rendered
+  }
+
+  set(text) {
+    this.text = String(text).replace(/\r\n?/g, '\n');
+    this.done = 0;
+    this.tail = [];
+    this.plain = false;
+    this.el.replaceChildren();
+    this.schedule();
+  }
+
+  append(text) {
+    if (!text) return;
+    this.text += String(text).replace(/\r\n?/g, '\n');
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame || this.timer) return;
+    // A tail that is slow to render (one huge table, say) is rendered less
+    // often: the page spends at most about a fifth of its time on it.
+    const wait = this.cost > 10 ? Math.min(2000, this.cost * 4) : 0;
+    const go = () => { this.timer = 0; this.frame = requestAnimationFrame(() => { this.frame = 0; this.renderNow(); }); };
+    if (wait) this.timer = setTimeout(go, wait); else go();
+  }
+
+  flush() {
+    this.cancel();
+    this.renderNow();
+  }
+
+  cancel() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    clearTimeout(this.timer);
+    this.frame = 0;
+    this.timer = 0;
+  }
+
+  renderNow() {
+    const t0 = performance.now();
+    this.render();
+    this.cost = performance.now() - t0;
+    this.onRender();
+  }
+
+  render() {
+    this.renders++;
+    for (const n of this.tail) n.remove();
+    this.tail = [];
+    if (!this.plain && tooDeep(this.text.slice(this.done))) {
+      this.plain = true;
+      this.el.replaceChildren(plainFragment(''));
+    }
+    if (this.plain) { // the whole answer, as text, from then on
+      this.el.firstChild.textContent = this.text;
+      return;
+    }
+    const rest = this.text.slice(this.done);
+    let tokens;
+    try {
+      tokens = marked.lexer(rest);
+    } catch (e) {
+      console.warn('markdown: could not read the answer', e);
+      this.plain = true;
+      this.el.replaceChildren(plainFragment(this.text));
+      return;
+    }
+    // The blocks up to the last blank line that has more text after it are
+    // finished: later text cannot change them.
+    let cut = -1;
+    for (let i = tokens.length - 2; i >= 0; i--) {
+      if (tokens[i].type === 'space') { cut = i; break; }
+    }
+    const finished = tokens.slice(0, cut + 1);
+    const open = tokens.slice(cut + 1);
+    const finishedRaw = finished.map((t) => t.raw).join('');
+    if (finished.length && rest.startsWith(finishedRaw)) {
+      // Finished blocks go into a part of their own, which the browser may
+      // skip laying out while it is scrolled out of view (content-visibility).
+      const part = document.createElement('div');
+      part.className = 'md-part';
+      part.append(renderBlocks(finished));
+      this.el.append(part);
+      this.done += finishedRaw.length;
+    } else if (finished.length) {
+      open.unshift(...finished); // the tokens do not spell the text: keep it all open
+    }
+    const frag = renderBlocks(open);
+    this.tail = [...frag.childNodes];
+    this.el.append(frag);
+  }
+}
