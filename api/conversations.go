@@ -115,7 +115,7 @@ func (s *Server) handleFollowup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// Fields, then models, before the session is looked up (API.md's order).
+	// Fields, then models, before the session is looked up (docs/api.md's order).
 	check := playground.SessionRequest{Prompt: body.Prompt, Models: playground.Entries(body.Models...), Params: body.Params}
 	if err := check.ValidatePrompt(); err != nil {
 		s.writeError(w, r, err)
@@ -296,7 +296,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Fields and models are checked before the parent is looked up, in
-	// API.md's order (400 before 404).
+	// docs/api.md's order (400 before 404).
 	if body.Params != nil {
 		if err := body.Params.Validate(); err != nil {
 			s.writeError(w, r, err)
