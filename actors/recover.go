@@ -50,7 +50,9 @@ func (e *Engine) Watch(every time.Duration, orphan func(context.Context, *playgr
 		for {
 			select {
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), every)
+				// A pass may take longer than its interval on a loaded
+				// database: the next tick waits for it.
+				ctx, cancel := context.WithTimeout(context.Background(), max(every, 10*time.Second))
 				if _, err := e.Recover(ctx, orphan); err != nil {
 					e.log.Warn("actors: recover orphaned sessions", "err", err)
 				}

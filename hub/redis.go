@@ -348,9 +348,14 @@ func (b *RedisBroker) OwnerAlive(ctx context.Context, sid string) bool {
 	return err != nil || n > 0
 }
 
-// ClaimRecovery makes sure one instance alone ends an orphaned session.
+// ClaimRecovery makes sure one instance at a time ends an orphaned
+// session. The claim lasts one lease: a recovery that failed (the
+// database was slow or down) is tried again by the next pass of any
+// instance, and one that succeeded leaves nothing running to claim. A
+// second attempt after a slow first one is harmless: endings are stored
+// once, and the stream refuses events it already holds.
 func (b *RedisBroker) ClaimRecovery(ctx context.Context, sid string) bool {
-	ok, err := b.rdb.SetNX(ctx, b.recoverKey(sid), b.instance, time.Minute).Result()
+	ok, err := b.rdb.SetNX(ctx, b.recoverKey(sid), b.instance, b.lease).Result()
 	return err == nil && ok
 }
 

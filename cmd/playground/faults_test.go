@@ -116,6 +116,30 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	cl := newCluster(t, url, env)
 	cl.lease = time.Second
 	a, b := cl.start(t, "a"), cl.start(t, "b")
+	s := restartDatabaseMidStream(t, pg, up, a, b)
+	if n := doneEvents(t, url, cl.prefix, s.ID); n != 1 {
+		t.Errorf("the session's log holds %d done events, want 1", n)
+	}
+}
+
+// TestDatabaseRestartOneInstance: the same on one instance without
+// Redis, where nobody else can mend the stored session: the owner writes
+// the endings it kept once the database is back.
+func TestDatabaseRestartOneInstance(t *testing.T) {
+	pg := dbtest.NewPGCluster(t)
+	up := newFakeOpenAI(t, 100, 20*time.Millisecond)
+	env := up.env(threeModels...)
+	env["DATABASE_URL"] = pg.URL()
+	ts := startServer(t, "", env, nil)
+	restartDatabaseMidStream(t, pg, up, ts, ts)
+}
+
+// restartDatabaseMidStream starts a comparison on a, watched on a and b,
+// stops the database while it streams, starts it again once the viewers
+// have done, and checks the session stored (as b reads it) against what
+// they saw.
+func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI, a, b *testServer) *playground.Session {
+	t.Helper()
 	owner := a.client(t).register()
 	onB := b.client(t)
 	onB.token = owner.token
@@ -136,37 +160,37 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 
 	seen := endingOf(t, logA)
 	if got := endingOf(t, logB); !jsonEqual(got.texts, seen.texts) || got.done != seen.done {
-		t.Fatalf("the viewers on A and B saw different endings")
+		t.Fatalf("the two viewers saw different endings")
 	}
 	for _, r := range s.Responses {
 		if want := up.expectedText(r.Model[len("openai/"):]); seen.texts[r.ID] != want {
 			t.Fatalf("%s: viewers got %d chars of %d", r.Model, len(seen.texts[r.ID]), len(want))
 		}
 	}
-	// Give both writers (the owner's retries, B's recovery pass every half
-	// lease) time to act, then read the stored session on B.
-	var stored *playground.Session
-	waitFor(t, "the stored session to end", func() bool {
-		var out struct {
-			Session *playground.Session `json:"session"`
+	// Give every writer (the owner's outbox, recovery passes every half
+	// lease) time to act, then read the stored session afresh from the
+	// database (the owner answers GET from memory for a while) and as b
+	// serves it.
+	d := openTestDB(t, pg.URL())
+	defer d.Close()
+	fresh := func() *playground.Session {
+		stored, err := d.FindSession(context.Background(), s.ID)
+		if err != nil {
+			t.Fatalf("read the stored session: %v", err)
 		}
-		if onB.do("GET", "/sessions/"+s.ID, nil, &out) != 200 {
-			return false
-		}
-		stored = out.Session
-		return stored.Status != playground.SessionRunning
-	})
-	time.Sleep(3 * cl.lease)
-	stored = onB.session(s.ID)
-	sameAsViewers(t, stored, seen)
-	for _, r := range stored.Responses {
-		if !r.Ended() || r.Metrics == nil {
-			t.Errorf("%s stored %s with metrics %v", r.Model, r.Status, r.Metrics)
+		return stored
+	}
+	waitFor(t, "the stored session to end", func() bool { return fresh().Status != playground.SessionRunning })
+	time.Sleep(3 * time.Second)
+	for _, stored := range []*playground.Session{fresh(), onB.session(s.ID)} {
+		sameAsViewers(t, stored, seen)
+		for _, r := range stored.Responses {
+			if !r.Ended() || r.Metrics == nil {
+				t.Errorf("%s stored %s with metrics %v", r.Model, r.Status, r.Metrics)
+			}
 		}
 	}
-	if n := doneEvents(t, url, cl.prefix, s.ID); n != 1 {
-		t.Errorf("the session's log holds %d done events, want 1", n)
-	}
+	return s
 }
 
 func jsonEqual(a, b any) bool {
