@@ -22,5 +22,6 @@ func NewOpenRouter(apiKey, baseURL string, hc *http.Client) *OpenAICompat {
 	p := newOpenAICompat(playground.ProviderOpenRouter, apiKey, baseURL, hc,
 		option.WithJSONSet("usage", map[string]any{"include": true}))
 	p.cost = true
+	p.reasoningObject = true
 	return p
 }
