@@ -163,3 +163,46 @@ func TestReasoningLive(t *testing.T) {
 		}
 	})
 }
+
+// TestReasoningAcrossInstances: a viewer who joins on another instance
+// while the model thinks gets a snapshot rebuilt from the database's
+// checkpoint and the Redis stream's tail; with the reasoning events after
+// it, the thinking adds up to the stored reasoning exactly once.
+func TestReasoningAcrossInstances(t *testing.T) {
+	url := redisURL(t)
+	gate := make(chan struct{})
+	bodies := make(chan []byte, 1)
+	up := fakeThinker(t, gate, bodies)
+	const model = "local/deepseek-reasoner"
+	cl := newCluster(t, url, map[string]string{"OLLAMA_BASE_URL": up.URL + "/v1", "MODELS": model})
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	s := owner.createSession("When does water boil?", model)
+	<-bodies
+	close(gate)
+	// The thinking has streamed; the answer is thinkFor away.
+	waitFor(t, "the thinking on A", func() bool { return owner.session(s.ID).Responses[0].Reasoning != "" })
+
+	v := b.dialWS(t, owner.token, nil)
+	v.send(map[string]any{"type": "subscribe", "sessionId": s.ID})
+	var reasoning, text string
+	var snapshots int
+	for _, ev := range v.untilDone(s.ID, 30*time.Second) {
+		switch ev.Type {
+		case playground.EventSnapshot:
+			snapshots++
+			reasoning, text = ev.Session.Responses[0].Reasoning, ev.Session.Responses[0].Text
+		case playground.EventReasoning:
+			reasoning += ev.Text
+		case playground.EventChunk:
+			text += ev.Text
+		}
+	}
+	stored := owner.session(s.ID).Responses[0]
+	if snapshots == 0 || reasoning != stored.Reasoning || stored.Reasoning != "Boiling point at 1 atm: 100 °C." {
+		t.Fatalf("B's viewer (%d snapshots) has reasoning %q, stored %q", snapshots, reasoning, stored.Reasoning)
+	}
+	if text != stored.Text || text == "" {
+		t.Fatalf("B's viewer has text %q, stored %q", text, stored.Text)
+	}
+}
