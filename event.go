@@ -10,6 +10,7 @@ const (
 	EventSnapshot     EventType = "snapshot"
 	EventStatus       EventType = "status"
 	EventChunk        EventType = "chunk"
+	EventReasoning    EventType = "reasoning"
 	EventMetrics      EventType = "metrics"
 	EventPresence     EventType = "presence"
 	EventDone         EventType = "done"
@@ -59,6 +60,10 @@ type ChunkEvent struct {
 	Index      int       `json:"index"`
 	Text       string    `json:"text"`
 }
+
+// ReasoningEvent is a piece of a response's visible thinking; Index is its
+// own count from 0 within the response, apart from the chunks'.
+type ReasoningEvent ChunkEvent
 
 // MetricsEvent is sent exactly once per response, as it ends.
 type MetricsEvent struct {
@@ -144,6 +149,13 @@ func StatusFrame(sessionID string, seq int64, e StatusEvent) Frame {
 // ChunkFrame is the log event of a piece of a response's text.
 func ChunkFrame(sessionID string, seq int64, e ChunkEvent) Frame {
 	e.Type, e.SessionID, e.Seq = EventChunk, sessionID, seq
+	return EncodeFrame(e.Type, sessionID, seq, e)
+}
+
+// ReasoningFrame is the log event of a piece of a response's visible
+// thinking.
+func ReasoningFrame(sessionID string, seq int64, e ReasoningEvent) Frame {
+	e.Type, e.SessionID, e.Seq = EventReasoning, sessionID, seq
 	return EncodeFrame(e.Type, sessionID, seq, e)
 }
 

@@ -110,6 +110,10 @@ type Stream interface {
 // shows that the upstream is alive; only non-empty Text counts as a chunk.
 type Delta struct {
 	Text string
+	// Reasoning is visible thinking the upstream streamed in this step,
+	// apart from the answer: it becomes reasoning events, never a chunk,
+	// and never counts towards ttftMs.
+	Reasoning string
 	// Usage is set when the upstream reports token counts or cost; later
 	// reports replace earlier ones field by field.
 	Usage *Usage

@@ -441,6 +441,7 @@ type ResponseCheckpoint struct {
 	ID        string
 	Status    string
 	Text      string
+	Reasoning string
 	NextIndex int
 	Attempts  int
 }

@@ -25,10 +25,11 @@ func TestMain(m *testing.M) {
 
 // step is one thing a scripted upstream does on Recv.
 type step struct {
-	text  string
-	err   error
-	wait  time.Duration
-	usage *playground.Usage
+	text      string
+	reasoning string
+	err       error
+	wait      time.Duration
+	usage     *playground.Usage
 }
 
 // script answers one attempt: an error before the stream, or its steps.
@@ -89,7 +90,7 @@ func (s *fakeStream) Recv() (playground.Delta, error) {
 	if st.err != nil {
 		return playground.Delta{}, st.err
 	}
-	return playground.Delta{Text: st.text, Usage: st.usage}, nil
+	return playground.Delta{Text: st.text, Reasoning: st.reasoning, Usage: st.usage}, nil
 }
 
 func (s *fakeStream) Close() error { return nil }

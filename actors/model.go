@@ -15,9 +15,10 @@ import (
 type modelMsgKind int
 
 const (
-	msgStatus modelMsgKind = iota // status changed (streaming), or a retry is announced
-	msgChunk                      // a piece of text
-	msgEnd                        // the response ended; its final row is committed
+	msgStatus    modelMsgKind = iota // status changed (streaming), or a retry is announced
+	msgChunk                         // a piece of text
+	msgReasoning                     // a piece of visible thinking
+	msgEnd                           // the response ended; its final row is committed
 )
 
 // modelMsg is what a model actor sends its session actor.
@@ -55,6 +56,10 @@ type modelActor struct {
 // attemptState is what a response has gathered across its attempts.
 type attemptState struct {
 	text      strings.Builder
+	reasoning strings.Builder
+	// streamed: something (answer or thinking) has reached viewers, so
+	// another attempt would repeat it.
+	streamed  bool
 	nextIndex int
 	usage     playground.Usage
 	finish    string
@@ -90,7 +95,7 @@ func (m *modelActor) run(ctx context.Context) {
 		var retryable bool
 		var retryAfter time.Duration
 		rerr, retryable, retryAfter = classify(ctx, totalCtx, err)
-		if st.ttft != nil || !retryable || st.attempts >= m.policy.MaxAttempts {
+		if st.streamed || !retryable || st.attempts >= m.policy.MaxAttempts {
 			break
 		}
 		delay := retryAfter
@@ -153,13 +158,21 @@ func (m *modelActor) attempt(ctx, totalCtx context.Context, st *attemptState, st
 		if d.FinishReason != "" {
 			st.finish = d.FinishReason
 		}
+		if (d.Text != "" || d.Reasoning != "") && !st.streamed {
+			st.streamed = true
+			m.send(modelMsg{kind: msgStatus, status: playground.StatusStreaming})
+		}
+		if d.Reasoning != "" {
+			st.reasoning.WriteString(d.Reasoning)
+			m.send(modelMsg{kind: msgReasoning, text: d.Reasoning})
+		}
 		if d.Text == "" {
 			continue
 		}
 		if st.ttft == nil {
+			// To the answer's first chunk: thinking before it is not counted.
 			ms := m.now().Sub(start).Milliseconds()
 			st.ttft = &ms
-			m.send(modelMsg{kind: msgStatus, status: playground.StatusStreaming})
 		}
 		st.text.WriteString(d.Text)
 		st.nextIndex++
@@ -211,6 +224,7 @@ func classify(ctx, totalCtx context.Context, err error) (rerr *playground.Respon
 func (m *modelActor) finish(ctx context.Context, st *attemptState, rerr *playground.ResponseError, start time.Time) {
 	r := m.resp
 	r.Text = st.text.String()
+	r.Reasoning = st.reasoning.String()
 	r.NextIndex = st.nextIndex
 	r.Attempts = st.attempts
 	finish := st.finish

@@ -39,17 +39,21 @@ type ctrlMsg struct {
 // ends ReplayWindow after done, or at once when the engine closes; the
 // engine's WaitGroup waits for it.
 type sessionActor struct {
-	e       *Engine
-	sess    *playground.Session
-	texts   []strings.Builder
-	seq     int64
-	log     []playground.Frame
-	subs    map[*hub.Subscriber]struct{}
-	models  chan modelMsg
-	ctrl    chan ctrlMsg
-	cancels []context.CancelCauseFunc
-	ended   int
-	exited  chan struct{}
+	e     *Engine
+	sess  *playground.Session
+	texts []strings.Builder
+	// reasoning holds each response's visible thinking so far, and
+	// reasoningNext the index its next reasoning event carries.
+	reasoning     []strings.Builder
+	reasoningNext []int
+	seq           int64
+	log           []playground.Frame
+	subs          map[*hub.Subscriber]struct{}
+	models        chan modelMsg
+	ctrl          chan ctrlMsg
+	cancels       []context.CancelCauseFunc
+	ended         int
+	exited        chan struct{}
 
 	dirty     bool
 	ckpt      chan checkpointJob
@@ -68,6 +72,7 @@ type checkpointJob struct {
 func newSessionActor(e *Engine, s *playground.Session) *sessionActor {
 	return &sessionActor{
 		e: e, sess: s.Clone(), texts: make([]strings.Builder, len(s.Responses)),
+		reasoning: make([]strings.Builder, len(s.Responses)), reasoningNext: make([]int, len(s.Responses)),
 		seq: s.LastSeq, subs: map[*hub.Subscriber]struct{}{},
 		models: make(chan modelMsg, 64), ctrl: make(chan ctrlMsg, 64),
 		exited: make(chan struct{}), ckpt: make(chan checkpointJob, 1), ckptDone: make(chan struct{}),
@@ -213,6 +218,14 @@ func (a *sessionActor) onModel(m modelMsg) {
 			return playground.ChunkFrame(a.sess.ID, seq, playground.ChunkEvent{
 				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
 		})
+	case msgReasoning:
+		idx := a.reasoningNext[m.idx]
+		a.reasoningNext[m.idx]++
+		a.reasoning[m.idx].WriteString(m.text)
+		a.emit(func(seq int64) playground.Frame {
+			return playground.ReasoningFrame(a.sess.ID, seq, playground.ReasoningEvent{
+				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
+		})
 	case msgEnd:
 		f := m.final
 		r.Status, r.Error, r.Metrics, r.Attempts, r.Refunded = f.Status, f.Error, f.Metrics, f.Attempts, f.Refunded
@@ -321,6 +334,7 @@ func (a *sessionActor) current() *playground.Session {
 	s := a.sess.Clone()
 	for i, r := range s.Responses {
 		r.Text = a.texts[i].String()
+		r.Reasoning = a.reasoning[i].String()
 	}
 	s.LastSeq = a.seq
 	return s
@@ -353,7 +367,7 @@ func (a *sessionActor) checkpoint() {
 			continue
 		}
 		job.responses = append(job.responses, playground.ResponseCheckpoint{
-			ID: r.ID, Status: r.Status, Text: a.texts[i].String(), NextIndex: r.NextIndex, Attempts: r.Attempts})
+			ID: r.ID, Status: r.Status, Text: a.texts[i].String(), Reasoning: a.reasoning[i].String(), NextIndex: r.NextIndex, Attempts: r.Attempts})
 	}
 	select {
 	case <-a.ckpt:

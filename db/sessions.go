@@ -508,6 +508,7 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		for _, c := range rs {
 			if _, err := tx.NewUpdate().Table("responses").
 				Set("text = ?", c.Text).
+				Set("reasoning = ?", c.Reasoning).
 				Set("status = ?", c.Status).
 				Set("next_index = ?", c.NextIndex).
 				Set("attempts = ?", c.Attempts).
@@ -534,7 +535,7 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 // owner's quota in the same transaction as the final row. r.Refunded is
 // set when the unit has been given back (now or before).
 func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground.Response, refund bool) error {
-	row := &responseRow{Text: r.Text, Status: r.Status, NextIndex: r.NextIndex, Attempts: r.Attempts}
+	row := &responseRow{Text: r.Text, Reasoning: r.Reasoning, Status: r.Status, NextIndex: r.NextIndex, Attempts: r.Attempts}
 	if r.Error != nil {
 		b, err := json.Marshal(r.Error)
 		if err != nil {
@@ -562,6 +563,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 		res, err := tx.NewUpdate().Table("responses").
 			Set("status = ?", row.Status).
 			Set("text = ?", row.Text).
+			Set("reasoning = ?", row.Reasoning).
 			Set("error = ?", row.Error).
 			Set("ttft_ms = ?", row.TTFTMs).
 			Set("duration_ms = ?", row.DurationMs).

@@ -9,13 +9,18 @@ import (
 // Apply brings a stored session forward by one logged event, so that a
 // snapshot can be built from the database's last checkpoint plus the
 // events that came after it. Chunks are applied by index, so an event the
-// checkpoint already covers is skipped rather than doubled.
+// checkpoint already covers is skipped rather than doubled. Reasoning has
+// no stored index: a checkpoint writes it with the session's last seq in
+// one transaction, and a final row holds all of it, so a reasoning event
+// applies only when it is newer than every seq seen so far and its
+// response has not ended.
 func Apply(s *playground.Session, f playground.Frame) {
 	var ev playground.WireEvent
 	if json.Unmarshal(f.Data, &ev) != nil {
 		return
 	}
-	if f.Seq > s.LastSeq {
+	fresh := f.Seq > s.LastSeq
+	if fresh {
 		s.LastSeq = f.Seq
 	}
 	if ev.Type == playground.EventDone {
@@ -31,6 +36,10 @@ func Apply(s *playground.Session, f playground.Frame) {
 		if ev.Index == r.NextIndex {
 			r.Text += ev.Text
 			r.NextIndex++
+		}
+	case playground.EventReasoning:
+		if fresh && !r.Ended() {
+			r.Reasoning += ev.Text
 		}
 	case playground.EventStatus:
 		if !r.Ended() {

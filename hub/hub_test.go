@@ -189,3 +189,28 @@ func TestApplySkipsWhatTheCheckpointHas(t *testing.T) {
 		t.Fatalf("applied: %+v, session %+v", r, s)
 	}
 }
+
+// Reasoning has no stored index: what a checkpoint holds is what came up
+// to its seq, and a final row holds all of it, so only newer events of a
+// running response are added.
+func TestApplyReasoningAfterTheCheckpoint(t *testing.T) {
+	s := &playground.Session{ID: "s", Status: playground.SessionRunning, LastSeq: 3,
+		Responses: []*playground.Response{
+			{ID: "r", Status: playground.StatusStreaming, Reasoning: "ab"},
+			{ID: "e", Status: playground.StatusComplete, Reasoning: "all"},
+		}}
+	reasoning := func(seq int64, resp string, idx int, text string) playground.Frame {
+		return playground.ReasoningFrame("s", seq, playground.ReasoningEvent{ResponseID: resp, Index: idx, Text: text})
+	}
+	// Recovery lays the whole log over the checkpoint.
+	Apply(s, reasoning(2, "r", 0, "a"))
+	Apply(s, reasoning(3, "r", 1, "b"))
+	Apply(s, reasoning(4, "r", 2, "c"))
+	Apply(s, reasoning(5, "e", 3, "!"))
+	if r := s.Responses[0]; r.Reasoning != "abc" {
+		t.Fatalf("reasoning %q, want abc", r.Reasoning)
+	}
+	if r := s.Responses[1]; r.Reasoning != "all" {
+		t.Fatalf("ended response's reasoning %q, want its final row's", r.Reasoning)
+	}
+}

@@ -68,11 +68,19 @@ func (p *Anthropic) Stream(ctx context.Context, req playground.ProviderRequest) 
 		params.System = []anthropic.TextBlockParam{{Text: req.System}}
 	}
 	var opts []option.RequestOption
-	if t := req.Params.Temperature; t != nil {
-		opts = append(opts, option.WithJSONSet("temperature", *t))
-	}
-	if tp := req.Params.TopP; tp != nil && *tp != 1 {
-		opts = append(opts, option.WithJSONSet("top_p", *tp))
+	if budget, ok := thinkingBudget(req.Params); ok {
+		// Thinking counts towards max_tokens, which must exceed the
+		// budget: the answer keeps the room maxTokens asked for. Anthropic
+		// refuses temperature and top_p with thinking, so they are not sent.
+		params.Thinking = anthropic.ThinkingConfigParamOfEnabled(budget)
+		params.MaxTokens += budget
+	} else {
+		if t := req.Params.Temperature; t != nil {
+			opts = append(opts, option.WithJSONSet("temperature", *t))
+		}
+		if tp := req.Params.TopP; tp != nil && *tp != 1 {
+			opts = append(opts, option.WithJSONSet("top_p", *tp))
+		}
 	}
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -86,6 +94,24 @@ func (p *Anthropic) Stream(ctx context.Context, req playground.ProviderRequest) 
 	next, stop := pullEvents[anthropic.MessageStreamEventUnion](s)
 	return &sdkStream[anthropic.MessageStreamEventUnion]{provider: playground.ProviderAnthropic, cancel: cancel,
 		next: next, stop: stop, read: anthropicRead, fail: anthropicFail(ctx)}, nil
+}
+
+// thinkingBudget is the thinking budget in tokens for reasoningEffort low,
+// medium and high (Anthropic's budget_tokens, Gemini's thinkingBudget);
+// ok is false when the effort is unset or off. 1024 is Anthropic's least.
+func thinkingBudget(p playground.Params) (budget int64, ok bool) {
+	if p.ReasoningEffort == nil {
+		return 0, false
+	}
+	switch *p.ReasoningEffort {
+	case playground.EffortLow:
+		return 1024, true
+	case playground.EffortMedium:
+		return 4096, true
+	case playground.EffortHigh:
+		return 16384, true
+	}
+	return 0, false
 }
 
 // anthropicRead reads one event of the Messages stream; message_stop is
@@ -102,8 +128,14 @@ func anthropicRead(ev anthropic.MessageStreamEventUnion) (playground.Delta, bool
 			}
 		}
 	case "content_block_delta":
-		if ev.Delta.Type == "text_delta" {
+		// thinking blocks stream thinking_delta; their signature_delta
+		// (for sending the block back, which the playground never does)
+		// is left out.
+		switch ev.Delta.Type {
+		case "text_delta":
 			d.Text = ev.Delta.Text
+		case "thinking_delta":
+			d.Reasoning = ev.Delta.Thinking
 		}
 	case "message_delta":
 		u := ev.Usage

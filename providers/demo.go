@@ -42,6 +42,10 @@ type demoModel struct {
 //	             to show an error column)
 //
 // Any other demo/<name> (MODELS may list one) streams like demo/steady.
+//
+// With reasoningEffort low, medium or high, every model but demo/error
+// first "thinks": about 12, 24 or 40 words (whole sentences) of visible reasoning, streamed as
+// reasoning deltas, before the same answer it gives without thinking.
 var demoModels = []demoModel{
 	{name: "fast", display: "Demo fast", interval: 15 * time.Millisecond, startDelay: 60 * time.Millisecond, minWords: 60, maxWords: 120},
 	{name: "steady", display: "Demo steady", interval: 40 * time.Millisecond, startDelay: 150 * time.Millisecond, minWords: 80, maxWords: 160},
@@ -112,9 +116,22 @@ func (p *Demo) Stream(ctx context.Context, req playground.ProviderRequest) (play
 		words, finish = words[:*mt], playground.FinishLength
 	}
 	// Chunks of one to three words, each with its own delay, all decided
-	// now so a stream is the same every time.
+	// now so a stream is the same every time. The thinking comes from a
+	// generator of its own, so the answer does not depend on it.
 	var chunks []string
 	var delays []time.Duration
+	thought := demoThinking(req)
+	for i := 0; i < len(thought); {
+		n := min(1+rng.IntN(3), len(thought)-i)
+		chunks = append(chunks, strings.Join(thought[i:i+n], ""))
+		d := m.interval * time.Duration(60+rng.IntN(81)) / 100
+		if i == 0 {
+			d = m.startDelay
+		}
+		delays = append(delays, p.scale(d))
+		i += n
+	}
+	thinking := len(chunks)
 	for i := 0; i < len(words); {
 		n := min(1+rng.IntN(3), len(words)-i)
 		chunks = append(chunks, strings.Join(words[i:i+n], ""))
@@ -127,10 +144,23 @@ func (p *Demo) Stream(ctx context.Context, req playground.ProviderRequest) (play
 	}
 	return &demoStream{
 		ctx: ctx, done: make(chan struct{}),
-		chunks: chunks, delays: delays, finish: finish,
+		chunks: chunks, delays: delays, thinking: thinking, finish: finish,
 		promptTokens: demoPromptTokens(req),
-		words:        int64(len(words)),
+		words:        int64(len(words)), thoughtWords: int64(len(thought)),
 	}, nil
+}
+
+// demoThinking is the visible thinking of a request: none unless
+// reasoningEffort is low, medium or high.
+func demoThinking(req playground.ProviderRequest) []string {
+	n := map[string]int{playground.EffortLow: 12, playground.EffortMedium: 24, playground.EffortHigh: 40}
+	e := req.Params.ReasoningEffort
+	if e == nil || n[*e] == 0 {
+		return nil
+	}
+	think := req
+	think.Model += "\x00thinking"
+	return DemoText(demoRand(think), req.Prompt, n[*e])
 }
 
 // demoStream hands out the prepared chunks. Recv waits on a timer, the
@@ -142,10 +172,12 @@ type demoStream struct {
 
 	chunks       []string
 	delays       []time.Duration
+	thinking     int // the first chunks are reasoning
 	next         int
 	finish       string
 	promptTokens int64
 	words        int64
+	thoughtWords int64
 	sentFinal    bool
 }
 
@@ -155,6 +187,9 @@ func (s *demoStream) Recv() (playground.Delta, error) {
 			return playground.Delta{}, err
 		}
 		s.next++
+		if s.next <= s.thinking {
+			return playground.Delta{Reasoning: s.chunks[s.next-1]}, nil
+		}
 		return playground.Delta{Text: s.chunks[s.next-1]}, nil
 	}
 	select {
@@ -166,10 +201,12 @@ func (s *demoStream) Recv() (playground.Delta, error) {
 		return playground.Delta{}, io.EOF
 	}
 	s.sentFinal = true
-	return playground.Delta{
-		FinishReason: s.finish,
-		Usage:        &playground.Usage{PromptTokens: ptr(s.promptTokens), CompletionTokens: ptr(s.words)},
-	}, nil
+	// Thinking counts as completion tokens, as upstreams bill it.
+	u := &playground.Usage{PromptTokens: ptr(s.promptTokens), CompletionTokens: ptr(s.words + s.thoughtWords)}
+	if s.thinking > 0 {
+		u.ReasoningTokens = ptr(s.thoughtWords)
+	}
+	return playground.Delta{FinishReason: s.finish, Usage: u}, nil
 }
 
 func (s *demoStream) Close() error {

@@ -133,3 +133,32 @@ func FuzzDemoText(f *testing.F) {
 		}
 	})
 }
+
+// With reasoningEffort set, a demo model thinks first (more at higher
+// efforts), then gives the answer it gives without thinking; off thinks
+// not at all.
+func TestDemoThinking(t *testing.T) {
+	prompt := "Explain CRDTs in two sentences"
+	plain := demoRun(t, "fast", prompt, playground.Params{})
+	least := 0
+	for _, effort := range []string{"off", "low", "medium", "high"} {
+		r := demoRun(t, "fast", prompt, playground.Params{ReasoningEffort: &effort})
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		words := len(strings.Fields(r.reasoning))
+		if (effort == "off") != (words == 0) || (effort != "off" && words <= least) {
+			t.Fatalf("%s: %d words of thinking, after %d at the effort below: %q", effort, words, least, r.reasoning)
+		}
+		least = words
+		if r.text != plain.text {
+			t.Fatalf("%s: the thinking changed the answer", effort)
+		}
+		wantInt(t, "completion", r.usage.CompletionTokens, int64(len(strings.Fields(plain.text))+words))
+		if words == 0 {
+			wantNil(t, "reasoning tokens", r.usage.ReasoningTokens)
+		} else {
+			wantInt(t, "reasoning tokens", r.usage.ReasoningTokens, int64(words))
+		}
+	}
+}

@@ -71,6 +71,15 @@ func (p *Gemini) Stream(ctx context.Context, req playground.ProviderRequest) (pl
 	if m := req.Params.MaxTokens; m != nil {
 		cfg.MaxOutputTokens = int32(*m)
 	}
+	if e := req.Params.ReasoningEffort; e != nil {
+		// Thought summaries come only when asked for; off is a budget of
+		// 0, which models that cannot stop thinking refuse.
+		if budget, ok := thinkingBudget(req.Params); ok {
+			cfg.ThinkingConfig = &genai.ThinkingConfig{IncludeThoughts: true, ThinkingBudget: genai.Ptr(int32(budget))}
+		} else {
+			cfg.ThinkingConfig = &genai.ThinkingConfig{ThinkingBudget: genai.Ptr[int32](0)}
+		}
+	}
 	// The thread as contents with roles user and model, ending with the
 	// new prompt.
 	contents := make([]*genai.Content, 0, 2*len(req.History)+1)
@@ -136,7 +145,8 @@ func geminiFail(ctx context.Context, capture *httpCapture) func(error, bool) err
 }
 
 // geminiDelta reads one GenerateContentResponse: the text parts of the first
-// candidate (thought summaries left out), its finish reason, and the usage.
+// candidate (thought summaries, parts with thought true, as reasoning), its
+// finish reason, and the usage.
 func geminiDelta(resp *genai.GenerateContentResponse) playground.Delta {
 	var d playground.Delta
 	if resp == nil {
@@ -146,7 +156,11 @@ func geminiDelta(resp *genai.GenerateContentResponse) playground.Delta {
 		c := resp.Candidates[0]
 		if c.Content != nil {
 			for _, part := range c.Content.Parts {
-				if part != nil && !part.Thought {
+				switch {
+				case part == nil:
+				case part.Thought:
+					d.Reasoning += part.Text
+				default:
 					d.Text += part.Text
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/playground-dev/playground"
 )
@@ -27,6 +28,9 @@ type OpenAICompat struct {
 	maxCompletionTokens bool
 	// cost reads OpenRouter's usage.cost (US dollars).
 	cost bool
+	// reasoningObject sends reasoningEffort as OpenRouter's
+	// reasoning: {effort} object rather than reasoning_effort.
+	reasoningObject bool
 }
 
 // NewOpenAI returns the provider for OpenAI's Chat Completions API at
@@ -64,6 +68,7 @@ func (p *OpenAICompat) Name() string { return p.name }
 // Stream sends one streaming Chat Completions request and returns once the
 // upstream has answered with the headers of a stream.
 func (p *OpenAICompat) Stream(ctx context.Context, req playground.ProviderRequest) (playground.Stream, error) {
+	var raw *http.Response
 	params := openai.ChatCompletionNewParams{
 		Model:         req.Model,
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
@@ -89,10 +94,23 @@ func (p *OpenAICompat) Stream(ctx context.Context, req playground.ProviderReques
 		}
 	}
 
+	opts := []option.RequestOption{option.WithResponseInto(&raw)}
+	if e := req.Params.ReasoningEffort; e != nil {
+		switch {
+		case p.reasoningObject && *e == playground.EffortOff:
+			opts = append(opts, option.WithJSONSet("reasoning", map[string]any{"enabled": false}))
+		case p.reasoningObject:
+			opts = append(opts, option.WithJSONSet("reasoning", map[string]any{"effort": *e}))
+		case *e != playground.EffortOff:
+			// off is left out: "none" and "minimal" are each known to
+			// some models only, and others refuse the field.
+			params.ReasoningEffort = shared.ReasoningEffort(*e)
+		}
+	}
+
 	sctx, cancel := context.WithCancel(ctx)
 	cctx, capture := withCapture(sctx)
-	var raw *http.Response
-	sdk := p.chat.NewStreaming(cctx, params, option.WithResponseInto(&raw))
+	sdk := p.chat.NewStreaming(cctx, params, opts...)
 	if err := sdk.Err(); err != nil {
 		_ = sdk.Close()
 		cancel()
@@ -117,6 +135,10 @@ type chatChunk struct {
 		Delta struct {
 			Content string `json:"content"`
 			Refusal string `json:"refusal"`
+			// Visible thinking: reasoning_content from DeepSeek, vLLM and
+			// llama.cpp; reasoning from OpenRouter and Ollama.
+			ReasoningContent string `json:"reasoning_content"`
+			Reasoning        string `json:"reasoning"`
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
@@ -133,6 +155,12 @@ func openAIRead(ctx context.Context, provider string, cost bool) func(chatChunk)
 				continue // only one completion is asked for
 			}
 			d.Text += c.Delta.Content + c.Delta.Refusal
+			// A server that sends both names sends the same text twice.
+			if c.Delta.ReasoningContent != "" {
+				d.Reasoning += c.Delta.ReasoningContent
+			} else {
+				d.Reasoning += c.Delta.Reasoning
+			}
 			if c.FinishReason != "" {
 				d.FinishReason = openAIFinish(c.FinishReason)
 			}

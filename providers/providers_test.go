@@ -23,11 +23,12 @@ func TestMain(m *testing.M) {
 
 // result is everything a stream delivered.
 type result struct {
-	text   string
-	deltas int
-	usage  playground.Usage
-	finish string
-	err    error // nil when the stream ended with io.EOF
+	text      string
+	reasoning string
+	deltas    int
+	usage     playground.Usage
+	finish    string
+	err       error // nil when the stream ended with io.EOF
 }
 
 // drain reads s to its end and closes it.
@@ -46,6 +47,7 @@ func drain(t *testing.T, s playground.Stream) result {
 		}
 		r.deltas++
 		r.text += d.Text
+		r.reasoning += d.Reasoning
 		r.usage.Merge(d.Usage)
 		if d.FinishReason != "" {
 			r.finish = d.FinishReason

@@ -175,11 +175,13 @@ func checkLogFrom(t *testing.T, evs []playground.WireEvent) {
 }
 
 // checkLog asserts the shape of one viewer's log: seq 1..n without gaps,
-// chunk indexes 0, 1, 2 … per response, streaming before the first chunk,
-// metrics then the final status after the last, done last.
+// chunk and reasoning indexes 0, 1, 2 … per response, each its own count,
+// streaming before the first of either, metrics then the final status
+// after the last, done last.
 func checkLog(t *testing.T, evs []playground.WireEvent) {
 	t.Helper()
 	next := map[string]int{}
+	nextReasoning := map[string]int{}
 	streaming := map[string]bool{}
 	ended := map[string]bool{}
 	for i, ev := range evs {
@@ -202,6 +204,14 @@ func checkLog(t *testing.T, evs []playground.WireEvent) {
 				t.Fatalf("chunk index %d, want %d", ev.Index, next[ev.ResponseID])
 			}
 			next[ev.ResponseID]++
+		case playground.EventReasoning:
+			if !streaming[ev.ResponseID] || ended[ev.ResponseID] {
+				t.Fatalf("reasoning of %s outside streaming", ev.ResponseID)
+			}
+			if ev.Index != nextReasoning[ev.ResponseID] {
+				t.Fatalf("reasoning index %d, want %d", ev.Index, nextReasoning[ev.ResponseID])
+			}
+			nextReasoning[ev.ResponseID]++
 		case playground.EventMetrics:
 			ended[ev.ResponseID] = true
 		case playground.EventDone:
