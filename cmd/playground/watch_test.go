@@ -53,8 +53,15 @@ func checkWatched(t *testing.T, out string, stored *playground.Session) {
 	if len(events) < 2 || events[0].Type != playground.EventSnapshot || events[len(events)-1].Type != playground.EventDone {
 		t.Fatalf("want a snapshot first and done last, got %d events:\n%s", len(events), out)
 	}
+	// The snapshot holds what had streamed before watch subscribed (under
+	// load, the first chunks may have); the chunks printed add the rest.
 	seq := events[0].Seq
 	texts := map[string]string{}
+	if snap := events[0].Session; snap != nil {
+		for _, r := range snap.Responses {
+			texts[r.ID] = r.Text
+		}
+	}
 	for _, ev := range events[1:] {
 		if ev.Type == playground.EventPresence {
 			continue
@@ -69,7 +76,7 @@ func checkWatched(t *testing.T, out string, stored *playground.Session) {
 	}
 	for _, r := range stored.Responses {
 		if texts[r.ID] != r.Text || r.Text == "" {
-			t.Errorf("%s: the chunks printed add up to %q, the server stored %q", r.Model, texts[r.ID], r.Text)
+			t.Errorf("%s: the snapshot and the chunks printed add up to %q, the server stored %q", r.Model, texts[r.ID], r.Text)
 		}
 	}
 }
