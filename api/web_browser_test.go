@@ -410,17 +410,22 @@ func TestScreenshot(t *testing.T) {
 // others go on; Stop ends the rest.
 func TestBrowserStop(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
+	// Answers of 30 s each: neither can end by itself before the clicks,
+	// however busy the machine running the test is.
+	long := strings.Repeat("word ", 600)
+	up := newScriptedUpstream(t, 50*time.Millisecond, map[string][]string{
+		"steady": chunked(long, 5), "slow": chunked(long, 5)})
+	srv := startTestServer(t, up.env("steady", "slow")...)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
-	id := startComparison(t, tab, "Stop me", []string{"demo/steady", "demo/slow"}, false)
+	id := startComparison(t, tab, "Stop me", []string{"openai/steady", "openai/slow"}, false)
 	waitFor(t, tab, 10*time.Second, "the slow column to stream",
-		`document.querySelector('[data-model="demo/slow"] .status').textContent === 'streaming'`)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="demo/slow"] .stop-one`)))
+		`document.querySelector('[data-model="openai/slow"] .status').textContent === 'streaming'`)
+	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/slow"] .stop-one`)))
 	waitFor(t, tab, 10*time.Second, "the slow column to be cancelled",
-		`document.querySelector('[data-model="demo/slow"] .status').textContent === 'cancelled'`)
-	if st := eval[string](t, tab, `document.querySelector('[data-model="demo/steady"] .status').textContent`); st != "streaming" {
-		t.Logf("steady is %s when slow was cancelled", st)
+		`document.querySelector('[data-model="openai/slow"] .status').textContent === 'cancelled'`)
+	if st := eval[string](t, tab, `document.querySelector('[data-model="openai/steady"] .status').textContent`); st != "streaming" {
+		t.Errorf("steady is %s when slow was cancelled, want streaming: stopping one column stops only that one", st)
 	}
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`#stop`)))
 	cols := waitEnded(t, tab, 2, 30*time.Second)
