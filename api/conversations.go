@@ -181,15 +181,10 @@ func (s *Server) handleFollowup(w http.ResponseWriter, r *http.Request) {
 		s.writeEstimate(w, r, c.p, body.Prompt, columns)
 		return
 	}
-	sess, err := s.startSession(r.Context(), c.p, newSession{
+	s.writeStarted(w, r, c.p, newSession{
 		prompt: body.Prompt, system: parent.System, params: body.Params, columns: columns,
 		kind: playground.KindFollowup, parent: parent,
 	})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
 }
 
 // carryOn is the column that model takes when it carries on resp: resp's
@@ -343,15 +338,10 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startSession(r.Context(), c.p, newSession{
+	s.writeStarted(w, r, c.p, newSession{
 		prompt: parent.Prompt, system: parent.System, params: req.Params, columns: columns,
 		kind: playground.KindRerun, parent: parent,
 	})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
 }
 
 // rerunThreads sets the thread each column of a rerun of parent carries

@@ -46,7 +46,12 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sess, err := s.startSession(r.Context(), p, fromRequest(&req))
+	s.writeStarted(w, r, p, fromRequest(&req))
+}
+
+// writeStarted starts n for p and answers 201 {"session"}, or the error.
+func (s *Server) writeStarted(w http.ResponseWriter, r *http.Request, p *Principal, n newSession) {
+	sess, err := s.startSession(r.Context(), p, n)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
