@@ -120,28 +120,24 @@ func (p *Demo) Stream(ctx context.Context, req playground.ProviderRequest) (play
 	// generator of its own, so the answer does not depend on it.
 	var chunks []string
 	var delays []time.Duration
+	// cut appends ws as chunks of one to three words, the first after the
+	// model's start delay (thinking, then the answer, each start after one).
+	cut := func(ws []string) {
+		for i := 0; i < len(ws); {
+			n := min(1+rng.IntN(3), len(ws)-i)
+			chunks = append(chunks, strings.Join(ws[i:i+n], ""))
+			d := m.interval * time.Duration(60+rng.IntN(81)) / 100
+			if i == 0 {
+				d = m.startDelay
+			}
+			delays = append(delays, p.scale(d))
+			i += n
+		}
+	}
 	thought := demoThinking(req)
-	for i := 0; i < len(thought); {
-		n := min(1+rng.IntN(3), len(thought)-i)
-		chunks = append(chunks, strings.Join(thought[i:i+n], ""))
-		d := m.interval * time.Duration(60+rng.IntN(81)) / 100
-		if i == 0 {
-			d = m.startDelay
-		}
-		delays = append(delays, p.scale(d))
-		i += n
-	}
+	cut(thought)
 	thinking := len(chunks)
-	for i := 0; i < len(words); {
-		n := min(1+rng.IntN(3), len(words)-i)
-		chunks = append(chunks, strings.Join(words[i:i+n], ""))
-		d := m.interval * time.Duration(60+rng.IntN(81)) / 100
-		if i == 0 {
-			d = m.startDelay
-		}
-		delays = append(delays, p.scale(d))
-		i += n
-	}
+	cut(words)
 	return &demoStream{
 		ctx: ctx, done: make(chan struct{}),
 		chunks: chunks, delays: delays, thinking: thinking, finish: finish,
