@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +203,41 @@ func TestFollowOnSSE(t *testing.T) {
 
 	if _, code := owner.readSSE("/sessions/"+s.ID+"/stream?follow=maybe", nil, 0); code != 400 {
 		t.Fatalf("follow=maybe: %d, want 400", code)
+	}
+}
+
+// TestFollowAcrossInstances: a share viewer on B follows a turn owned by
+// A, hears of the follow-up its owner posts on A, and watches the new
+// turn on B to done with the full texts.
+func TestFollowAcrossInstances(t *testing.T) {
+	url := redisURL(t)
+	up := newFakeOpenAI(t, 20, time.Millisecond)
+	cl := newCluster(t, url, up.env(threeModels...))
+	a, b := cl.start(t, "a"), cl.start(t, "b")
+	owner := a.client(t).register()
+	s := owner.createSession("follow across", threeModels[:2]...)
+	token := owner.share(s.ID)
+
+	viewer := b.dialWS(t, "", nil)
+	viewer.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "shareToken": token, "follow": true})
+	viewer.awaitType(playground.EventSubscribed, s.ID)
+	waitFor(t, "the follow on B", func() bool { return b.app.hub.Followers() == 1 })
+	up.open()
+	viewer.untilDone(s.ID, 30*time.Second)
+
+	turn := owner.newTurn(playground.KindFollowup, s.ID)
+	viewer.awaitNext(s.ID, turn)
+	viewer.send(map[string]any{"type": "subscribe", "sessionId": turn.ID, "shareToken": token})
+	texts, _ := replayView(t, viewer.untilDone(turn.ID, 30*time.Second))
+	ownerOnB := b.client(t)
+	ownerOnB.token = owner.token
+	stored := ownerOnB.session(turn.ID)
+	if stored.Status != playground.SessionComplete || len(stored.Responses) != 2 {
+		t.Fatalf("the new turn ended %s with %d responses", stored.Status, len(stored.Responses))
+	}
+	for _, r := range stored.Responses {
+		if r.Text != up.expectedText(strings.TrimPrefix(r.Model, "openai/")) || texts[r.ID] != r.Text {
+			t.Errorf("%s on B: %q, stored %q", r.Model, texts[r.ID], r.Text)
+		}
 	}
 }
