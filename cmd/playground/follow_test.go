@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +242,74 @@ func TestFollowAcrossInstances(t *testing.T) {
 		if r.Text != up.expectedText(strings.TrimPrefix(r.Model, "openai/")) || texts[r.ID] != r.Text {
 			t.Errorf("%s on B: %q, stored %q", r.Model, texts[r.ID], r.Text)
 		}
+	}
+}
+
+// sseLines streams the lines of an SSE response on a channel, closed when
+// the server ends the stream.
+func (c *client) sseLines(path string) <-chan string {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	c.t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil || resp.StatusCode != 200 {
+		c.t.Fatalf("sse: %v %v", err, resp)
+	}
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
+}
+
+// TestFollowOnSSEPastALiveDone: a following stream of a running turn
+// gets its done live, then keeps sending heartbeats until the follow-up's
+// next, written without an id line, and ends.
+func TestFollowOnSSEPastALiveDone(t *testing.T) {
+	up := newFakeOpenAI(t, 3, 0)
+	ts := startServer(t, "sqlite", up.env(threeModels...), func(a *app) { a.apiOpts.SSEHeartbeat = 20 * time.Millisecond })
+	owner := ts.client(t).register()
+	s := owner.createSession("follow me", threeModels[0])
+	lines := owner.sseLines("/sessions/" + s.ID + "/stream?follow=1")
+	waitFor(t, "the stream's follow", func() bool { return ts.app.hub.Followers() == 1 })
+	up.open()
+	await := func(want string) []string {
+		t.Helper()
+		var seen []string
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("the stream ended before %q; after %q", want, seen)
+				}
+				seen = append(seen, l)
+				if l == want {
+					return seen
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no %q within 10 s", want)
+			}
+		}
+	}
+	await("event: done")
+	await(": keep-alive")
+	turn := owner.newTurn(playground.KindFollowup, s.ID)
+	seen := await("event: next")
+	if len(seen) < 2 || seen[len(seen)-2] != "" {
+		t.Fatalf("next has a line of its own before it: %q", seen)
+	}
+	rest := []string{}
+	for l := range lines {
+		rest = append(rest, l)
+	}
+	if len(rest) < 1 || !strings.Contains(rest[0], turn.ID) {
+		t.Fatalf("after next: %q, want its data naming %s and the end", rest, turn.ID)
 	}
 }
