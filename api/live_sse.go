@@ -109,7 +109,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		case <-sub.Queue.Done():
 			return // too slow: the stream ends and the client resumes
 		case <-cut:
-			buf = buf[:0] // the cut-off error, if the session still ran
+			buf = buf[:0] // what waits: a running turn's cut-off error, if it came first
 			for _, f := range sub.Queue.Drain(frames) {
 				buf = appendSSE(buf, f)
 			}

@@ -102,8 +102,9 @@ func (h *Hub) Followers() int {
 }
 
 // announceTimeout bounds the broker's part of an announcement: a new turn
-// is not held up long by a broker that does not answer.
-const announceTimeout = 2 * time.Second
+// is not held up long by a broker that does not answer (as long as the
+// broker's claim on the turn as it starts may take).
+const announceTimeout = time.Second
 
 // Announce tells every follower of parentID, on every instance, that the
 // turn next was made from it: this instance's followers at once, the
