@@ -14,6 +14,7 @@ const (
 	EventMetrics      EventType = "metrics"
 	EventPresence     EventType = "presence"
 	EventDone         EventType = "done"
+	EventNext         EventType = "next"
 	EventSubscribed   EventType = "subscribed"
 	EventUnsubscribed EventType = "unsubscribed"
 	EventPong         EventType = "pong"
@@ -81,6 +82,20 @@ type PresenceEvent struct {
 	Type      EventType `json:"type"`
 	SessionID string    `json:"sessionId"`
 	Viewers   int       `json:"viewers"`
+}
+
+// NextEvent tells a viewer who follows SessionID that a new turn was made
+// from it. It is not part of the log: no seq, never replayed.
+type NextEvent struct {
+	Type      EventType `json:"type"`
+	SessionID string    `json:"sessionId"`
+	Next      NextTurn  `json:"next"`
+}
+
+// NextTurn names the new turn: its session id and kind (followup, rerun).
+type NextTurn struct {
+	SessionID string `json:"sessionId"`
+	Kind      string `json:"kind"`
 }
 
 // DoneEvent is the last event of a session.
@@ -192,6 +207,12 @@ func PresenceFrame(sessionID string, viewers int) Frame {
 	return EncodeFrame(EventPresence, sessionID, 0, PresenceEvent{Type: EventPresence, SessionID: sessionID, Viewers: viewers})
 }
 
+// NextFrame tells the followers of parentID of the turn next made from it;
+// it is not part of the log.
+func NextFrame(parentID string, next NextTurn) Frame {
+	return EncodeFrame(EventNext, parentID, 0, NextEvent{Type: EventNext, SessionID: parentID, Next: next})
+}
+
 // SubscribedFrame is the WebSocket's confirmation of a subscription, seq
 // being the session's latest when it took effect.
 func SubscribedFrame(sessionID string, seq int64) Frame {
@@ -247,6 +268,7 @@ type WireEvent struct {
 	Metrics    *Metrics        `json:"metrics"`
 	Session    *Session        `json:"session"`
 	Viewers    int             `json:"viewers"`
+	Next       *NextTurn       `json:"next"`
 	Code       string          `json:"code"`
 	Message    string          `json:"message"`
 }

@@ -28,6 +28,7 @@ func TestFrameConstructors(t *testing.T) {
 		{"snapshot", SnapshotFrame(s, 5), EventSnapshot, 5, 5, true, false},
 		{"empty snapshot", SnapshotFrame(s, 0), EventSnapshot, 0, 0, true, false},
 		{"presence", PresenceFrame("s_1", 2), EventPresence, 0, 0, false, false},
+		{"next", NextFrame("s_1", NextTurn{SessionID: "s_2", Kind: KindFollowup}), EventNext, 0, 0, false, false},
 		{"subscribed", SubscribedFrame("s_1", 5), EventSubscribed, 5, 0, false, false},
 		{"cut off", CutOffFrame("s_1"), EventError, 0, 0, false, true},
 		{"reply error", ReplyErrorFrame("s_1", Errorf(ENotFound, "no")), EventError, 0, 0, false, false},
@@ -41,5 +42,15 @@ func TestFrameConstructors(t *testing.T) {
 			id != c.logID || logged != c.logged || c.f.Ends != c.ends {
 			t.Errorf("%s: frame %+v (LogID %d %v), JSON %s", c.name, c.f, id, logged, c.f.Data)
 		}
+	}
+}
+
+// TestNextFrame: a next event names its parent as sessionId and the new
+// turn under next, and carries no seq at all.
+func TestNextFrame(t *testing.T) {
+	f := NextFrame("s_1", NextTurn{SessionID: "s_2", Kind: KindRerun})
+	want := `{"type":"next","sessionId":"s_1","next":{"sessionId":"s_2","kind":"rerun"}}`
+	if string(f.Data) != want {
+		t.Fatalf("next frame %s, want %s", f.Data, want)
 	}
 }

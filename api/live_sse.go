@@ -12,7 +12,7 @@ import (
 
 // handleSSE serves GET /sessions/{id}/stream: the session's live events as
 // Server-Sent Events, resumable with Last-Event-ID or ?since=n, ended by
-// the server after done.
+// the server after done; with ?follow=1, after the first next instead.
 func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c, share, err := s.requestCaller(r)
@@ -30,6 +30,11 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	follow, err := sseFollow(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	sub := &hub.Subscriber{Queue: hub.NewQueue(s.opts.QueueSize)}
 	if !owner {
 		sub.ShareToken = share
@@ -42,6 +47,14 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	if src != nil {
 		defer src.Unsubscribe(sub)
+	}
+	// A follower waits past done for the next turn; an unshare cuts it off.
+	var cut <-chan struct{}
+	if follow {
+		fl := hub.NewFollower(sub.Queue, sub.ShareToken)
+		s.opts.Hub.AddFollower(id, fl)
+		defer s.opts.Hub.RemoveFollower(id, fl)
+		cut = fl.Cut()
 	}
 	signedOut := s.watchCredentials(c.p)
 	defer signedOut.stop()
@@ -62,7 +75,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 
 	var frames []playground.Frame
 	var buf []byte
-	if !live {
+	if !live && !follow {
 		// The session had ended: everything there is was queued already.
 		for _, f := range sub.Queue.Drain(nil) {
 			buf = appendSSE(buf, f)
@@ -80,7 +93,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			end := false
 			for _, f := range frames {
 				buf = appendSSE(buf, f)
-				if f.Ends && f.SessionID == id {
+				if sseEnds(f, id, follow) {
 					end = true
 					break
 				}
@@ -95,6 +108,13 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-sub.Queue.Done():
 			return // too slow: the stream ends and the client resumes
+		case <-cut:
+			buf = buf[:0] // what waits: a running turn's cut-off error, if it came first
+			for _, f := range sub.Queue.Drain(frames) {
+				buf = appendSSE(buf, f)
+			}
+			s.writeSSE(rc, w, buf)
+			return
 		case <-s.live.closing.Done():
 			// Send what is waiting (the last events of comparisons that
 			// finished during shutdown) before the stream ends.
@@ -160,6 +180,31 @@ func appendSSE(b []byte, f playground.Frame) []byte {
 	b = append(b, "\ndata: "...)
 	b = append(b, f.Data...)
 	return append(b, '\n', '\n')
+}
+
+// sseEnds reports whether the stream of session id ends after f: at done
+// (or an error that cuts the viewer off), or, for a follower, at the first
+// next rather than at done.
+func sseEnds(f playground.Frame, id string, follow bool) bool {
+	if f.SessionID != id {
+		return false
+	}
+	if follow && f.Type == playground.EventDone {
+		return false
+	}
+	return f.Ends || (follow && f.Type == playground.EventNext)
+}
+
+// sseFollow reads ?follow: 1 or true to follow, 0, false or absent not to.
+func sseFollow(r *http.Request) (bool, error) {
+	switch r.URL.Query().Get("follow") {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	default:
+		return false, playground.Invalid("follow", "follow must be 1 or 0.")
+	}
 }
 
 // sseSince reads the resume point: Last-Event-ID first, else ?since=n.

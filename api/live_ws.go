@@ -109,8 +109,9 @@ type wsEnd struct {
 }
 
 type wsSub struct {
-	sub *hub.Subscriber
-	src hub.Source
+	sub    *hub.Subscriber
+	src    hub.Source
+	follow *hub.Follower // nil unless the subscribe asked to follow
 }
 
 // clientFrame is any frame a client sends.
@@ -120,6 +121,7 @@ type clientFrame struct {
 	Since      *int64 `json:"since"`
 	ShareToken string `json:"shareToken"`
 	ResponseID string `json:"responseId"`
+	Follow     bool   `json:"follow"`
 }
 
 // serve sets the connection up, then reads.
@@ -368,6 +370,9 @@ func (cn *wsConn) unsubscribe(sessionID string) {
 		if ws.src != nil {
 			ws.src.Unsubscribe(ws.sub)
 		}
+		if ws.follow != nil {
+			cn.s.opts.Hub.RemoveFollower(sessionID, ws.follow)
+		}
 		delete(cn.subs, sessionID)
 		cn.s.metrics.liveViewers.Dec()
 		cn.subsChanged()
@@ -401,7 +406,14 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 		cn.replyError(f.SessionID, err)
 		return
 	}
-	cn.subs[f.SessionID] = wsSub{sub: sub, src: src}
+	ws := wsSub{sub: sub, src: src}
+	if f.Follow {
+		// Taken after the subscription, so that "subscribed" comes first;
+		// it lasts, past done, until the viewer lets go.
+		ws.follow = hub.NewFollower(cn.queue, sub.ShareToken)
+		cn.s.opts.Hub.AddFollower(f.SessionID, ws.follow)
+	}
+	cn.subs[f.SessionID] = ws
 	cn.s.metrics.liveViewers.Inc()
 	cn.subsChanged()
 }

@@ -163,6 +163,13 @@ func (s *Server) startSession(ctx context.Context, p *Principal, n newSession) (
 		return nil, unavailable(err, "The comparison could not be started; your quota was not used.")
 	}
 	s.metrics.sessionsStarted.Inc()
+	if n.parent != nil && s.opts.Hub != nil {
+		// The parent's followers hear of the new turn, wherever they
+		// watch; one the broker could not reach finds it in the thread.
+		if err := s.opts.Hub.Announce(ctx, n.parent.ID, playground.NextTurn{SessionID: answer.ID, Kind: answer.Kind}); err != nil {
+			s.log.Warn("api: announce a new turn to the other instances", "session", answer.ID, "err", err)
+		}
+	}
 	return answer, nil
 }
 
@@ -405,6 +412,9 @@ func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
 		for _, id := range ids {
 			if err := s.opts.Runner.Unshare(r.Context(), id, sess.ShareToken); err != nil {
 				s.log.Warn("api: cut off share viewers", "session", id, "err", err)
+			}
+			if s.opts.Hub != nil {
+				s.opts.Hub.CutFollowers(id, sess.ShareToken) // the other instances': through the runner's unshare
 			}
 		}
 	}

@@ -60,6 +60,9 @@ type SessionFinder interface {
 type Broker interface {
 	// Follow returns a source for a session that runs on another instance.
 	Follow(ctx context.Context, sessionID string) (Source, bool)
+	// Announce tells the followers of parentID on the other instances
+	// of the turn next (see Hub.Announce).
+	Announce(ctx context.Context, parentID string, next playground.NextTurn) error
 	// Close releases the broker's connections.
 	Close() error
 }
@@ -69,6 +72,9 @@ type LocalBroker struct{}
 
 // Follow reports that no other instance runs the session.
 func (LocalBroker) Follow(context.Context, string) (Source, bool) { return nil, false }
+
+// Announce has no other instance to tell.
+func (LocalBroker) Announce(context.Context, string, playground.NextTurn) error { return nil }
 
 // Close does nothing.
 func (LocalBroker) Close() error { return nil }
@@ -104,6 +110,8 @@ type Hub struct {
 	sessions  map[string]Source
 	clients   map[*Client]struct{}
 	liveCount int
+
+	follows follows // its own lock: see follows
 }
 
 type registerReq struct {

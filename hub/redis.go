@@ -42,6 +42,8 @@ type Control struct {
 	Unshare  func(sessionID, token string)      // a session running here
 	Revoke   func(jti string)                   // close local connections holding it
 	Presence func(sessionID string)             // the total count changed
+
+	Next func(parentID string, next playground.NextTurn) // a new turn: tell local followers
 }
 
 // RedisBroker makes several instances behave as one: each owned session's
@@ -390,6 +392,8 @@ type controlMsg struct {
 	Token      string `json:"token,omitempty"`
 	JTI        string `json:"jti,omitempty"`
 	From       string `json:"from,omitempty"`
+
+	Next *playground.NextTurn `json:"next,omitempty"` // kind next: the new turn
 }
 
 func (b *RedisBroker) publishControl(ctx context.Context, m controlMsg) error {
@@ -417,6 +421,12 @@ func (b *RedisBroker) Revoke(ctx context.Context, jti string) error {
 		h(jti)
 	}
 	return b.publishControl(ctx, controlMsg{Kind: "revoke", JTI: jti})
+}
+
+// Announce tells the followers of parentID on the other instances of a
+// new turn (this instance's were told by the hub).
+func (b *RedisBroker) Announce(ctx context.Context, parentID string, next playground.NextTurn) error {
+	return b.publishControl(ctx, controlMsg{Kind: "next", SessionID: parentID, Next: &next})
 }
 
 // controlLoop listens on the control channel; go-redis reconnects the
@@ -458,6 +468,10 @@ func (b *RedisBroker) onControl(m controlMsg) {
 	case "revoke":
 		if h.Revoke != nil && m.From != b.instance {
 			h.Revoke(m.JTI)
+		}
+	case "next":
+		if h.Next != nil && m.Next != nil && m.From != b.instance {
+			h.Next(m.SessionID, *m.Next)
 		}
 	case "presence":
 		if m.From != b.instance {

@@ -184,8 +184,12 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	a.engine = actors.New(a.engOpts)
 	if a.broker != nil {
 		a.broker.SetControl(hub.Control{
-			Cancel: a.engine.CancelLocal, Unshare: a.engine.UnshareLocal,
-			Revoke: a.hub.RevokeToken, Presence: a.engine.PresenceChanged,
+			Cancel: a.engine.CancelLocal, Revoke: a.hub.RevokeToken, Presence: a.engine.PresenceChanged,
+			Unshare: func(sid, token string) {
+				a.engine.UnshareLocal(sid, token)
+				a.hub.CutFollowers(sid, token)
+			},
+			Next: a.hub.DeliverNext,
 		})
 	}
 
