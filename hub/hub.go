@@ -83,8 +83,9 @@ func (LocalBroker) Close() error { return nil }
 // any instance can close it.
 type Client struct {
 	JTI string
-	// Revoke is called (from the hub's goroutine: it must not block) when
-	// the client's token is revoked.
+	// Revoke is called, from the goroutine that revokes the token (a
+	// logout's handler, or the broker's control reader), when the
+	// client's token is revoked: it must not block.
 	Revoke func()
 }
 
@@ -95,43 +96,25 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Hub is the registry. Its state is owned by one goroutine (run), started
-// by New and ended by Close, which waits for it; every other goroutine
-// talks to it through buffered request channels.
+// Hub is the registry: which sessions run here, which credentialed
+// connections to close at a revocation, and who follows which
+// conversation. Each table is guarded by a lock that is held only to read
+// or change it, never across a call out (a Revoke, a push to a queue), so
+// that no caller waits on another's I/O.
 type Hub struct {
 	store  SessionFinder
 	broker Broker
 	log    *slog.Logger
 
-	reqs      chan any
-	stop      chan struct{}
-	stopOnce  sync.Once
-	done      chan struct{}
-	sessions  map[string]Source
-	clients   map[*Client]struct{}
-	liveCount int
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]Source
+	clients  map[*Client]struct{}
 
 	follows follows // its own lock: see follows
 }
 
-type registerReq struct {
-	id  string
-	src Source
-}
-type unregisterReq struct {
-	id  string
-	src Source
-}
-type lookupReq struct {
-	id    string
-	reply chan Source
-}
-type addClientReq struct{ c *Client }
-type removeClientReq struct{ c *Client }
-type revokeReq struct{ jti string }
-type countReq struct{ reply chan [2]int }
-
-// New starts a hub.
+// New makes a hub. It starts no goroutine.
 func New(opts Options) *Hub {
 	if opts.Broker == nil {
 		opts.Broker = LocalBroker{}
@@ -139,111 +122,79 @@ func New(opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Hub{
+	return &Hub{
 		store: opts.Store, broker: opts.Broker, log: opts.Logger,
-		reqs: make(chan any, 256), stop: make(chan struct{}), done: make(chan struct{}),
 		sessions: map[string]Source{}, clients: map[*Client]struct{}{},
-	}
-	go h.run()
-	return h
-}
-
-// run owns the registry. It exits when Close closes stop.
-func (h *Hub) run() {
-	defer close(h.done)
-	for {
-		select {
-		case <-h.stop:
-			return
-		case r := <-h.reqs:
-			h.handle(r)
-		}
-	}
-}
-
-func (h *Hub) handle(r any) {
-	switch r := r.(type) {
-	case registerReq:
-		h.sessions[r.id] = r.src
-	case unregisterReq:
-		if h.sessions[r.id] == r.src {
-			delete(h.sessions, r.id)
-		}
-	case lookupReq:
-		src, ok := h.sessions[r.id]
-		if !ok {
-			src = nil
-		}
-		r.reply <- src
-	case addClientReq:
-		h.clients[r.c] = struct{}{}
-	case removeClientReq:
-		delete(h.clients, r.c)
-	case revokeReq:
-		for c := range h.clients {
-			if c.JTI == r.jti {
-				delete(h.clients, c)
-				c.Revoke()
-			}
-		}
-	case countReq:
-		r.reply <- [2]int{len(h.sessions), len(h.clients)}
-	default:
-		h.log.Error("hub: unknown request", "type", slog.AnyValue(r))
-	}
-}
-
-// send hands a request to the registry goroutine; after Close it reports false.
-func (h *Hub) send(r any) bool {
-	select {
-	case h.reqs <- r:
-		return true
-	case <-h.stop:
-		return false
 	}
 }
 
 // Register makes a session running on this instance reachable.
-func (h *Hub) Register(id string, src Source) { h.send(registerReq{id, src}) }
-
-// Unregister removes the session, if src is still the one registered.
-func (h *Hub) Unregister(id string, src Source) { h.send(unregisterReq{id, src}) }
-
-// Lookup returns the local source of a session.
-func (h *Hub) Lookup(id string) (Source, bool) {
-	reply := make(chan Source, 1)
-	if !h.send(lookupReq{id, reply}) {
-		return nil, false
-	}
-	select {
-	case src := <-reply:
-		return src, src != nil
-	case <-h.stop:
-		return nil, false
+func (h *Hub) Register(id string, src Source) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.sessions[id] = src
 	}
 }
 
+// Unregister removes the session, if src is still the one registered.
+func (h *Hub) Unregister(id string, src Source) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[id] == src {
+		delete(h.sessions, id)
+	}
+}
+
+// Lookup returns the local source of a session; after Close, none.
+func (h *Hub) Lookup(id string) (Source, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false
+	}
+	src, ok := h.sessions[id]
+	return src, ok
+}
+
 // AddClient registers a credentialed connection for revocation.
-func (h *Hub) AddClient(c *Client) { h.send(addClientReq{c}) }
+func (h *Hub) AddClient(c *Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.clients[c] = struct{}{}
+	}
+}
 
 // RemoveClient forgets a connection.
-func (h *Hub) RemoveClient(c *Client) { h.send(removeClientReq{c}) }
+func (h *Hub) RemoveClient(c *Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+}
 
-// RevokeToken closes every local connection that holds the token.
-func (h *Hub) RevokeToken(jti string) { h.send(revokeReq{jti}) }
+// RevokeToken closes every local connection that holds the token. The
+// clients' Revoke functions run after the lock is released.
+func (h *Hub) RevokeToken(jti string) {
+	var revoked []*Client
+	h.mu.Lock()
+	for c := range h.clients {
+		if c.JTI == jti {
+			delete(h.clients, c)
+			revoked = append(revoked, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range revoked {
+		c.Revoke()
+	}
+}
 
 // Counts returns how many sessions and credentialed clients are registered.
 func (h *Hub) Counts() (sessions, clients int) {
-	reply := make(chan [2]int, 1)
-	if !h.send(countReq{reply}) {
-		return 0, 0
-	}
-	select {
-	case c := <-reply:
-		return c[0], c[1]
-	case <-h.stop:
-		return 0, 0
-	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions), len(h.clients)
 }
 
 // Subscribe routes a viewer to its session: the local actor, a follower of
@@ -302,9 +253,11 @@ func stateFrames(s *playground.Session) []playground.Frame {
 	return []playground.Frame{playground.SnapshotFrame(s, s.LastSeq-1), playground.DoneFrame(s.ID, s.LastSeq, s.Status)}
 }
 
-// Close stops the registry goroutine and waits for it. Safe to call twice.
+// Close empties nothing but makes the registry refuse new sessions and
+// clients and find none: the server is shutting down. Safe to call twice.
 func (h *Hub) Close() error {
-	h.stopOnce.Do(func() { close(h.stop) })
-	<-h.done
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
 	return nil
 }
