@@ -152,6 +152,19 @@ func (ts *testServer) client(t *testing.T) *client {
 // do sends a JSON request and decodes the JSON answer into out (if given).
 func (c *client) do(method, path string, body any, out any) int {
 	c.t.Helper()
+	resp, data := c.raw(method, path, body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// raw sends a request with the client's token and returns the answer
+// with its body read.
+func (c *client) raw(method, path string, body any) (*http.Response, []byte) {
+	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -176,12 +189,7 @@ func (c *client) do(method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			c.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
-		}
-	}
-	return resp.StatusCode
+	return resp, data
 }
 
 var userSeq struct {
