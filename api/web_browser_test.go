@@ -603,10 +603,13 @@ func TestBrowserDiff(t *testing.T) {
 	registerThroughForm(t, tab, srv.URL)
 	startComparison(t, tab, "Two answers to compare", []string{"demo/fast", "demo/steady"}, false)
 	cols := waitEnded(t, tab, 2, 30*time.Second)
-	do(t, tab, 10*time.Second,
-		chromedp.Click(chromedp.CSS("#diff > summary")),
-		chromedp.Click(chromedp.CSS("#diff-show")))
-	waitFor(t, tab, 10*time.Second, "the diff", `document.querySelector('#diff-output').childNodes.length > 0`)
+	// The diff is offered once the session has ended (its done, which may
+	// come a moment after the columns' last status).
+	waitFor(t, tab, 10*time.Second, "the diff to be offered", `!document.querySelector('#diff').hidden`)
+	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#diff > summary")))
+	waitFor(t, tab, 10*time.Second, "the diff form to open", `document.querySelector('#diff').open`)
+	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#diff-show")))
+	waitFor(t, tab, 20*time.Second, "the diff", `document.querySelector('#diff-output').childNodes.length > 0`)
 	a := eval[string](t, tab, `[...document.querySelector('#diff-output').childNodes].filter(n => n.nodeName !== 'INS').map(n => n.textContent).join('')`)
 	b := eval[string](t, tab, `[...document.querySelector('#diff-output').childNodes].filter(n => n.nodeName !== 'DEL').map(n => n.textContent).join('')`)
 	if a != cols[0].Text || b != cols[1].Text {
