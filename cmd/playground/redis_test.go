@@ -331,13 +331,22 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-// startRedis runs a private redis-server that keeps nothing on disk. A
+// startRedis runs a private redis-server that keeps nothing on disk,
+// with extra arguments after the usual ones. A
 // server that exits before it answers (its port taken, say) fails the
 // test at once with its output.
 // The returned kill stops it and waits until it has exited.
-func startRedis(t *testing.T, port int) (kill func()) {
+func startRedis(t *testing.T, port int, extra ...string) (kill func()) {
 	t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir()}
+	return runRedis(t, port, append(args, extra...)...)
+}
+
+// runRedis runs redis-server with args (a server or a sentinel) that
+// listens on port, and waits until it answers PING.
+func runRedis(t *testing.T, port int, args ...string) (kill func()) {
+	t.Helper()
+	cmd := exec.Command("redis-server", args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
