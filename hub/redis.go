@@ -121,10 +121,9 @@ func NewRedisBroker(opts RedisOptions) *RedisBroker {
 // pub/sub (Redis 7's SPUBLISH/SSUBSCRIBE): in a Redis Cluster, where a
 // plain PUBLISH is copied to every node over the cluster bus, when the
 // servers know the command. A single node or a Sentinel-managed master
-// keeps plain pub/sub, as before, so instances of an older release on
-// the same Redis still hear each other. When the cluster cannot be asked
-// (it is down at start-up), sharded it is: Redis Cluster 7 is the norm,
-// and every instance must choose alike.
+// gains nothing from it and keeps plain pub/sub, which Redis 6 has too.
+// When the cluster cannot be asked (it is down at start-up), sharded it
+// is: every instance must choose alike, and Redis Cluster 7 is the norm.
 func shardedPubSub(rdb redis.UniversalClient) bool {
 	if _, ok := rdb.(*redis.ClusterClient); !ok {
 		return false
