@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -207,4 +208,23 @@ func TestRedisSentinelFailover(t *testing.T) {
 		})
 		t.Logf("ready again %v after the master died", time.Since(start).Round(time.Millisecond))
 	})
+}
+
+// TestServeRefusesBadRedisSettings: a REDIS_URL that does not fit its
+// REDIS_MODE, or an unknown mode, stops serve before it listens, with a
+// message naming the settings.
+func TestServeRefusesBadRedisSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:26379", "REDIS_MODE": "sentinel"}, "master_name"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_MODE": "ring"}, "REDIS_MODE must be single, cluster or sentinel"},
+		{map[string]string{"REDIS_URL": "127.0.0.1:7000", "REDIS_MODE": "cluster"}, "REDIS_URL does not read as REDIS_MODE=cluster"},
+	} {
+		err := serve(context.Background(), func(k string) string { return tc.env[k] }, slog.New(slog.DiscardHandler), serveHooks{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: serve returned %v, want an error with %q", tc.env, err, tc.want)
+		}
+	}
 }
