@@ -150,9 +150,18 @@ func canonical(t *testing.T, evs []playground.WireEvent) string {
 // missing; a logout on A is refused on B, and B's open WebSocket holding
 // that token closes with 4401, within a second.
 func TestCancelResumeLogoutAcrossInstances(t *testing.T) {
-	url := redisURL(t)
+	cancelResumeLogout(t, map[string]string{"REDIS_URL": redisURL(t)})
+}
+
+// cancelResumeLogout is TestCancelResumeLogoutAcrossInstances on the Redis
+// env names (REDIS_URL and REDIS_MODE).
+func cancelResumeLogout(t *testing.T, env map[string]string) {
+	t.Helper()
 	up := newFakeOpenAI(t, 400, 20*time.Millisecond)
-	cl := newCluster(t, url, up.env("openai/gpt-long"))
+	for k, v := range up.env("openai/gpt-long") {
+		env[k] = v
+	}
+	cl := newCluster(t, env["REDIS_URL"], env)
 	a, b := cl.start(t, "a"), cl.start(t, "b")
 	owner := a.client(t).register()
 	onB := b.client(t)

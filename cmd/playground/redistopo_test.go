@@ -83,12 +83,11 @@ func clusterPort(t *testing.T) int {
 	return 0
 }
 
-// TestRedisCluster: two instances on a three-master Redis Cluster. The
-// session's keys all live on one shard, and control messages (presence
-// here) travel by sharded pub/sub.
-func TestRedisCluster(t *testing.T) {
-	redisURL(t) // runs with the Redis tests
-	var addrs []string
+// startRedisCluster runs three redis-servers of its own as a Redis
+// Cluster of three masters and no replicas, and returns the REDIS_URL of
+// REDIS_MODE=cluster and the nodes' addresses.
+func startRedisCluster(t *testing.T) (url string, addrs []string) {
+	t.Helper()
 	for range 3 {
 		p := clusterPort(t)
 		startRedis(t, p, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
@@ -106,7 +105,15 @@ func TestRedisCluster(t *testing.T) {
 		})
 		c.Close()
 	}
-	url := "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
+	return "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2], addrs
+}
+
+// TestRedisCluster: two instances on a three-master Redis Cluster. The
+// session's keys all live on one shard, and both instances listen for
+// control messages by sharded pub/sub.
+func TestRedisCluster(t *testing.T) {
+	redisURL(t) // runs with the Redis tests
+	url, addrs := startRedisCluster(t)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	defer cc.Close()
 	// While the session runs, its stream, owner lease and viewer counts
@@ -143,6 +150,14 @@ func TestRedisCluster(t *testing.T) {
 	if subscribers != 2 {
 		t.Errorf("%d sharded subscribers to the control channel, want one per instance", subscribers)
 	}
+}
+
+// TestRedisClusterControl: on a cluster, control messages (a cancel, a
+// logout) reach the other instance by sharded pub/sub, as on one node.
+func TestRedisClusterControl(t *testing.T) {
+	redisURL(t) // runs with the Redis tests
+	url, _ := startRedisCluster(t)
+	cancelResumeLogout(t, map[string]string{"REDIS_URL": url, "REDIS_MODE": "cluster"})
 }
 
 // sentinelSetup is a master, one replica and one sentinel watching them
