@@ -166,7 +166,9 @@ func TestRedisClusterControl(t *testing.T) {
 func sentinelSetup(t *testing.T) (url string, replica *redis.Client, killMaster func()) {
 	t.Helper()
 	mport, rport, sport := freePort(t), freePort(t), freePort(t)
-	killMaster = startRedis(t, mport)
+	// The replica's first sync starts at once, not after the default 5 s
+	// wait for more replicas.
+	killMaster = startRedis(t, mport, "--repl-diskless-sync-delay", "0")
 	startRedis(t, rport, "--replicaof", "127.0.0.1", strconv.Itoa(mport))
 	replica = redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rport)})
 	t.Cleanup(func() { replica.Close() })
