@@ -24,6 +24,9 @@ type Config struct {
 	JWTTTL      time.Duration
 	DatabaseURL string // "" means the embedded SQLite file playground.db
 	RedisURL    string
+	// RedisMode says how RedisURL reads: "single", "cluster" or
+	// "sentinel" (go-redis's ParseURL, ParseClusterURL, ParseFailoverURL).
+	RedisMode string
 
 	OpenAIKey, OpenAIBaseURL         string
 	OpenRouterKey, OpenRouterBaseURL string
@@ -93,7 +96,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		"RATE_LIMIT_REGISTER_PER_HOUR": 100,
 		"MAX_CONNECTIONS":              10000, "MAX_CONNECTIONS_PER_ADDRESS": 256,
 		"HTTP_READ_HEADER_TIMEOUT": "10s", "HTTP_BODY_TIMEOUT": "10s", "HTTP_IDLE_TIMEOUT": "60s",
-		"WS_SUBSCRIBE_TIMEOUT": "10s",
+		"WS_SUBSCRIBE_TIMEOUT": "10s", "REDIS_MODE": RedisSingle,
 	}
 	for k, d := range defaults {
 		v.SetDefault(k, d)
@@ -106,7 +109,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		// Keys in the file may be written in any case; viper lower-cases them.
 	}
-	keys := []string{"PORT", "ENV", "JWT_SECRET", "JWT_TTL", "DATABASE_URL", "REDIS_URL",
+	keys := []string{"PORT", "ENV", "JWT_SECRET", "JWT_TTL", "DATABASE_URL", "REDIS_URL", "REDIS_MODE",
 		"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL",
 		"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "GEMINI_API_KEY", "GEMINI_BASE_URL",
 		"OLLAMA_BASE_URL", "MODELS", "PROVIDER_FIRST_BYTE_TIMEOUT", "PROVIDER_IDLE_TIMEOUT",
@@ -126,6 +129,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		JWTSecret:         []byte(v.GetString("JWT_SECRET")),
 		DatabaseURL:       str("DATABASE_URL"),
 		RedisURL:          str("REDIS_URL"),
+		RedisMode:         strings.ToLower(str("REDIS_MODE")),
 		OpenAIKey:         str("OPENAI_API_KEY"),
 		OpenAIBaseURL:     str("OPENAI_BASE_URL"),
 		OpenRouterKey:     str("OPENROUTER_API_KEY"),
@@ -172,6 +176,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.Production() && len(c.JWTSecret) < 32 {
 		return nil, fmt.Errorf("config: ENV=production needs a JWT_SECRET of at least 32 bytes")
+	}
+	if _, err := c.RedisClient(); err != nil {
+		return nil, err
 	}
 	if c.Models, err = modelList(str("MODELS")); err != nil {
 		return nil, err

@@ -100,3 +100,45 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		t.Errorf("catalog %+v", c.Catalog)
 	}
 }
+
+func TestRedisModes(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.RedisMode != RedisSingle {
+		t.Fatalf("default REDIS_MODE: %q, %v", c.RedisMode, err)
+	}
+	for _, ok := range []map[string]string{
+		{"REDIS_URL": "redis://:pw@127.0.0.1:6379/2"},
+		{"REDIS_URL": "redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002", "REDIS_MODE": "cluster"},
+		{"REDIS_URL": "redis://127.0.0.1:26379?addr=127.0.0.1:26380&master_name=main", "REDIS_MODE": "Sentinel"},
+		{"REDIS_MODE": "cluster"}, // no Redis at all: the mode waits for a URL
+	} {
+		c, err := Load(env(ok))
+		if err != nil {
+			t.Errorf("%v refused: %v", ok, err)
+			continue
+		}
+		open, err := c.RedisClient()
+		if err != nil || (ok["REDIS_URL"] != "") != (open != nil) {
+			t.Errorf("%v: client %v, %v", ok, open != nil, err)
+		}
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_MODE": "replicated"}, "REDIS_MODE must be single, cluster or sentinel"},
+		{map[string]string{"REDIS_URL": "http://:secret@127.0.0.1:6379"}, "REDIS_MODE=single"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/x"}, "invalid database number"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:7000?adr=127.0.0.1:7001", "REDIS_MODE": "cluster"}, "REDIS_MODE=cluster"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:26379?addr=127.0.0.1:26380", "REDIS_MODE": "sentinel"}, "master_name"},
+		{map[string]string{"REDIS_URL": "redis://:secret@127.0.0.1:6379/%zz"}, "REDIS_URL"},
+	} {
+		_, err := Load(env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error with %q", tc.env, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%v: the error shows the password: %v", tc.env, err)
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 
 // RedisOptions configure a RedisBroker.
 type RedisOptions struct {
-	Client *redis.Client
+	// Client is a single node, a Redis Cluster or a Sentinel-managed
+	// master: the broker's commands work on all three.
+	Client redis.UniversalClient
 	// Prefix starts every key and channel ("playground:" by default), so
 	// several deployments, or tests, can share one Redis.
 	Prefix string
@@ -53,7 +55,7 @@ type Control struct {
 // goroutines (writer, lease renewer, control listener, presence loop) are
 // started by NewRedisBroker and stopped by Close, which waits for them.
 type RedisBroker struct {
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	prefix   string
 	instance string
 	store    SessionFinder
@@ -61,6 +63,7 @@ type RedisBroker struct {
 	replay   time.Duration
 	lease    time.Duration
 	idle     time.Duration
+	sharded  bool // control messages go by SPUBLISH/SSUBSCRIBE
 
 	mu        sync.Mutex
 	owned     map[string]*pubSession
@@ -102,7 +105,7 @@ func NewRedisBroker(opts RedisOptions) *RedisBroker {
 		opts.FollowerIdle = 10 * time.Second
 	}
 	b := &RedisBroker{
-		rdb: opts.Client, prefix: opts.Prefix, instance: opts.Instance, store: opts.Store, log: opts.Logger,
+		rdb: opts.Client, sharded: shardedPubSub(opts.Client), prefix: opts.Prefix, instance: opts.Instance, store: opts.Store, log: opts.Logger,
 		replay: opts.ReplayWindow, lease: opts.Lease, idle: opts.FollowerIdle,
 		owned: map[string]*pubSession{}, followers: map[string]*follower{},
 		local: map[string]int{}, others: map[string]int{},
@@ -114,6 +117,26 @@ func NewRedisBroker(opts RedisOptions) *RedisBroker {
 	go b.controlLoop()
 	go b.presenceLoop()
 	return b
+}
+
+// shardedPubSub reports whether control messages should use sharded
+// pub/sub (Redis 7's SPUBLISH/SSUBSCRIBE): in a Redis Cluster, where a
+// plain PUBLISH is copied to every node over the cluster bus, when the
+// servers know the command. A single node or a Sentinel-managed master
+// gains nothing from it and keeps plain pub/sub, which Redis 6 has too.
+// When the cluster cannot be asked (it is down at start-up), sharded it
+// is: every instance must choose alike, and Redis Cluster 7 is the norm.
+func shardedPubSub(rdb redis.UniversalClient) bool {
+	if _, ok := rdb.(*redis.ClusterClient); !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := rdb.Do(ctx, "COMMAND", "INFO", "SPUBLISH").Slice()
+	if err != nil {
+		return true
+	}
+	return len(info) == 1 && info[0] != nil // an unknown command's entry is nil
 }
 
 // SetControl installs the handlers of control messages.
@@ -129,11 +152,18 @@ func (b *RedisBroker) handlers() Control {
 	return b.control
 }
 
-// Keys.
-func (b *RedisBroker) streamKey(sid string) string   { return b.prefix + "s:" + sid + ":log" }
-func (b *RedisBroker) ownerKey(sid string) string    { return b.prefix + "s:" + sid + ":owner" }
-func (b *RedisBroker) presenceKey(sid string) string { return b.prefix + "s:" + sid + ":viewers" }
-func (b *RedisBroker) recoverKey(sid string) string  { return b.prefix + "s:" + sid + ":recovering" }
+// Keys. Every key of a session carries its id as a hash tag ({sid}), so
+// in a Redis Cluster its stream, owner lease, recovery claim and viewer
+// counts live on one shard and a command naming two of them (Follow's
+// EXISTS) never spans slots. Commands over several sessions are
+// pipelines only, which go-redis splits per shard.
+func (b *RedisBroker) sessionKey(sid, part string) string {
+	return b.prefix + "s:{" + sid + "}:" + part
+}
+func (b *RedisBroker) streamKey(sid string) string   { return b.sessionKey(sid, "log") }
+func (b *RedisBroker) ownerKey(sid string) string    { return b.sessionKey(sid, "owner") }
+func (b *RedisBroker) presenceKey(sid string) string { return b.sessionKey(sid, "viewers") }
+func (b *RedisBroker) recoverKey(sid string) string  { return b.sessionKey(sid, "recovering") }
 func (b *RedisBroker) controlChannel() string        { return b.prefix + "control" }
 
 // Ping reports whether Redis answers (for /readyz).
@@ -399,6 +429,9 @@ type controlMsg struct {
 func (b *RedisBroker) publishControl(ctx context.Context, m controlMsg) error {
 	m.From = b.instance
 	data, _ := json.Marshal(m)
+	if b.sharded {
+		return b.rdb.SPublish(ctx, b.controlChannel(), data).Err()
+	}
 	return b.rdb.Publish(ctx, b.controlChannel(), data).Err()
 }
 
@@ -433,7 +466,12 @@ func (b *RedisBroker) Announce(ctx context.Context, parentID string, next playgr
 // subscription by itself after a failure.
 func (b *RedisBroker) controlLoop() {
 	defer b.wg.Done()
-	ps := b.rdb.Subscribe(context.Background(), b.controlChannel())
+	var ps *redis.PubSub
+	if b.sharded {
+		ps = b.rdb.SSubscribe(context.Background(), b.controlChannel())
+	} else {
+		ps = b.rdb.Subscribe(context.Background(), b.controlChannel())
+	}
 	defer ps.Close()
 	ch := ps.Channel(redis.WithChannelSize(1024))
 	for {

@@ -17,14 +17,14 @@ import (
 // login and registration throttles hold however many instances serve.
 // It has the method set of api.Limiter.
 type RedisLimiter struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	limit  int64
 	window time.Duration
 }
 
 // NewRedisLimiter allows limit events per key per window.
-func NewRedisLimiter(rdb *redis.Client, prefix string, limit int, window time.Duration) *RedisLimiter {
+func NewRedisLimiter(rdb redis.UniversalClient, prefix string, limit int, window time.Duration) *RedisLimiter {
 	return &RedisLimiter{rdb: rdb, prefix: prefix, limit: int64(limit), window: window}
 }
 
@@ -74,7 +74,7 @@ func (l *RedisLimiter) Reset(ctx context.Context, key string) error {
 // Close, which waits for it.
 type RedisTokens struct {
 	db     playground.TokenService
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	log    *slog.Logger
 
@@ -87,7 +87,7 @@ type RedisTokens struct {
 }
 
 // NewRedisTokens wraps the database's token service.
-func NewRedisTokens(db playground.TokenService, rdb *redis.Client, prefix string, log *slog.Logger) *RedisTokens {
+func NewRedisTokens(db playground.TokenService, rdb redis.UniversalClient, prefix string, log *slog.Logger) *RedisTokens {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -85,7 +85,7 @@ func doneEvents(t *testing.T, redisURL, prefix, sessionID string) int {
 	}
 	c := redis.NewClient(opt)
 	defer c.Close()
-	msgs, err := c.XRange(context.Background(), prefix+"s:"+sessionID+":log", "-", "+").Result()
+	msgs, err := c.XRange(context.Background(), prefix+"s:{"+sessionID+"}:log", "-", "+").Result()
 	if err != nil {
 		t.Fatalf("read the session's stream: %v", err)
 	}

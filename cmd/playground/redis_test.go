@@ -150,9 +150,18 @@ func canonical(t *testing.T, evs []playground.WireEvent) string {
 // missing; a logout on A is refused on B, and B's open WebSocket holding
 // that token closes with 4401, within a second.
 func TestCancelResumeLogoutAcrossInstances(t *testing.T) {
-	url := redisURL(t)
+	cancelResumeLogout(t, map[string]string{"REDIS_URL": redisURL(t)})
+}
+
+// cancelResumeLogout is TestCancelResumeLogoutAcrossInstances on the Redis
+// env names (REDIS_URL and REDIS_MODE).
+func cancelResumeLogout(t *testing.T, env map[string]string) {
+	t.Helper()
 	up := newFakeOpenAI(t, 400, 20*time.Millisecond)
-	cl := newCluster(t, url, up.env("openai/gpt-long"))
+	for k, v := range up.env("openai/gpt-long") {
+		env[k] = v
+	}
+	cl := newCluster(t, env["REDIS_URL"], env)
 	a, b := cl.start(t, "a"), cl.start(t, "b")
 	owner := a.client(t).register()
 	onB := b.client(t)
@@ -331,13 +340,22 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-// startRedis runs a private redis-server that keeps nothing on disk. A
+// startRedis runs a private redis-server that keeps nothing on disk,
+// with extra arguments after the usual ones. A
 // server that exits before it answers (its port taken, say) fails the
 // test at once with its output.
 // The returned kill stops it and waits until it has exited.
-func startRedis(t *testing.T, port int) (kill func()) {
+func startRedis(t *testing.T, port int, extra ...string) (kill func()) {
 	t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir()}
+	return runRedis(t, port, append(args, extra...)...)
+}
+
+// runRedis runs redis-server with args (a server or a sentinel) that
+// listens on port, and waits until it answers PING.
+func runRedis(t *testing.T, port int, args ...string) (kill func()) {
+	t.Helper()
+	cmd := exec.Command("redis-server", args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

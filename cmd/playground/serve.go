@@ -55,7 +55,7 @@ type app struct {
 
 	// With REDIS_URL: the client, the broker, this instance's name and the
 	// lease of its sessions.
-	rdb         *redis.Client
+	rdb         redis.UniversalClient
 	broker      *hub.RedisBroker
 	redisPrefix string
 	instance    string
@@ -69,13 +69,14 @@ func (a *app) redisPrefixOrDefault() string {
 	return a.redisPrefix
 }
 
-// connectRedis opens REDIS_URL and starts the broker.
+// connectRedis opens REDIS_URL, read as REDIS_MODE says (one node, a
+// cluster or a master behind sentinels), and starts the broker.
 func (a *app) connectRedis(ctx context.Context) error {
-	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	open, err := a.cfg.RedisClient()
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
-	a.rdb = redis.NewClient(opt)
+	a.rdb = open()
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.rdb.Ping(pctx).Err(); err != nil {
