@@ -215,9 +215,12 @@ function addAgain(id) {
   drawExtras();
   refreshModelLimit();
   scheduleEstimate();
-  // Two columns of one model with the same settings are refused: open this one's.
-  const d = $('extra-columns').querySelector(`[data-extra="${x.key}"] details`);
-  if (d) { d.open = true; d.querySelector('input').focus(); }
+  // Two columns of one model with the same settings are refused: open this
+  // one's, once this click is over (an outside click closes popovers).
+  setTimeout(() => {
+    const d = $('extra-columns').querySelector(`[data-extra="${x.key}"] details`);
+    if (d) { d.open = true; d.querySelector('input').focus(); }
+  }, 0);
 }
 
 function drawExtras() {
@@ -590,6 +593,7 @@ function renderThread() {
 function turnView(s, n, isLast) {
   const cols = (s.responses || []).map((r) => {
     const c = new Column(r, { modelName: modelName(r.model), onCarryOn: carryOn });
+    c.stick = false; // a turn drawn whole is read from its start, not followed to its end
     c.setControls({ owner: false, carryOn: state.owner && isLast });
     return c;
   });
@@ -605,6 +609,8 @@ function renderTurnHead() {
   const s = state.session;
   if (!s) return;
   $('current-turn').dataset.sessionId = s.id;
+  // A conversation is called by its first prompt; each turn shows its own.
+  $('session-title').textContent = promptTitle((state.before[0] || s).prompt);
   const many = state.before.length + state.after.length > 0;
   $('turn-head').hidden = !many;
   if (many) fillTurnHead($('turn-head'), s, state.before.length + 1);
@@ -1076,11 +1082,14 @@ function wire() {
   $('columns').addEventListener('scroll', onAnswerScroll, { capture: true, passive: true });
   $('sync-scroll').addEventListener('change', (e) => { state.syncScroll = e.target.checked; });
   document.addEventListener('keydown', (e) => {
+    const open = document.querySelector('.col-settings[open]');
+    if (e.key === 'Escape' && open) { open.open = false; open.querySelector('summary').focus(); return; }
     if (e.key === 'Escape' && state.focus) { toggleFocus(state.focus); }
   });
-  document.addEventListener('click', (e) => { // close the export menu on an outside click
-    const m = $('export');
-    if (m.open && !m.contains(e.target)) m.open = false;
+  document.addEventListener('click', (e) => { // close the export menu and settings popovers on an outside click
+    for (const m of [$('export'), ...document.querySelectorAll('.col-settings[open]')]) {
+      if (m.open && !m.contains(e.target)) m.open = false;
+    }
   });
 }
 
