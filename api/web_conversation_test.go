@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +247,45 @@ func TestBrowserColumnSettings(t *testing.T) {
 		t.Errorf("column B ran with %+v (%s), want 20 tokens and effort low over the form's temperature 0.7", b, rs[1].Params)
 	}
 	waitEnded(t, tab, 2, 30*time.Second)
+}
+
+// TestScreenshotConversation writes the README's screenshot (make
+// screenshot): a two-turn conversation of two demo models, the follow-up box
+// under it. Like TestScreenshotPhone it runs only when its variable names
+// the file: the page itself is tested by TestBrowserConversationViewer.
+func TestScreenshotConversation(t *testing.T) {
+	out := os.Getenv("PLAYGROUND_SCREENSHOT")
+	if out == "" {
+		return // by design: only `make screenshot` wants the file
+	}
+	// A short catalogue: the demo models and two keyless ones, greyed.
+	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow,demo/error,openai/gpt-4o-mini,anthropic/claude-haiku-4-5")
+	tab := newBrowser(t)
+	do(t, tab, 10*time.Second, chromedp.EmulateViewport(1280, 860))
+	registerThroughForm(t, tab, srv.URL)
+	startComparison(t, tab, "Explain CRDTs in two sentences", []string{"demo/fast", "demo/steady"}, false)
+	waitEnded(t, tab, 2, 60*time.Second)
+	sendFollowup(t, tab, "Now an example: two phones edit a list offline", 2)
+	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#followup-send")))
+	ctx, cancel := context.WithTimeout(tab, 15*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
+		t.Fatal(err)
+	}
+	// The whole page in the viewport: answers render their parts only when
+	// on screen (content-visibility), so a screenshot past the viewport is blank.
+	h := eval[float64](t, tab, `document.documentElement.scrollHeight`)
+	do(t, tab, 10*time.Second, chromedp.EmulateViewport(1280, int64(h)))
+	eval[bool](t, tab, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join("..", out) // relative to the module root, where make runs
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", out)
 }

@@ -594,6 +594,7 @@ function turnView(s, n, isLast) {
   const cols = (s.responses || []).map((r) => {
     const c = new Column(r, { modelName: modelName(r.model), onCarryOn: carryOn });
     c.stick = false; // a turn drawn whole is read from its start, not followed to its end
+    c.md.flush();    // its text is whole: render it now, not on a frame a background tab may never get
     c.setControls({ owner: false, carryOn: state.owner && isLast });
     return c;
   });
@@ -687,6 +688,8 @@ function renderSessionHead() {
   $('session').dataset.status = s.status;
   const parent = $('session-parent');
   parent.hidden = !(s.parentId && state.owner);
+  $('parent-kind').textContent = s.kind === 'followup' ? 'Follow-up to' : 'Rerun of';
+  $('parent-link').textContent = s.kind === 'followup' ? 'the turn before' : 'the earlier comparison';
   $('parent-link').dataset.sessionId = s.parentId || '';
 }
 
