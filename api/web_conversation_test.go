@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -288,4 +290,75 @@ func TestScreenshotConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", out)
+}
+
+// wsSpy wraps the page's WebSocket before any script runs: it keeps what the
+// page sends (window.__sent) and each socket (window.__sockets), so a test
+// can read the subscribes and hand the page an event as if the server sent it.
+const wsSpy = `(() => {
+	const Native = window.WebSocket;
+	window.__sent = [];
+	window.__sockets = [];
+	window.WebSocket = class extends Native {
+		constructor(...args) { super(...args); window.__sockets.push(this); }
+		send(data) { window.__sent.push(String(data)); return super.send(data); }
+	};
+})()`
+
+// TestBrowserViewerFollowsNext: a viewer subscribes with follow, and a
+// `next` event (docs/api.md "Conversations") moves its page to the new turn
+// at once, while the turn before still runs; once both have ended, it shows
+// the thread as the server has it. The event is handed to the page's socket
+// by the test, so this holds whether or not the server sends it yet.
+func TestBrowserViewerFollowsNext(t *testing.T) {
+	t.Parallel()
+	srv := startTestServer(t)
+	owner := newBrowser(t)
+	registerThroughForm(t, owner, srv.URL)
+	root := startComparison(t, owner, "Name a colour", []string{"demo/fast", "demo/slow"}, false)
+	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
+	waitFor(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
+	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
+	token := link[strings.LastIndex(link, "/s/")+3:]
+
+	viewer := newIsolatedTab(t, owner, "viewer")
+	do(t, viewer, 10*time.Second, chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: wsSpy})
+		return err
+	}))
+	do(t, viewer, 30*time.Second, chromedp.Navigate(link))
+	waitFor(t, viewer, 10*time.Second, "the viewer's subscribe with follow", fmt.Sprintf(`window.__sent.map(m => JSON.parse(m)).some(m =>
+		m.type === 'subscribe' && m.sessionId === %s && m.follow === true && m.shareToken === %s)`, jsString(root), jsString(token)))
+
+	// demo/fast ends long before demo/slow: carry it on while demo/slow runs.
+	waitFor(t, owner, 10*time.Second, "demo/fast to offer carrying on", `!document.querySelector('#columns [data-model="demo/fast"] .carry-on').hidden`)
+	do(t, owner, 10*time.Second,
+		chromedp.Click(chromedp.CSS(`#columns [data-model="demo/fast"] .carry-on`)),
+		chromedp.SendKeys(chromedp.CSS("#followup-prompt"), "Why that one?"),
+		chromedp.Click(chromedp.CSS("#followup-send")))
+	waitFor(t, owner, 10*time.Second, "the new turn", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId !== %s`, jsString(root)))
+	child := eval[string](t, owner, `document.querySelector('#session').dataset.sessionId`)
+
+	next, _ := json.Marshal(map[string]any{"type": "next", "sessionId": root, "next": map[string]string{"sessionId": child, "kind": "followup"}})
+	eval[bool](t, viewer, fmt.Sprintf(`(window.__sockets.at(-1).onmessage({data: %s}), true)`, jsString(string(next))))
+	waitFor(t, viewer, 3*time.Second, "the viewer on the new turn", fmt.Sprintf(`(() => {
+		const on = document.querySelector('#session').dataset.sessionId === %s;
+		if (on && window.__before === undefined) window.__before = document.querySelector('#thread-before .turn').dataset.status;
+		return on;
+	})()`, jsString(child)))
+	if before := eval[string](t, viewer, `window.__before`); before != "running" {
+		t.Errorf("the viewer moved on when the turn before was %q: want it moved by next, while that turn still ran", before)
+	}
+	if !eval[bool](t, viewer, fmt.Sprintf(`window.__sent.map(m => JSON.parse(m)).some(m => m.type === 'subscribe' && m.sessionId === %s && m.follow === true)`, jsString(child))) {
+		t.Errorf("the viewer does not follow the new turn")
+	}
+
+	// Both turns end; the turn before is read again, whole.
+	waitFor(t, viewer, 30*time.Second, "both turns to end on the viewer's page", `document.querySelector('#session').dataset.status === 'complete' &&
+		document.querySelector('#thread-before .turn').dataset.status === 'complete'`)
+	waitFor(t, owner, 30*time.Second, "both turns to end on the owner's page", `document.querySelector('#session').dataset.status === 'complete' &&
+		document.querySelector('#thread-before .turn').dataset.status === 'complete'`)
+	thread := fetchThread(t, owner, root, "")
+	sameThread(t, "viewer", eval[[]pageTurn](t, viewer, turnsJS), thread)
+	sameThread(t, "owner", eval[[]pageTurn](t, owner, turnsJS), thread)
 }

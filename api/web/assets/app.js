@@ -562,19 +562,24 @@ async function refreshThread() {
 }
 
 /**
- * scheduleThreadPoll: a viewer whose turn has ended reads the thread now and
- * then, backing off, until the server shows it sends `next` (docs/api.md
+ * scheduleThreadPoll reads the thread again later when the page cannot
+ * otherwise know it changed: while a turn around the one in focus still runs
+ * (only the turn in focus streams), and, for a viewer whose turn has ended,
+ * backing off, until the server shows it sends `next` (docs/api.md
  * "Conversations"; SSE viewers never get one).
  */
 function scheduleThreadPoll() {
   clearTimeout(state.poll.timer);
   const s = state.session;
-  if (!state.viewer || state.sawNext || state.poll.off || !s || s.status === 'running') return;
+  if (!s || state.poll.off) return;
+  const aroundRuns = [...state.before, ...state.after].some((t) => t.status === 'running');
+  const awaitNext = state.viewer && !state.sawNext && s.status !== 'running';
+  if (!aroundRuns && !awaitNext) return;
   state.poll.timer = setTimeout(async () => {
-    state.poll.ms = Math.min(THREAD_POLL_MAX_MS, state.poll.ms * 2);
+    if (!aroundRuns) state.poll.ms = Math.min(THREAD_POLL_MAX_MS, state.poll.ms * 2);
     await refreshThread();
     scheduleThreadPoll();
-  }, state.poll.ms);
+  }, aroundRuns ? THREAD_POLL_MS : state.poll.ms);
 }
 
 function renderThread() {
@@ -587,6 +592,7 @@ function renderThread() {
   for (const col of state.columns.values()) col.setControls({ owner: state.owner, carryOn: state.owner && !last });
   renderTurnHead();
   refreshFollowup();
+  scheduleThreadPoll();
 }
 
 /** turnView draws a turn around the one in focus: its prompt, then its columns side by side. */
@@ -883,7 +889,6 @@ function onEvent(ev) {
       // A turn was made from this one (docs/api.md "Conversations"): show it as it streams.
       state.sawNext = true;
       $('session').dataset.newTurns = 'live'; // how new turns arrive here: live, not by reading the thread
-      clearTimeout(state.poll.timer);
       const id = ev.next && ev.next.sessionId;
       if (!id) break;
       api.getSession(id, state.shareToken).then((child) => {
