@@ -11,8 +11,10 @@ import {
 } from './view.js';
 
 const MAX_MODELS = 8;
-// A viewer whose server has not (yet) told of a new turn with a `next` event
-// reads the thread instead: first after this long, then less and less often.
+// How often the page reads the thread when it cannot hear of a change
+// (scheduleThreadPoll): every THREAD_POLL_MS while a turn around the one in
+// focus runs; a viewer waiting for a new turn without `next` backs off to
+// THREAD_POLL_MAX_MS.
 const THREAD_POLL_MS = 3000;
 const THREAD_POLL_MAX_MS = 60000;
 const $ = (id) => document.getElementById(id);
