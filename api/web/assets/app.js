@@ -203,7 +203,8 @@ function drawModels() {
         scheduleEstimate();
       }),
       el('button', { type: 'button', class: 'ghost small add-again', dataset: { testid: 'add-again' },
-        'aria-label': `Add ${modelName(id)} again, as another column`, text: 'Add again', onclick: () => addAgain(id) })));
+        'aria-label': `Add ${modelName(id)} again, as another column`, title: 'Add again, as another column',
+        text: '+1', onclick: () => addAgain(id) })));
   }
   drawExtras();
   refreshModelLimit();

@@ -436,7 +436,7 @@ export function settingsPopover(name, params, onChange) {
   const effort = el('select', { name: 'reasoningEffort' },
     ...EFFORTS.map(([v, text]) => el('option', { value: v, text })));
   effort.value = params.reasoningEffort || '';
-  const summary = el('summary', { class: 'small', 'aria-label': `Settings for ${name}` }, 'Settings');
+  const summary = el('summary', { class: 'small', 'aria-label': `Settings for ${name}`, title: 'Settings of this column' }, '⚙');
   const read = () => {
     const p = {};
     for (const [key, , input] of inputs) {
