@@ -98,10 +98,10 @@ SOAKTIME ?= 10m
 soak:
 	$(GO) run ./cmd/playbench soak -duration $(SOAKTIME)
 
-## screenshot: regenerate docs/screenshot.png of a finished three-model comparison and
-## docs/screenshot-phone.png of the same on a phone
+## screenshot: regenerate docs/screenshot.png of a two-turn conversation of two models and
+## docs/screenshot-phone.png of a three-model comparison on a phone
 screenshot: tools
-	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshot$$' ./api/
+	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshotConversation$$' ./api/
 	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./api/
 
 ## web-vendor: fetch the page's libraries again, exactly the versions in api/web/vendor/VERSIONS,

@@ -97,6 +97,15 @@ export async function rerun(id, models, params) {
   const { session } = await request('POST', `/sessions/${enc(id)}/rerun`, body);
   return session;
 }
+// Conversations (docs/api.md "Conversations"): every turn, oldest first; a new turn.
+export async function thread(id, share) {
+  const { sessions } = await request('GET', `/sessions/${enc(id)}/thread${shareQS(share)}`);
+  return sessions || [];
+}
+export async function followup(id, body) {
+  const { session } = await request('POST', `/sessions/${enc(id)}/followup`, body);
+  return session;
+}
 export async function rate(id, rid, score) {
   const { response } = await request('PUT', `/sessions/${enc(id)}/responses/${enc(rid)}/rating`, { score });
   return response;

@@ -6,17 +6,32 @@ import * as api from './api.js';
 import { LiveClient } from './live.js';
 import { warmUp } from './markdown.js';
 import {
-  Column, el, flash, fmtCost, historyItem, isEnded, isOwnScroll, limitModels, markBest, promptTitle,
-  quotaText, relTime, renderDiff, renderModels, renderStats, setScroll,
+  Column, el, fillTurnHead, flash, fmtCost, historyItem, isEnded, isOwnScroll, limitModels, markBest, promptTitle,
+  quotaText, relTime, renderDiff, renderModels, renderStats, setScroll, settingsPopover,
 } from './view.js';
 
 const MAX_MODELS = 8;
+// How often the page reads the thread when it cannot hear of a change
+// (scheduleThreadPoll): every THREAD_POLL_MS while a turn around the one in
+// focus runs; a viewer waiting for a new turn without `next` backs off to
+// THREAD_POLL_MAX_MS.
+const THREAD_POLL_MS = 3000;
+const THREAD_POLL_MAX_MS = 60000;
 const $ = (id) => document.getElementById(id);
 
 const state = {
   user: null,
   models: [],
   selected: new Set(),
+  colParams: new Map(), // model id -> that column's own params (the compose form's settings)
+  extras: [],           // {key, model, params}: a model asked again, as another column
+  // The conversation on screen: the turns before the one in focus (state.session) and after it.
+  before: [],
+  after: [],
+  turnViews: [],        // the Columns of the turns drawn around the one in focus
+  carry: null,          // {responseId, model, label, name}: the answer a follow-up carries on
+  sawNext: false,       // the server told of a new turn live, so polling the thread is not needed
+  poll: { timer: null, ms: THREAD_POLL_MS, off: false },
   session: null,       // the Session on screen, kept current by live events
   columns: new Map(),  // responseId -> Column
   focus: null,         // responseId of the column in focus, if any
@@ -123,6 +138,7 @@ function signedOut() {
   live.reset();
   state.user = null;
   closeSession();
+  clearThread();
   renderAccount();
   $('history-list').replaceChildren();
   state.history = { cursor: null, done: false, loading: false, started: false };
@@ -168,12 +184,63 @@ async function loadModels() {
     $('model-list').replaceChildren(el('p', { class: 'form-error', text: `Models could not be loaded: ${errorText(e)}` }));
     return;
   }
+  const usable = (id) => state.models.some((x) => x.id === id && x.available);
   for (const id of [...state.selected]) {
-    const m = state.models.find((x) => x.id === id);
-    if (!m || !m.available) state.selected.delete(id);
+    if (!usable(id)) state.selected.delete(id);
   }
+  state.extras = state.extras.filter((x) => usable(x.model));
+  drawModels();
+}
+
+/** drawModels draws the picker, each available model with its settings and "Add again". */
+function drawModels() {
   renderModels($('model-list'), state.models, state.selected, onModelToggle);
+  for (const row of $('model-list').querySelectorAll('.model[data-available="true"]')) {
+    const id = row.dataset.modelId;
+    row.append(el('span', { class: 'model-tools' },
+      settingsPopover(modelName(id), state.colParams.get(id) || {}, (p) => {
+        if (Object.keys(p).length) state.colParams.set(id, p); else state.colParams.delete(id);
+        scheduleEstimate();
+      }),
+      el('button', { type: 'button', class: 'ghost small add-again', dataset: { testid: 'add-again' },
+        'aria-label': `Add ${modelName(id)} again, as another column`, title: 'Add again, as another column',
+        text: '+1', onclick: () => addAgain(id) })));
+  }
+  drawExtras();
   refreshModelLimit();
+}
+
+/** addAgain adds a model as one more column, with settings of its own to tell it apart. */
+function addAgain(id) {
+  if (state.selected.size + state.extras.length >= MAX_MODELS) return;
+  const x = { key: (state.extras.at(-1)?.key || 0) + 1, model: id, params: {} };
+  state.extras.push(x);
+  drawExtras();
+  refreshModelLimit();
+  scheduleEstimate();
+  // Two columns of one model with the same settings are refused: open this
+  // one's, once this click is over (an outside click closes popovers).
+  setTimeout(() => {
+    const d = $('extra-columns').querySelector(`[data-extra="${x.key}"] details`);
+    if (d) { d.open = true; d.querySelector('input').focus(); }
+  }, 0);
+}
+
+function drawExtras() {
+  $('extra-columns').replaceChildren(...state.extras.map((x) => {
+    const name = `${modelName(x.model)} (again)`;
+    return el('div', { class: 'model extra', dataset: { modelId: x.model, extra: String(x.key) } },
+      el('span', { class: 'model-label' }, el('span', { class: 'model-title', text: name }), el('span', { class: 'model-id', text: x.model })),
+      el('span', { class: 'model-tools' },
+        settingsPopover(name, x.params, (p) => { x.params = p; scheduleEstimate(); }),
+        el('button', { type: 'button', class: 'ghost small', text: 'Remove', 'aria-label': `Remove ${name}`,
+          onclick: () => {
+            state.extras = state.extras.filter((y) => y !== x);
+            drawExtras();
+            refreshModelLimit();
+            scheduleEstimate();
+          } })));
+  }));
 }
 
 function onModelToggle(id, on) {
@@ -183,8 +250,9 @@ function onModelToggle(id, on) {
 }
 
 function refreshModelLimit() {
-  limitModels($('model-list'), state.models, state.selected, MAX_MODELS);
-  const n = state.selected.size;
+  limitModels($('model-list'), state.models, state.selected, MAX_MODELS - state.extras.length);
+  const n = state.selected.size + state.extras.length;
+  for (const b of $('model-list').querySelectorAll('.add-again')) b.disabled = n >= MAX_MODELS;
   $('models-count').textContent = n ? `(${n} of up to ${MAX_MODELS} chosen)` : `(up to ${MAX_MODELS})`;
 }
 
@@ -192,7 +260,12 @@ function refreshModelLimit() {
 function requestBody() {
   const prompt = $('prompt').value;
   if (!prompt.trim()) throw Object.assign(new Error('Write a prompt first.'), { field: 'prompt' });
-  const models = state.models.map((m) => m.id).filter((id) => state.selected.has(id));
+  // A column with settings of its own is an object entry (docs/api.md "Sessions").
+  const entry = (model, p) => (p && Object.keys(p).length ? { model, params: p } : model);
+  const models = [
+    ...state.models.map((m) => m.id).filter((id) => state.selected.has(id)).map((id) => entry(id, state.colParams.get(id))),
+    ...state.extras.map((x) => entry(x.model, x.params)),
+  ];
   if (!models.length) throw Object.assign(new Error('Choose at least one model.'), { field: 'models' });
   const temperature = Number($('temperature').value);
   const maxTokens = Number($('max-tokens').value);
@@ -258,6 +331,8 @@ async function start() {
   $('start').disabled = true;
   try {
     const session = await api.createSession(body);
+    closeSession();
+    clearThread();
     openSession(session, { owner: true });
     prependHistory(session);
     refreshMe();
@@ -347,7 +422,7 @@ async function rerunSession() {
   $('rerun').disabled = true;
   try {
     const child = await api.rerun(s.id, models);
-    openSession(child, { owner: true });
+    advanceTo(child, { owner: true });
     addTurn(child);
     refreshMe();
   } catch (e) { notice(errorText(e)); } finally { $('rerun').disabled = false; }
@@ -361,8 +436,7 @@ function reusePrompt() {
   if (s.system) $('system-details').open = true;
   state.selected = new Set(s.responses.map((r) => r.model)
     .filter((id) => state.models.some((m) => m.id === id && m.available)));
-  renderModels($('model-list'), state.models, state.selected, onModelToggle);
-  refreshModelLimit();
+  drawModels();
   if (s.params) {
     if (typeof s.params.temperature === 'number') $('temperature').value = s.params.temperature;
     if (typeof s.params.maxTokens === 'number') $('max-tokens').value = s.params.maxTokens;
@@ -376,6 +450,9 @@ function reusePrompt() {
 
 function closeSession() {
   if (state.session) live.unwatch(state.session.id);
+  clearTimeout(state.poll.timer);
+  state.carry = null;
+  $('followup').hidden = true;
   for (const c of state.columns.values()) c.destroy();
   state.columns.clear();
   state.focus = null;
@@ -409,8 +486,201 @@ function openSession(session, { owner, shareToken = null }) {
   renderSessionHead();
   syncColumns(session);
   refreshToolbar();
-  markCurrentHistory(session.id);
-  if (state.viewer || session.status === 'running') live.watch(session.id, { shareToken });
+  markCurrentHistory(session.rootId || session.id);
+  renderTurnHead();
+  // A viewer follows the conversation: `next` tells of each new turn.
+  if (state.viewer || session.status === 'running') live.watch(session.id, { shareToken, follow: state.viewer });
+}
+
+// ---- the conversation: the turns around the one in focus, and follow-ups ----
+
+/** lastTurn is the conversation's newest turn on screen: the one a follow-up continues. */
+function lastTurn() {
+  return state.after.length ? state.after.at(-1) : state.session;
+}
+
+function clearThread() {
+  for (const v of state.turnViews) for (const c of v) c.destroy();
+  state.turnViews = [];
+  state.before = [];
+  state.after = [];
+  $('thread-before').replaceChildren();
+  $('thread-after').replaceChildren();
+  $('turn-head').hidden = true;
+}
+
+/**
+ * openConversation shows the whole conversation of session id, that turn in
+ * focus (live, with the toolbar); a viewer, or an owner whose newest turn
+ * still runs, sees the newest turn in focus instead.
+ */
+async function openConversation(id, opts) {
+  const all = await api.thread(id, opts.shareToken);
+  let i = all.findIndex((s) => s.id === id);
+  if (i < 0) throw new Error(`session ${id} is not in its own thread`);
+  if (opts.shareToken || all.at(-1).status === 'running') i = all.length - 1;
+  closeSession();
+  clearThread();
+  state.before = all.slice(0, i);
+  state.after = all.slice(i + 1);
+  openSession(all[i], opts);
+  renderThread();
+}
+
+/** advanceTo puts a new turn in focus, below every turn shown so far. */
+function advanceTo(child, opts, earlier = null) {
+  const prev = state.session;
+  if (prev && prev.id === child.id) return;
+  const turns = earlier || (prev ? [...state.before, prev, ...state.after] : [...state.before]);
+  if (!earlier && turns.some((t) => t.id === child.id)) return; // already shown: a late `next`
+  closeSession();
+  state.before = turns.filter((t) => t.id !== child.id);
+  state.after = [];
+  state.poll.ms = THREAD_POLL_MS;
+  openSession(child, opts);
+  renderThread();
+}
+
+/** refreshThread reads the thread again: final texts of the turns around, and (viewers) new turns. */
+async function refreshThread() {
+  const cur = state.session;
+  if (!cur) return;
+  let all;
+  try {
+    all = await api.thread(cur.id, state.shareToken);
+  } catch (e) {
+    if (e.status === 404 || e.status === 401) state.poll.off = true; // unshared: nothing more to read
+    return;
+  }
+  if (!state.session || state.session.id !== cur.id) return;
+  const i = all.findIndex((s) => s.id === cur.id);
+  if (i < 0) return;
+  if (state.viewer && i < all.length - 1) {
+    advanceTo(all.at(-1), { owner: false, shareToken: state.shareToken }, all.slice(0, -1));
+    return;
+  }
+  state.before = all.slice(0, i);
+  state.after = all.slice(i + 1);
+  renderThread();
+}
+
+/**
+ * scheduleThreadPoll reads the thread again later when the page cannot
+ * otherwise know it changed: while a turn around the one in focus still runs
+ * (only the turn in focus streams), and, for a viewer whose turn has ended,
+ * backing off, until the server shows it sends `next` (docs/api.md
+ * "Conversations"; SSE viewers never get one).
+ */
+function scheduleThreadPoll() {
+  clearTimeout(state.poll.timer);
+  const s = state.session;
+  if (!s || state.poll.off) return;
+  const aroundRuns = [...state.before, ...state.after].some((t) => t.status === 'running');
+  const awaitNext = state.viewer && !state.sawNext && s.status !== 'running';
+  if (!aroundRuns && !awaitNext) return;
+  state.poll.timer = setTimeout(async () => {
+    if (!aroundRuns) state.poll.ms = Math.min(THREAD_POLL_MAX_MS, state.poll.ms * 2);
+    await refreshThread();
+    scheduleThreadPoll();
+  }, aroundRuns ? THREAD_POLL_MS : state.poll.ms);
+}
+
+function renderThread() {
+  for (const v of state.turnViews) for (const c of v) c.destroy();
+  state.turnViews = [];
+  const last = state.after.at(-1);
+  const draw = (list, box, from) => box.replaceChildren(...list.map((s, i) => turnView(s, from + i + 1, s === last)));
+  draw(state.before, $('thread-before'), 0);
+  draw(state.after, $('thread-after'), state.before.length + 1);
+  for (const col of state.columns.values()) col.setControls({ owner: state.owner, carryOn: state.owner && !last });
+  renderTurnHead();
+  refreshFollowup();
+  scheduleThreadPoll();
+}
+
+/** turnView draws a turn around the one in focus: its prompt, then its columns side by side. */
+function turnView(s, n, isLast) {
+  const cols = (s.responses || []).map((r) => {
+    const c = new Column(r, { modelName: modelName(r.model), onCarryOn: carryOn });
+    c.stick = false; // a turn drawn whole is read from its start, not followed to its end
+    c.md.flush();    // its text is whole: render it now, not on a frame a background tab may never get
+    c.setControls({ owner: false, carryOn: state.owner && isLast });
+    return c;
+  });
+  state.turnViews.push(cols);
+  markBest(cols);
+  const head = el('header', { class: 'turn-head' }, el('h3', { class: 'turn-title' }), el('p', { class: 'turn-prompt' }));
+  fillTurnHead(head, s, n);
+  return el('section', { class: 'turn', dataset: { sessionId: s.id, status: s.status } },
+    head, el('div', { class: 'columns turn-columns', dataset: { count: String(cols.length) } }, ...cols.map((c) => c.el)));
+}
+
+function renderTurnHead() {
+  const s = state.session;
+  if (!s) return;
+  $('current-turn').dataset.sessionId = s.id;
+  // A conversation is called by its first prompt; each turn shows its own.
+  $('session-title').textContent = promptTitle((state.before[0] || s).prompt);
+  const many = state.before.length + state.after.length > 0;
+  $('turn-head').hidden = !many;
+  if (many) fillTurnHead($('turn-head'), s, state.before.length + 1);
+}
+
+/** carryOn makes the next follow-up carry on one answer, by its own model unless another is picked. */
+function carryOn(col) {
+  state.carry = { responseId: col.id, model: col.model, label: col.label, name: col.name };
+  const sel = $('followup-model');
+  const models = state.models.filter((m) => m.available);
+  if (!models.some((m) => m.id === col.model)) models.unshift({ id: col.model, name: col.name });
+  sel.replaceChildren(...models.map((m) => el('option', { value: m.id, text: m.name || m.id })));
+  sel.value = col.model;
+  refreshFollowup();
+  $('followup').scrollIntoView({ block: 'nearest' });
+  $('followup-prompt').focus({ preventScroll: true });
+}
+
+/** refreshFollowup offers the follow-up box to the owner once an answer of the last turn is complete. */
+function refreshFollowup() {
+  const last = state.session && lastTurn();
+  const can = !!last && state.owner && !state.viewer && last.revealed !== false &&
+    (last.responses || []).some((r) => r.status === 'complete');
+  $('followup').hidden = !can;
+  if (state.carry && !(last && last.responses.some((r) => r.id === state.carry.responseId))) state.carry = null;
+  const c = state.carry;
+  $('followup-from').hidden = !c;
+  if (c) $('followup-from-name').textContent = c.label ? `${c.label} (${c.name})` : c.name;
+  $('followup-prompt').placeholder = c
+    ? 'Ask a follow-up of this answer.'
+    : 'Ask a follow-up. Every column carries on its own thread.';
+}
+
+let followingUp = false;
+async function sendFollowup() {
+  const last = state.session && lastTurn();
+  if (followingUp || !last) return;
+  const err = $('followup-error');
+  err.textContent = '';
+  const prompt = $('followup-prompt').value;
+  if (!prompt.trim()) { err.textContent = 'Write a follow-up first.'; $('followup-prompt').focus(); return; }
+  const body = { prompt };
+  if (state.carry) {
+    body.from = state.carry.responseId;
+    body.models = [$('followup-model').value];
+  }
+  followingUp = true;
+  $('followup-send').disabled = true;
+  try {
+    const child = await api.followup(last.id, body);
+    $('followup-prompt').value = '';
+    advanceTo(child, { owner: true });
+    addTurn(child);
+    refreshMe();
+  } catch (e) {
+    err.textContent = errorText(e);
+  } finally {
+    followingUp = false;
+    $('followup-send').disabled = false;
+  }
 }
 
 function renderSessionHead() {
@@ -427,6 +697,8 @@ function renderSessionHead() {
   $('session').dataset.status = s.status;
   const parent = $('session-parent');
   parent.hidden = !(s.parentId && state.owner);
+  $('parent-kind').textContent = s.kind === 'followup' ? 'Follow-up to' : 'Rerun of';
+  $('parent-link').textContent = s.kind === 'followup' ? 'the turn before' : 'the earlier comparison';
   $('parent-link').dataset.sessionId = s.parentId || '';
 }
 
@@ -438,13 +710,13 @@ function syncColumns(session) {
     seen.add(r.id);
     let col = state.columns.get(r.id);
     if (!col) {
-      col = new Column(r, { modelName: modelName(r.model), onStop: stopResponse, onRate: rateResponse, onFocus: toggleFocus });
+      col = new Column(r, { modelName: modelName(r.model), onStop: stopResponse, onRate: rateResponse, onFocus: toggleFocus, onCarryOn: carryOn });
       state.columns.set(r.id, col);
       box.append(col.el);
     } else {
       col.update(r);
     }
-    col.setControls({ owner: state.owner });
+    col.setControls({ owner: state.owner, carryOn: state.owner && !state.after.length });
   }
   for (const [id, col] of state.columns) {
     if (!seen.has(id)) { col.destroy(); state.columns.delete(id); }
@@ -521,6 +793,7 @@ function refreshToolbar() {
   for (const f of ['json', 'md', 'csv']) $(`export-${f}`).href = api.exportURL(s.id, f, state.shareToken);
   $('session').dataset.status = s.status;
   refreshDiff();
+  refreshFollowup();
 }
 
 /** refreshDiff offers the word diff once two or more answers have ended. */
@@ -574,6 +847,7 @@ function onEvent(ev) {
       r.error = ev.error || null;
       col.setStatus(ev.status, r.error);
       if (isEnded(ev.status)) col.md.flush();
+      if (ev.status === 'complete') refreshFollowup();
       renderColumnNav();
       if (ev.status === 'complete') announce(`${modelName(r.model)} finished`);
       else if (ev.status === 'error') announce(`${modelName(r.model)} failed: ${r.error ? r.error.message : 'error'}`);
@@ -611,7 +885,20 @@ function onEvent(ev) {
       refreshToolbar();
       announce(`All models finished (${ev.status})`);
       if (state.owner) { refreshMe(); updateHistoryItem(s); }
+      // The turns around may have ended too; a viewer may have missed a new turn.
+      if (state.viewer || state.before.length || state.after.length) refreshThread().then(scheduleThreadPoll);
       break;
+    case 'next': {
+      // A turn was made from this one (docs/api.md "Conversations"): show it as it streams.
+      state.sawNext = true;
+      $('session').dataset.newTurns = 'live'; // how new turns arrive here: live, not by reading the thread
+      const id = ev.next && ev.next.sessionId;
+      if (!id) break;
+      api.getSession(id, state.shareToken).then((child) => {
+        if (state.session && state.session.id === s.id) advanceTo(child, { owner: state.owner, shareToken: state.shareToken });
+      }).catch((e) => notice(errorText(e)));
+      break;
+    }
     case 'presence': {
       const p = $('presence');
       p.textContent = `${ev.viewers} watching`;
@@ -704,8 +991,7 @@ const historyObserver = new IntersectionObserver((entries) => {
 
 async function openHistory(id) {
   try {
-    const s = await api.getSession(id);
-    openSession(s, { owner: true });
+    await openConversation(id, { owner: true });
     $('session').scrollIntoView({ block: 'start' });
     $('session-title').focus({ preventScroll: true });
   } catch (e) {
@@ -750,7 +1036,7 @@ async function bootViewer(token) {
   api.models().then((m) => { state.models = m; }).catch(() => {});
   try {
     const s = await api.getShared(token);
-    openSession(s, { owner: false, shareToken: token });
+    await openConversation(s.id, { owner: false, shareToken: token });
   } catch (e) {
     notice(e.status === 404 ? 'This link is not shared any more, or it never was.' : errorText(e));
   }
@@ -766,7 +1052,14 @@ function wire() {
     signedOut();
   });
   $('compose').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+  $('followup').addEventListener('submit', (e) => { e.preventDefault(); sendFollowup(); });
+  $('followup-all').addEventListener('click', () => { state.carry = null; refreshFollowup(); $('followup-prompt').focus(); });
   document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && e.target === $('followup-prompt')) {
+      e.preventDefault();
+      sendFollowup();
+      return;
+    }
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !$('workspace').hidden && !$('compose').hidden) {
       e.preventDefault();
       start();
@@ -786,7 +1079,7 @@ function wire() {
     const id = e.currentTarget.dataset.sessionId;
     if (id) openHistory(id);
   });
-  $('new-comparison').addEventListener('click', () => { closeSession(); $('prompt').focus(); });
+  $('new-comparison').addEventListener('click', () => { closeSession(); clearThread(); $('prompt').focus(); });
   $('stats-toggle').addEventListener('click', () => toggleStats($('stats').hidden));
   $('stats-close').addEventListener('click', () => { toggleStats(false); $('stats-toggle').focus(); });
   for (const th of document.querySelectorAll('#stats-table th[data-key]')) {
@@ -800,11 +1093,14 @@ function wire() {
   $('columns').addEventListener('scroll', onAnswerScroll, { capture: true, passive: true });
   $('sync-scroll').addEventListener('change', (e) => { state.syncScroll = e.target.checked; });
   document.addEventListener('keydown', (e) => {
+    const open = document.querySelector('.col-settings[open]');
+    if (e.key === 'Escape' && open) { open.open = false; open.querySelector('summary').focus(); return; }
     if (e.key === 'Escape' && state.focus) { toggleFocus(state.focus); }
   });
-  document.addEventListener('click', (e) => { // close the export menu on an outside click
-    const m = $('export');
-    if (m.open && !m.contains(e.target)) m.open = false;
+  document.addEventListener('click', (e) => { // close the export menu and settings popovers on an outside click
+    for (const m of [$('export'), ...document.querySelectorAll('.col-settings[open]')]) {
+      if (m.open && !m.contains(e.target)) m.open = false;
+    }
   });
 }
 

@@ -56,10 +56,14 @@ export class LiveClient {
     this.onState(s, this);
   }
 
-  /** watch follows a session from the start (since 0: a snapshot comes first). */
-  watch(sessionId, { shareToken } = {}) {
+  /**
+   * watch follows a session from the start (since 0: a snapshot comes first).
+   * With follow, the WebSocket also tells of the turns made from it (a `next`
+   * event); over SSE it does not, and the page reads the thread instead.
+   */
+  watch(sessionId, { shareToken, follow } = {}) {
     if (this.subs.has(sessionId)) return;
-    const sub = { sessionId, shareToken: shareToken || null, lastSeq: 0, done: false,
+    const sub = { sessionId, shareToken: shareToken || null, follow: !!follow, lastSeq: 0, done: false,
       resyncing: false, es: null, sseTimer: null, sseAttempt: 0 };
     this.subs.set(sessionId, sub);
     if (this.mode === 'ws') {
@@ -159,9 +163,14 @@ export class LiveClient {
 
   subscribe(sub) {
     sub.resyncing = false;
+    this.send(this.subscribeMsg(sub));
+  }
+
+  subscribeMsg(sub) {
     const msg = { type: 'subscribe', sessionId: sub.sessionId, since: sub.lastSeq };
     if (sub.shareToken) msg.shareToken = sub.shareToken;
-    this.send(msg);
+    if (sub.follow) msg.follow = true;
+    return msg;
   }
 
   send(msg) {
@@ -199,6 +208,7 @@ export class LiveClient {
         if (sub) sub.resyncing = false;
         return;
       case 'presence':
+      case 'next': // not part of the log: no seq
         if (sub) this.emit(msg);
         return;
       case 'error':
@@ -243,9 +253,7 @@ export class LiveClient {
       if (!this.wsOpen) return; // the reconnect will resubscribe
       sub.resyncing = true;
       this.send({ type: 'unsubscribe', sessionId: sub.sessionId });
-      const msg = { type: 'subscribe', sessionId: sub.sessionId, since: sub.lastSeq };
-      if (sub.shareToken) msg.shareToken = sub.shareToken;
-      this.send(msg);
+      this.send(this.subscribeMsg(sub));
     } else {
       this.openSSE(sub);
     }

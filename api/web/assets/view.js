@@ -88,7 +88,7 @@ export const isEnded = (status) => ENDED.has(status);
  * the .text element's textContent is exactly the response's text.
  */
 export class Column {
-  constructor(response, { modelName, onStop, onRate, onFocus }) {
+  constructor(response, { modelName, onStop, onRate, onFocus, onCarryOn }) {
     const tpl = document.getElementById('column-template');
     this.el = tpl.content.firstElementChild.cloneNode(true);
     this.id = response.id;
@@ -97,6 +97,10 @@ export class Column {
     this.el.dataset.model = response.model;
     this.el.dataset.responseId = response.id;
     this.el.setAttribute('aria-label', this.name);
+    this.label = response.label || '';
+    this.el.dataset.label = this.label;
+    $('.col-label', this.el).textContent = this.label;
+    $('.col-label', this.el).hidden = !this.label;
     this.nameEl = $('.model-name', this.el);
     this.nameEl.textContent = this.name;
     this.nameEl.title = response.model;
@@ -119,6 +123,9 @@ export class Column {
     this.rawBtn = $('.view-raw', this.el);
     this.focusBtn = $('.focus-one', this.el);
     this.ratingEl = $('.rating', this.el);
+    this.carryBtn = $('.carry-on', this.el);
+    this.carryBtn.setAttribute('aria-label', `Carry on with ${this.label ? `answer ${this.label}, ` : ''}${this.name}`);
+    this.carryBtn.addEventListener('click', () => onCarryOn && onCarryOn(this));
     this.copyBtn.setAttribute('aria-label', `Copy the answer from ${this.name}`);
     this.stopBtn.setAttribute('aria-label', `Stop ${this.name}`);
     this.rawBtn.setAttribute('aria-label', `Show the raw text of ${this.name}'s answer`);
@@ -147,7 +154,7 @@ export class Column {
     this.metrics = null;
     this.raw = false;
     this.stick = true;     // keep the newest text in view while it streams
-    this.controls = { owner: false };
+    this.controls = { owner: false, carryOn: false };
     this.status = '';
     this.update(response);
   }
@@ -166,8 +173,9 @@ export class Column {
     this.setRating(r.rating || 0);
   }
 
-  setControls({ owner }) {
-    this.controls = { owner };
+  /** setControls: owner shows Stop and rating; carryOn offers a follow-up from this answer (the last turn's). */
+  setControls({ owner, carryOn = false }) {
+    this.controls = { owner, carryOn };
     this.refreshTools();
   }
 
@@ -175,6 +183,7 @@ export class Column {
     const running = !isEnded(this.status);
     this.stopBtn.hidden = !(this.controls.owner && running);
     this.ratingEl.hidden = !(this.controls.owner && !running);
+    this.carryBtn.hidden = !(this.controls.carryOn && this.status === 'complete');
   }
 
   /** setRaw shows the answer as written (true) or rendered (false). */
@@ -402,6 +411,63 @@ export function flash(btn, label, ms = 1500) {
   btn.textContent = label;
   clearTimeout(btn._flash);
   btn._flash = setTimeout(() => { btn.textContent = btn.dataset.label; delete btn.dataset.label; }, ms);
+}
+
+// ---- a column's own settings ----
+
+const EFFORTS = [['', 'default'], ['off', 'off'], ['low', 'low'], ['medium', 'medium'], ['high', 'high']];
+const NUMBER_PARAMS = [
+  ['temperature', 'Temperature', { min: 0, max: 2, step: 0.1 }],
+  ['topP', 'Top-p', { min: 0, max: 1, step: 0.05 }],
+  ['maxTokens', 'Max tokens', { min: 1, max: 32768, step: 1 }],
+];
+
+/**
+ * settingsPopover is a column's own params in the compose form (docs/api.md: a
+ * models entry {"model", "params"} overlays the session's params). A field
+ * left empty takes the session's value; onChange gets only the fields set.
+ */
+export function settingsPopover(name, params, onChange) {
+  const inputs = NUMBER_PARAMS.map(([key, label, range]) => {
+    const input = el('input', { type: 'number', name: key, inputmode: 'decimal', placeholder: 'default', ...range });
+    if (isNum(params[key])) input.value = String(params[key]);
+    return [key, label, input];
+  });
+  const effort = el('select', { name: 'reasoningEffort' },
+    ...EFFORTS.map(([v, text]) => el('option', { value: v, text })));
+  effort.value = params.reasoningEffort || '';
+  const summary = el('summary', { class: 'small', 'aria-label': `Settings for ${name}`, title: 'Settings of this column' }, '⚙');
+  const read = () => {
+    const p = {};
+    for (const [key, , input] of inputs) {
+      if (input.value !== '' && Number.isFinite(Number(input.value))) p[key] = Number(input.value);
+    }
+    if (effort.value) p.reasoningEffort = effort.value;
+    summary.classList.toggle('set', Object.keys(p).length > 0);
+    onChange(p);
+  };
+  const box = el('div', { class: 'settings-panel' },
+    ...inputs.map(([, label, input]) => el('label', {}, el('span', { text: label }), input)),
+    el('label', {}, el('span', { text: 'Reasoning effort' }), effort),
+    el('p', { class: 'hint', text: 'Empty fields take the values below the model list.' }));
+  box.addEventListener('input', read);
+  box.addEventListener('change', read);
+  summary.classList.toggle('set', Object.keys(params).length > 0);
+  return el('details', { class: 'col-settings', dataset: { testid: 'col-settings' } }, summary, box);
+}
+
+// ---- conversations ----
+
+/** turnTitle names a turn: its place in the conversation and how it was made. */
+export function turnTitle(s, n) {
+  const how = s.kind === 'followup' ? ' · follow-up' : s.kind === 'rerun' ? ' · rerun' : '';
+  return `Turn ${n}${how}`;
+}
+
+/** fillTurnHead shows a turn's number and its prompt (as text) in a turn header. */
+export function fillTurnHead(head, s, n) {
+  $('.turn-title', head).textContent = turnTitle(s, n);
+  $('.turn-prompt', head).textContent = s.prompt;
 }
 
 // ---- model picker ----
