@@ -78,6 +78,15 @@ type RedisBroker struct {
 	stopOnce  sync.Once
 	wg        sync.WaitGroup
 	healthy   chan struct{} // closed once the first write after start succeeded
+
+	// unsure is when this broker last had reason to think Redis may have
+	// lost its keys: a command that failed, or the control subscription
+	// made again (a Redis that restarted empty comes back that way). For a
+	// lease after it, a missing owner lease is no proof of a dead owner:
+	// a live owner renews within a lease. Zero: never.
+	unsureMu      sync.Mutex
+	unsure        time.Time
+	subscriptions int
 }
 
 // pubSession is an owned session's log as the writer knows it.
@@ -376,8 +385,43 @@ func (b *RedisBroker) leaseLoop() {
 // lease. When Redis cannot say, it answers true: better to wait than to
 // end a live peer's comparison.
 func (b *RedisBroker) OwnerAlive(ctx context.Context, sid string) bool {
+	if !b.settled() {
+		return true
+	}
 	n, err := b.rdb.Exists(ctx, b.ownerKey(sid)).Result()
-	return err != nil || n > 0
+	if err != nil {
+		b.markUnsure()
+		return true
+	}
+	return n > 0
+}
+
+// markUnsure records a reason to think Redis may have lost its keys.
+func (b *RedisBroker) markUnsure() {
+	b.unsureMu.Lock()
+	b.unsure = time.Now()
+	b.unsureMu.Unlock()
+}
+
+// subscribed counts a confirmation of the control subscription: the first
+// is the start; any later one is a reconnection, after which Redis may
+// have come back empty.
+func (b *RedisBroker) subscribed() {
+	b.unsureMu.Lock()
+	b.subscriptions++
+	again := b.subscriptions > 1
+	b.unsureMu.Unlock()
+	if again {
+		b.markUnsure()
+	}
+}
+
+// settled reports whether Redis has been trusted for at least a lease, so
+// that every live owner has renewed its lease since.
+func (b *RedisBroker) settled() bool {
+	b.unsureMu.Lock()
+	defer b.unsureMu.Unlock()
+	return b.unsure.IsZero() || time.Since(b.unsure) >= b.lease
 }
 
 // ClaimRecovery makes sure one instance at a time ends an orphaned
@@ -473,20 +517,27 @@ func (b *RedisBroker) controlLoop() {
 		ps = b.rdb.Subscribe(context.Background(), b.controlChannel())
 	}
 	defer ps.Close()
-	ch := ps.Channel(redis.WithChannelSize(1024))
+	// With the subscriptions too: each one after the first is a
+	// reconnection, which may mean a Redis that came back empty.
+	ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
 	for {
 		select {
 		case <-b.stop:
 			return
-		case m, ok := <-ch:
+		case v, ok := <-ch:
 			if !ok {
 				return
 			}
-			var msg controlMsg
-			if json.Unmarshal([]byte(m.Payload), &msg) != nil {
-				continue
+			switch m := v.(type) {
+			case *redis.Subscription:
+				b.subscribed()
+			case *redis.Message:
+				var msg controlMsg
+				if json.Unmarshal([]byte(m.Payload), &msg) != nil {
+					continue
+				}
+				b.onControl(msg)
 			}
-			b.onControl(msg)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	mathrand "math/rand/v2"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/db/dbtest"
+	"github.com/playground-dev/playground/hub"
 )
 
 // redisURL is the Redis the scale-out tests share; they run only when
@@ -379,4 +381,54 @@ func runRedis(t *testing.T, port int, args ...string) (kill func()) {
 		return c.Ping(context.Background()).Err() == nil
 	})
 	return kill
+}
+
+// TestOwnerAliveAfterRedisRestart: a Redis that restarts empty has lost
+// every owner's lease until the owners renew, within a lease. Until then a
+// missing lease is no sign of a dead owner, and the session must not be
+// ended as interrupted (under load, an instance's recovery pass could see
+// the keyspace empty before the live owner had renewed, and end its
+// session under its viewers with a second done). Once Redis has been back
+// for a lease, a missing lease means what it says again.
+func TestOwnerAliveAfterRedisRestart(t *testing.T) {
+	redisURL(t) // runs with the Redis tests
+	port := freePort(t)
+	killRedis := startRedis(t, port)
+	opt, err := redis.ParseURL(fmt.Sprintf("redis://127.0.0.1:%d/0", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	const lease = time.Second
+	b := hub.NewRedisBroker(hub.RedisOptions{Client: rc, Prefix: "restart:", Instance: "watcher", Lease: lease,
+		Logger: slog.New(slog.DiscardHandler)})
+	defer b.Close()
+	ctx := context.Background()
+	const sid = "s_owned-elsewhere"
+	if b.OwnerAlive(ctx, sid) {
+		t.Fatal("a session with no lease, Redis up all along: its owner is taken for alive")
+	}
+
+	killRedis()
+	if !b.OwnerAlive(ctx, sid) {
+		t.Error("with Redis down, an owner must be taken for alive: nothing can be known")
+	}
+	startRedis(t, port)
+	back := time.Now()
+	if !b.OwnerAlive(ctx, sid) {
+		t.Fatal("right after Redis came back empty, a missing lease was taken for a dead owner")
+	}
+	// Within a lease or so of Redis's return (the broker also waits a lease
+	// from its control subscription's return), the lease means what it says.
+	for b.OwnerAlive(ctx, sid) {
+		if time.Since(back) > 4*lease {
+			t.Fatal("a lease missing long after Redis came back is still taken for a live owner")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if waited := time.Since(back); waited < lease/2 {
+		t.Errorf("a missing lease was believed %s after Redis came back, before a live owner could renew", waited)
+	}
 }
