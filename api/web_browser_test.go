@@ -606,9 +606,13 @@ func TestBrowserDiff(t *testing.T) {
 	// The diff is offered once the session has ended (its done, which may
 	// come a moment after the columns' last status).
 	waitFor(t, tab, 10*time.Second, "the diff to be offered", `!document.querySelector('#diff').hidden`)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#diff > summary")))
+	// Clicked from script, not at coordinates: scrolling down to the diff
+	// lays out the long answers above it (their finished parts skip layout
+	// while out of view), which can move the button between the moment a
+	// mouse click is aimed and the moment it lands.
+	eval[bool](t, tab, `(document.querySelector('#diff > summary').click(), true)`)
 	waitFor(t, tab, 10*time.Second, "the diff form to open", `document.querySelector('#diff').open`)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#diff-show")))
+	eval[bool](t, tab, `(document.querySelector('#diff-show').click(), true)`)
 	waitFor(t, tab, 20*time.Second, "the diff", `document.querySelector('#diff-output').childNodes.length > 0`)
 	a := eval[string](t, tab, `[...document.querySelector('#diff-output').childNodes].filter(n => n.nodeName !== 'INS').map(n => n.textContent).join('')`)
 	b := eval[string](t, tab, `[...document.querySelector('#diff-output').childNodes].filter(n => n.nodeName !== 'DEL').map(n => n.textContent).join('')`)

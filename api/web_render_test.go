@@ -638,3 +638,43 @@ func TestScreenshotPhone(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", out)
 }
+
+// TestBrowserThinkingLive: a model that thinks before it answers (the demo
+// models do, when a column asks for reasoning effort) fills the thinking
+// block above its answer as the reasoning events come, open while it
+// thinks, closed once the answer starts, and ends holding exactly the
+// reasoning the server stored.
+func TestBrowserThinkingLive(t *testing.T) {
+	t.Parallel()
+	srv := startTestServer(t)
+	tab := newBrowser(t)
+	registerThroughForm(t, tab, srv.URL)
+	waitFor(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
+	row := `#model-list .model[data-model-id="demo/slow"]`
+	do(t, tab, 10*time.Second,
+		chromedp.Click(chromedp.CSS(row+` input[type=checkbox]`)),
+		chromedp.Click(chromedp.CSS(row+` .col-settings summary`)))
+	eval[bool](t, tab, `(() => {
+		const s = document.querySelector(`+jsString(row+` select[name=reasoningEffort]`)+`);
+		s.value = 'high';
+		s.dispatchEvent(new Event('change', {bubbles: true}));
+		return true;
+	})()`)
+	do(t, tab, 10*time.Second,
+		chromedp.Click(chromedp.CSS("#prompt")),
+		chromedp.SendKeys(chromedp.CSS("#prompt"), "Think first"),
+		chromedp.Click(chromedp.CSS("#start")))
+	col := `document.querySelector('#columns [data-model="demo/slow"]')`
+	waitFor(t, tab, 10*time.Second, "the thinking to stream", col+` && (() => { const d = `+col+`.querySelector('.thinking');
+		return !d.hidden && d.open && d.querySelector('.thinking-text').textContent.length > 0 && `+col+`.querySelector('.text').textContent === ''; })()`)
+	waitEnded(t, tab, 1, 30*time.Second)
+	id := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
+	stored := eval[string](t, tab, `(async () => (await (await fetch('/sessions/`+id+`')).json()).session.responses[0].reasoning)()`)
+	shown := eval[string](t, tab, col+`.querySelector('.thinking-text').textContent`)
+	if stored == "" || shown != stored {
+		t.Errorf("the thinking block shows %q, the server stored %q", shown, stored)
+	}
+	if eval[bool](t, tab, col+`.querySelector('.thinking').open`) {
+		t.Errorf("the thinking block is still open after the answer came")
+	}
+}
