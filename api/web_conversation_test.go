@@ -200,12 +200,7 @@ func TestBrowserColumnSettings(t *testing.T) {
 	extra := `#extra-columns .model[data-model-id="demo/fast"]`
 	waitFor(t, tab, 5*time.Second, "the second demo/fast with its settings open", `!!document.querySelector(`+jsString(extra+` .col-settings[open]`)+`)`)
 	do(t, tab, 10*time.Second, chromedp.SendKeys(chromedp.CSS(extra+` input[name=maxTokens]`), "20"))
-	eval[bool](t, tab, `(() => {
-		const s = document.querySelector('#extra-columns select[name=reasoningEffort]');
-		s.value = 'low';
-		s.dispatchEvent(new Event('change', {bubbles: true}));
-		return true;
-	})()`)
+	chooseOption(t, tab, `#extra-columns select[name=reasoningEffort]`, "low")
 	// A click elsewhere closes the popover (it would cover the Start button).
 	do(t, tab, 10*time.Second,
 		chromedp.Click(chromedp.CSS("#prompt")),
@@ -361,4 +356,18 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	thread := fetchThread(t, owner, root, "")
 	sameThread(t, "viewer", eval[[]pageTurn](t, viewer, turnsJS), thread)
 	sameThread(t, "owner", eval[[]pageTurn](t, owner, turnsJS), thread)
+}
+
+// chooseOption picks value in the select element at sel, as a person
+// choosing from its list does (the change event included).
+func chooseOption(t *testing.T, tab context.Context, sel, value string) {
+	t.Helper()
+	if !eval[bool](t, tab, `(() => {
+		const s = document.querySelector(`+jsString(sel)+`);
+		s.value = `+jsString(value)+`;
+		s.dispatchEvent(new Event('change', {bubbles: true}));
+		return s.value === `+jsString(value)+`;
+	})()`) {
+		t.Fatalf("%s offers no %q", sel, value)
+	}
 }

@@ -654,12 +654,7 @@ func TestBrowserThinkingLive(t *testing.T) {
 	do(t, tab, 10*time.Second,
 		chromedp.Click(chromedp.CSS(row+` input[type=checkbox]`)),
 		chromedp.Click(chromedp.CSS(row+` .col-settings summary`)))
-	eval[bool](t, tab, `(() => {
-		const s = document.querySelector(`+jsString(row+` select[name=reasoningEffort]`)+`);
-		s.value = 'high';
-		s.dispatchEvent(new Event('change', {bubbles: true}));
-		return true;
-	})()`)
+	chooseOption(t, tab, row+` select[name=reasoningEffort]`, "high")
 	do(t, tab, 10*time.Second,
 		chromedp.Click(chromedp.CSS("#prompt")),
 		chromedp.SendKeys(chromedp.CSS("#prompt"), "Think first"),
