@@ -80,14 +80,9 @@ func TestCreateSession_PerColumnParams(t *testing.T) {
 			t.Errorf("runner got column B with system %v params %+v", b.System, b.Params)
 		}
 		// Three columns, three units: 5 - 3.
-		var me struct {
-			User struct {
-				Quota struct{ Remaining int } `json:"quota"`
-			} `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 2 {
-			t.Errorf("remaining = %d, want 2", me.User.Quota.Remaining)
+		remaining := e.remaining(u)
+		if remaining != 2 {
+			t.Errorf("remaining = %d, want 2", remaining)
 		}
 	})
 }
@@ -130,14 +125,9 @@ func TestCreateSession_ColumnErrors(t *testing.T) {
 				wantField(t, e.do(restReq{method: "POST", path: "/sessions/estimate", token: u.Token, body: tc.body}), tc.field)
 			})
 		}
-		var me struct {
-			User struct {
-				Quota struct{ Remaining int } `json:"quota"`
-			} `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 5 {
-			t.Errorf("remaining = %d after refused requests, want 5", me.User.Quota.Remaining)
+		remaining := e.remaining(u)
+		if remaining != 5 {
+			t.Errorf("remaining = %d after refused requests, want 5", remaining)
 		}
 	})
 }

@@ -90,12 +90,9 @@ func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
 			t.Errorf("list = %v", list.Sessions)
 		}
 		// One unit per model each turn: 5 - 2 - 2 - 1.
-		var me struct {
-			User playground.User `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 0 {
-			t.Errorf("remaining = %d, want 0", me.User.Quota.Remaining)
+		remaining := e.remaining(u)
+		if remaining != 0 {
+			t.Errorf("remaining = %d, want 0", remaining)
 		}
 		w := e.do(restReq{method: "POST", path: "/sessions/" + third.ID + "/followup", token: u.Token, body: map[string]any{"prompt": "more"}})
 		if w.Code != http.StatusBadRequest { // the third turn has not ended: nothing completed to follow
@@ -274,12 +271,9 @@ func TestFollowup_Estimate(t *testing.T) {
 		if d := inThread - alone; d < 1400*0.15/1e6 || d > 1600*0.15/1e6 {
 			t.Errorf("the thread adds $%g to the estimate, want about 1,500 prompt tokens' worth", d)
 		}
-		var me struct {
-			User playground.User `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 4 {
-			t.Errorf("the estimate charged: remaining %d, want 4", me.User.Quota.Remaining)
+		remaining := e.remaining(u)
+		if remaining != 4 {
+			t.Errorf("the estimate charged: remaining %d, want 4", remaining)
 		}
 	})
 }

@@ -297,6 +297,16 @@ func (e *restEnv) register(email string) testUser {
 	return testUser{ID: out.User.ID, Email: out.User.Email, Token: out.AccessToken}
 }
 
+// remaining is u's quota left, as GET /auth/me says.
+func (e *restEnv) remaining(u testUser) int {
+	e.t.Helper()
+	var me struct {
+		User playground.User `json:"user"`
+	}
+	decodeBody(e.t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
+	return me.User.Quota.Remaining
+}
+
 // createSession starts a comparison for u and returns it.
 func (e *restEnv) createSession(u testUser, models ...string) *playground.Session {
 	e.t.Helper()

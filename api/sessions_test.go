@@ -71,12 +71,9 @@ func TestCreateSession(t *testing.T) {
 			t.Error("runner not started")
 		}
 		// Charged: 5 - 2.
-		var me struct {
-			User playground.User `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 3 {
-			t.Errorf("remaining = %d, want 3", me.User.Quota.Remaining)
+		remaining := e.remaining(u)
+		if remaining != 3 {
+			t.Errorf("remaining = %d, want 3", remaining)
 		}
 
 		// No params: every setting null (the provider's default); an empty
@@ -123,12 +120,9 @@ func TestCreateSessionErrors(t *testing.T) {
 		e.runner.failStart = true
 		wantError(t, (post(map[string]any{"prompt": "x", "models": []string{"demo/fast"}})), http.StatusServiceUnavailable, playground.EUnavailable)
 		e.runner.failStart = false
-		var me struct {
-			User playground.User `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 2 {
-			t.Errorf("remaining after a failed start = %d, want 2", me.User.Quota.Remaining)
+		remaining := e.remaining(u)
+		if remaining != 2 {
+			t.Errorf("remaining after a failed start = %d, want 2", remaining)
 		}
 	})
 }

@@ -46,12 +46,9 @@ func TestEstimate(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			e.do(restReq{method: "POST", path: "/sessions/estimate", token: u.Token, body: body})
 		}
-		var me struct {
-			User playground.User `json:"user"`
-		}
-		decodeBody(t, e.do(restReq{method: "GET", path: "/auth/me", token: u.Token}), &me)
-		if me.User.Quota.Remaining != 5 || len(e.runner.live) != 0 {
-			t.Errorf("estimate charged or started: remaining %d, live %d", me.User.Quota.Remaining, len(e.runner.live))
+		remaining := e.remaining(u)
+		if remaining != 5 || len(e.runner.live) != 0 {
+			t.Errorf("estimate charged or started: remaining %d, live %d", remaining, len(e.runner.live))
 		}
 		// Same checks as create.
 		wantError(t, e.do(restReq{method: "POST", path: "/sessions/estimate", token: u.Token, body: map[string]any{"prompt": "x", "models": []string{"x/y"}}}), http.StatusBadRequest, playground.EUnknownModel)
