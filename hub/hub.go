@@ -3,7 +3,9 @@
 // sends a subscribe to the session's actor when the session runs here, to
 // the Broker when it runs on another instance, and otherwise serves the
 // stored session from the database. The Queue type is each viewer's
-// bounded outbox.
+// bounded outbox; a ViewerSet is one session's audience, fed by the
+// session's actor or by a broker's follower of a session running
+// elsewhere.
 package hub
 
 import (

@@ -74,18 +74,18 @@ func TestWakeQueueWakesItsWriter(t *testing.T) {
 func TestWakeAll(t *testing.T) {
 	for _, n := range []int{3, 1000} {
 		var woken atomic.Int64
-		subs := map[*Subscriber]struct{}{}
+		subs := map[*Subscriber]int64{}
 		for i := range n {
 			q := NewWakeQueue(10, func() { woken.Add(1) })
 			if i%2 == 0 {
 				q.PushHeld(frame(1))
 			}
-			subs[&Subscriber{Queue: q}] = struct{}{}
+			subs[&Subscriber{Queue: q}] = 0
 		}
 		if woken.Load() != 0 {
 			t.Fatalf("%d viewers: PushHeld woke a writer", n)
 		}
-		WakeAll(subs)
+		wakeAll(subs)
 		if got, want := woken.Load(), int64((n+1)/2); got != want {
 			t.Fatalf("%d viewers: %d woken, want %d", n, got, want)
 		}

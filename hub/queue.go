@@ -125,16 +125,16 @@ func (q *Queue) signal() {
 // Ready fires when frames may be waiting.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
-// parallelWake is the audience from which WakeAll spreads its wakes over
+// parallelWake is the audience from which wakeAll spreads its wakes over
 // the cores. A wake may write to the viewer's socket on the spot (a system
 // call of a few microseconds), and a thousand of them in a row would hold
 // one core for milliseconds while the others idle.
 const parallelWake = 256
 
-// WakeAll wakes every subscriber's writer: the end of a batch of
-// PushHeld. A large audience is woken from one goroutine per core; WakeAll
+// wakeAll wakes every subscriber's writer: the end of a batch of
+// PushHeld. A large audience is woken from one goroutine per core; wakeAll
 // returns when all are woken.
-func WakeAll[V any](subs map[*Subscriber]V) {
+func wakeAll(subs map[*Subscriber]int64) {
 	procs := runtime.GOMAXPROCS(0)
 	if procs == 1 || len(subs) < parallelWake {
 		for sub := range subs {
