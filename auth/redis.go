@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/internal/backoff"
 )
 
 // RedisLimiter counts events per key in fixed windows shared by every
@@ -156,11 +157,7 @@ func (t *RedisTokens) flushLoop() {
 		if t.flush() {
 			return
 		}
-		timer := time.NewTimer(min(100*time.Millisecond<<min(failures, 5), 2*time.Second))
-		select {
-		case <-timer.C:
-		case <-t.stop:
-			timer.Stop()
+		if !backoff.Wait(t.stop, failures) {
 			if !t.flush() {
 				t.mu.Lock()
 				t.log.Error("redis tokens: revocations not recorded in the database before closing", "count", len(t.pending))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/internal/backoff"
 )
 
 // Options configure a Broker.
@@ -206,22 +207,8 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-// retryDelay is the back-off of loops that lost Redis: 100 ms doubling to 2 s.
-func retryDelay(failures int) time.Duration {
-	return min(100*time.Millisecond<<min(failures, 5), 2*time.Second)
-}
-
 // sleep waits d or until the broker stops; it reports false on stop.
-func (b *Broker) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-b.stop:
-		return false
-	}
-}
+func (b *Broker) sleep(d time.Duration) bool { return backoff.Sleep(b.stop, d) }
 
 // ---- Owning sessions: the writer and the lease --------------------------
 
@@ -292,7 +279,7 @@ func (b *Broker) writeLoop() {
 				ps.written = 0
 			}
 			b.mu.Unlock()
-			if !b.sleep(retryDelay(failures)) {
+			if !backoff.Wait(b.stop, failures) {
 				return
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/internal/backoff"
 )
 
 // follower carries a session that runs on another instance to this
@@ -202,11 +203,7 @@ func (f *follower) read(from int64) {
 			if f.ctx.Err() != nil {
 				return
 			}
-			t := time.NewTimer(retryDelay(failures))
-			select {
-			case <-t.C:
-			case <-f.ctx.Done():
-				t.Stop()
+			if !backoff.Wait(f.ctx.Done(), failures) {
 				return
 			}
 			continue
