@@ -80,15 +80,8 @@ func newSessionActor(e *Engine, s *playground.Session) *sessionActor {
 // Subscribe implements hub.Source.
 func (a *sessionActor) Subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	ack := make(chan hub.SubscribeResult, 1)
-	if !a.request(ctrlMsg{kind: ctrlSubscribe, sub: sub, since: since, ack: ack}) {
-		return hub.Gone
-	}
-	select {
-	case res := <-ack:
-		return res
-	case <-a.exited:
-		return hub.Gone
-	}
+	res, _ := hub.Ask(a.ctrl, ctrlMsg{kind: ctrlSubscribe, sub: sub, since: since, ack: ack}, ack, a.exited)
+	return res // hub.Gone, the zero value, when the actor has exited
 }
 
 // Unsubscribe implements hub.Source.
@@ -105,15 +98,7 @@ func (a *sessionActor) unshare(token string) { a.request(ctrlMsg{kind: ctrlUnsha
 // snapshot returns the session as it stands, text so far included.
 func (a *sessionActor) snapshot() (*playground.Session, bool) {
 	reply := make(chan *playground.Session, 1)
-	if !a.request(ctrlMsg{kind: ctrlSnapshot, reply: reply}) {
-		return nil, false
-	}
-	select {
-	case s := <-reply:
-		return s, true
-	case <-a.exited:
-		return nil, false
-	}
+	return hub.Ask(a.ctrl, ctrlMsg{kind: ctrlSnapshot, reply: reply}, reply, a.exited)
 }
 
 func (a *sessionActor) request(m ctrlMsg) bool {

@@ -42,12 +42,30 @@ type Source interface {
 	Unsubscribe(sub *Subscriber)
 }
 
+// Ask sends req to the goroutine that owns a source (a session actor, a
+// follower) on ctrl and waits for its reply; ok is false when the
+// goroutine has exited (exited is closed) before it took req or replied.
+// reply must have room for the answer, so the owner never waits on it.
+func Ask[Req, Reply any](ctrl chan<- Req, req Req, reply <-chan Reply, exited <-chan struct{}) (r Reply, ok bool) {
+	select {
+	case ctrl <- req:
+	case <-exited:
+		return r, false
+	}
+	select {
+	case r = <-reply:
+		return r, true
+	case <-exited:
+		return r, false
+	}
+}
+
 // SubscribeResult says how a subscription was taken.
 type SubscribeResult int
 
 // The results of Source.Subscribe.
 const (
-	Gone  SubscribeResult = iota // the source went away; ask the hub again
+	Gone  SubscribeResult = iota // the source went away; ask the hub again (the zero value)
 	Live                         // live frames will follow
 	Ended                        // the session had ended: the replay is all there is
 )

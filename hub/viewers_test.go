@@ -197,3 +197,22 @@ func TestViewerSetReset(t *testing.T) {
 		t.Errorf("replay after 9 = %v, %v", frames, ok)
 	}
 }
+
+// TestAskOfAnExitedOwner: asking a goroutine that has exited, before or
+// after it took the request, answers not ok (Gone) at once, never hangs.
+func TestAskOfAnExitedOwner(t *testing.T) {
+	exited := make(chan struct{})
+	close(exited)
+	if _, ok := Ask(make(chan int), 1, make(chan SubscribeResult, 1), exited); ok {
+		t.Fatal("an exited owner answered")
+	}
+	ctrl := make(chan int, 1) // takes the request, then the owner exits
+	if r, ok := Ask(ctrl, 1, make(chan SubscribeResult, 1), exited); ok || r != Gone {
+		t.Fatalf("got %v, %v; want Gone", r, ok)
+	}
+	reply := make(chan SubscribeResult, 1)
+	reply <- Live
+	if r, ok := Ask(make(chan int, 1), 1, reply, make(chan struct{})); !ok || r != Live {
+		t.Fatalf("a live owner's reply: %v, %v", r, ok)
+	}
+}

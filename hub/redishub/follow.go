@@ -79,17 +79,8 @@ func (b *Broker) Follow(ctx context.Context, sid string) (hub.Source, bool) {
 // Subscribe implements hub.Source.
 func (f *follower) Subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	ack := make(chan hub.SubscribeResult, 1)
-	select {
-	case f.ctrl <- followerReq{subscribe: sub, since: since, ack: ack}:
-	case <-f.exited:
-		return hub.Gone
-	}
-	select {
-	case r := <-ack:
-		return r
-	case <-f.exited:
-		return hub.Gone
-	}
+	res, _ := hub.Ask(f.ctrl, followerReq{subscribe: sub, since: since, ack: ack}, ack, f.exited)
+	return res // hub.Gone, the zero value, when the follower has exited
 }
 
 // Unsubscribe implements hub.Source.
