@@ -216,3 +216,34 @@ func TestAskOfAnExitedOwner(t *testing.T) {
 		t.Fatalf("a live owner's reply: %v, %v", r, ok)
 	}
 }
+
+// BenchmarkViewerSetPublish is one event to 100 and to 1,000 viewers
+// whose writers drain on waking, as the WebSocket writer does: the cost of
+// a delivery. Below parallelWake viewers it allocates nothing; above, the
+// wake spread over the cores allocates its list and goroutines once per
+// batch, not per viewer.
+func BenchmarkViewerSetPublish(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			v := NewViewerSet("s_1", 0, noCount)
+			for range n {
+				var q *Queue
+				var spare []playground.Frame
+				q = NewWakeQueue(0, 0, func() { spare = q.Drain(spare) })
+				v.Add(&Subscriber{Queue: q}, nil, 0)
+			}
+			f := chunkAt(1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				f.Seq = int64(i + 1)
+				v.Hold()
+				v.Publish(f)
+				v.Release()
+				if len(v.log) == cap(v.log) {
+					v.log = v.log[:0] // the log's growth is the session's, not the delivery's
+				}
+			}
+		})
+	}
+}
