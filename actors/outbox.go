@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/internal/backoff"
 )
 
 // outbox keeps the endings this instance could not commit when they
@@ -87,11 +88,7 @@ func (o *outbox) flushLoop() {
 		if o.flush() {
 			return
 		}
-		t := time.NewTimer(min(100*time.Millisecond<<min(failures, 5), 2*time.Second))
-		select {
-		case <-t.C:
-		case <-o.e.stop:
-			t.Stop()
+		if !backoff.Wait(o.e.stop, failures) {
 			if !o.flush() {
 				o.mu.Lock()
 				o.e.log.Error("actors: endings not committed before shutdown", "count", len(o.items))

@@ -3,7 +3,9 @@
 // sends a subscribe to the session's actor when the session runs here, to
 // the Broker when it runs on another instance, and otherwise serves the
 // stored session from the database. The Queue type is each viewer's
-// bounded outbox.
+// bounded outbox; a ViewerSet is one session's audience, fed by the
+// session's actor or by a broker's follower of a session running
+// elsewhere.
 package hub
 
 import (
@@ -40,12 +42,30 @@ type Source interface {
 	Unsubscribe(sub *Subscriber)
 }
 
+// Ask sends req to the goroutine that owns a source (a session actor, a
+// follower) on ctrl and waits for its reply; ok is false when the
+// goroutine has exited (exited is closed) before it took req or replied.
+// reply must have room for the answer, so the owner never waits on it.
+func Ask[Req, Reply any](ctrl chan<- Req, req Req, reply <-chan Reply, exited <-chan struct{}) (r Reply, ok bool) {
+	select {
+	case ctrl <- req:
+	case <-exited:
+		return r, false
+	}
+	select {
+	case r = <-reply:
+		return r, true
+	case <-exited:
+		return r, false
+	}
+}
+
 // SubscribeResult says how a subscription was taken.
 type SubscribeResult int
 
 // The results of Source.Subscribe.
 const (
-	Gone  SubscribeResult = iota // the source went away; ask the hub again
+	Gone  SubscribeResult = iota // the source went away; ask the hub again (the zero value)
 	Live                         // live frames will follow
 	Ended                        // the session had ended: the replay is all there is
 )
@@ -238,15 +258,15 @@ func ServeStored(sub *Subscriber, s *playground.Session, since int64) {
 		frames = append(frames, playground.SubscribedFrame(s.ID, s.LastSeq))
 	}
 	if s.Status == playground.SessionRunning || since < s.LastSeq {
-		frames = append(frames, stateFrames(s)...)
+		frames = append(frames, StateFrames(s)...)
 	}
 	sub.Queue.PushAll(frames)
 }
 
-// stateFrames is what a viewer gets of a session known only by its state
+// StateFrames is what a viewer gets of a session known only by its state
 // as of s.LastSeq: a snapshot at that seq while it runs; once it has
 // ended, a snapshot covering every event before done, then done.
-func stateFrames(s *playground.Session) []playground.Frame {
+func StateFrames(s *playground.Session) []playground.Frame {
 	if s.Status == playground.SessionRunning {
 		return []playground.Frame{playground.SnapshotFrame(s, s.LastSeq)}
 	}

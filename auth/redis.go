@@ -1,4 +1,4 @@
-package hub
+package auth
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/internal/backoff"
 )
 
 // RedisLimiter counts events per key in fixed windows shared by every
 // instance (INCR with an expiry set on the window's first event), so
 // login and registration throttles hold however many instances serve.
-// It has the method set of api.Limiter.
+// It implements Limiter.
 type RedisLimiter struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -156,11 +157,7 @@ func (t *RedisTokens) flushLoop() {
 		if t.flush() {
 			return
 		}
-		timer := time.NewTimer(retryDelay(failures))
-		select {
-		case <-timer.C:
-		case <-t.stop:
-			timer.Stop()
+		if !backoff.Wait(t.stop, failures) {
 			if !t.flush() {
 				t.mu.Lock()
 				t.log.Error("redis tokens: revocations not recorded in the database before closing", "count", len(t.pending))
