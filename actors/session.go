@@ -34,8 +34,9 @@ type ctrlMsg struct {
 
 // sessionActor owns one comparison while it runs and for the replay
 // window after it ends. Its goroutine (run) is started by Engine.Start and
-// is the only writer of the session's state, seq counter, event log and
-// subscriber set; everything else reaches it through its channels. It
+// is the only writer of the session's state and of its viewer set (seq
+// counter, event log, viewers); everything else reaches it through its
+// channels. It
 // ends ReplayWindow after done, or at once when the engine closes; the
 // engine's WaitGroup waits for it.
 type sessionActor struct {
@@ -46,9 +47,7 @@ type sessionActor struct {
 	// reasoningNext the index its next reasoning event carries.
 	reasoning     []strings.Builder
 	reasoningNext []int
-	seq           int64
-	log           []playground.Frame
-	subs          map[*hub.Subscriber]struct{}
+	view          *hub.ViewerSet // its Last is the session's seq
 	models        chan modelMsg
 	ctrl          chan ctrlMsg
 	cancels       []context.CancelCauseFunc
@@ -58,9 +57,7 @@ type sessionActor struct {
 	dirty     bool
 	ckpt      chan checkpointJob
 	ckptDone  chan struct{}
-	presence  hub.PresenceThrottle
 	drained   bool
-	held      bool          // broadcast holds the writers until onModels wakes them
 	modelsRun chan struct{} // closed when every model actor has returned
 }
 
@@ -73,7 +70,7 @@ func newSessionActor(e *Engine, s *playground.Session) *sessionActor {
 	return &sessionActor{
 		e: e, sess: s.Clone(), texts: make([]strings.Builder, len(s.Responses)),
 		reasoning: make([]strings.Builder, len(s.Responses)), reasoningNext: make([]int, len(s.Responses)),
-		seq: s.LastSeq, subs: map[*hub.Subscriber]struct{}{},
+		view:   hub.NewViewerSet(s.ID, s.LastSeq, e.viewers),
 		models: make(chan modelMsg, 64), ctrl: make(chan ctrlMsg, 64),
 		exited: make(chan struct{}), ckpt: make(chan checkpointJob, 1), ckptDone: make(chan struct{}),
 		modelsRun: make(chan struct{}),
@@ -144,8 +141,8 @@ func (a *sessionActor) run(ctx context.Context) {
 			a.onCtrl(c)
 		case <-ticker.C:
 			a.checkpoint()
-		case <-a.presenceC():
-			a.sendPresence()
+		case <-a.view.PresenceC():
+			a.view.SendPresence()
 		case <-a.drainC():
 			a.drained = true
 			for _, c := range a.cancels {
@@ -186,7 +183,7 @@ func (a *sessionActor) drainC() <-chan struct{} {
 // are queued: when the models outpace the viewers' sockets, each viewer
 // gets what piled up in one write instead of one write an event.
 func (a *sessionActor) onModels(m modelMsg) {
-	a.held = true
+	a.view.Hold()
 	a.onModel(m)
 drain:
 	for range cap(a.models) {
@@ -197,8 +194,7 @@ drain:
 			break drain
 		}
 	}
-	a.held = false
-	hub.WakeAll(a.subs)
+	a.view.Release()
 }
 
 func (a *sessionActor) onModel(m modelMsg) {
@@ -243,29 +239,11 @@ func (a *sessionActor) onModel(m modelMsg) {
 }
 
 // emit gives the next seq to an event, encodes it once, logs it and hands
-// the same bytes to every subscriber.
+// the same bytes to every viewer and to the broker.
 func (a *sessionActor) emit(build func(seq int64) playground.Frame) {
-	a.seq++
-	f := build(a.seq)
-	a.log = append(a.log, f)
-	a.broadcast(f)
+	f := build(a.view.Last() + 1)
+	a.view.Publish(f)
 	a.e.publish(a.sess.ID, f)
-}
-
-func (a *sessionActor) broadcast(f playground.Frame) {
-	for sub := range a.subs {
-		var ok bool
-		if a.held {
-			ok = sub.Queue.PushHeld(f)
-		} else {
-			ok = sub.Queue.Push(f)
-		}
-		if !ok {
-			// Too slow (or gone): drop it, never wait for it.
-			delete(a.subs, sub)
-			a.presence.Dirty = true
-		}
-	}
 }
 
 func (a *sessionActor) onCtrl(c ctrlMsg) {
@@ -273,10 +251,7 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 	case ctrlSubscribe:
 		c.ack <- a.subscribe(c.sub, c.since)
 	case ctrlUnsubscribe:
-		if _, ok := a.subs[c.sub]; ok {
-			delete(a.subs, c.sub)
-			a.presence.Dirty = true
-		}
+		a.view.Remove(c.sub)
 	case ctrlCancel:
 		for i, r := range a.sess.Responses {
 			if (c.responseID == "" || c.responseID == r.ID) && !r.Ended() && a.cancels != nil {
@@ -285,48 +260,28 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 		}
 	case ctrlUnshare:
 		a.sess.Shared = false
-		for sub := range a.subs {
-			if sub.ShareToken != "" && sub.ShareToken == c.token {
-				delete(a.subs, sub)
-				sub.Queue.Push(playground.CutOffFrame(a.sess.ID))
-				a.presence.Dirty = true
-			}
-		}
+		a.view.Unshare(c.token)
 	case ctrlSnapshot:
 		c.reply <- a.current()
 	case ctrlPresence:
-		a.presence.Dirty = a.sess.Status == playground.SessionRunning
+		a.view.PresenceChanged()
 	}
 }
 
 // subscribe answers a new viewer: "subscribed", then the events after
 // since from the log (or a snapshot), then live events.
 func (a *sessionActor) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
-	frames := make([]playground.Frame, 0, 4)
-	if sub.Subscribed {
-		frames = append(frames, playground.SubscribedFrame(a.sess.ID, a.seq))
-	}
-	ended := a.sess.Status != playground.SessionRunning
-	first := a.seq - int64(len(a.log)) // seq before the first logged event
+	seq := a.view.Last()
+	frames, ok := a.view.Replay(since)
 	switch {
-	case since > 0 && since >= first && since <= a.seq:
-		frames = append(frames, a.log[since-first:]...)
-	case ended:
-		frames = append(frames, playground.SnapshotFrame(a.current(), a.seq-1), a.log[len(a.log)-1])
+	case ok:
+	case a.view.Ended():
+		log := a.view.Log()
+		frames = []playground.Frame{playground.SnapshotFrame(a.current(), seq-1), log[len(log)-1]}
 	default:
-		frames = append(frames, playground.SnapshotFrame(a.current(), a.seq))
+		frames = []playground.Frame{playground.SnapshotFrame(a.current(), seq)}
 	}
-	sub.Queue.PushAll(frames)
-	if ended {
-		if sub.ShareToken != "" {
-			// Kept only so that unsharing can still cut this viewer off.
-			a.subs[sub] = struct{}{}
-		}
-		return hub.Ended
-	}
-	a.subs[sub] = struct{}{}
-	a.presence.Dirty = true
-	return hub.Live
+	return a.view.Add(sub, frames, seq)
 }
 
 // current is the session as of the latest seq, safe to hand out.
@@ -336,21 +291,8 @@ func (a *sessionActor) current() *playground.Session {
 		r.Text = a.texts[i].String()
 		r.Reasoning = a.reasoning[i].String()
 	}
-	s.LastSeq = a.seq
+	s.LastSeq = a.view.Last()
 	return s
-}
-
-func (a *sessionActor) presenceC() <-chan time.Time {
-	if a.sess.Status != playground.SessionRunning {
-		return nil
-	}
-	return a.presence.C()
-}
-
-func (a *sessionActor) sendPresence() {
-	a.presence.Sent()
-	n := a.e.viewers(a.sess.ID, len(a.subs))
-	a.broadcast(playground.PresenceFrame(a.sess.ID, n))
 }
 
 // checkpoint hands the running state to the writer, replacing a job it
@@ -361,7 +303,7 @@ func (a *sessionActor) checkpoint() {
 		return
 	}
 	a.dirty = false
-	job := checkpointJob{lastSeq: a.seq}
+	job := checkpointJob{lastSeq: a.view.Last()}
 	for i, r := range a.sess.Responses {
 		if r.Ended() {
 			continue
@@ -396,13 +338,13 @@ func (a *sessionActor) checkpointWriter() {
 // end, after the final rows it holds for this session, once it is back.
 func (a *sessionActor) finishSession(ctx context.Context) {
 	status := a.sess.FinalStatus()
-	doneSeq := a.seq + 1
+	doneSeq := a.view.Last() + 1
 	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	a.e.commitEnding(dbctx, pendingEnd{sessionID: a.sess.ID, status: status, lastSeq: doneSeq})
 	a.sess.Status = status
 	a.emit(func(seq int64) playground.Frame { return playground.DoneFrame(a.sess.ID, seq, status) })
-	a.sess.LastSeq = a.seq
+	a.sess.LastSeq = a.view.Last()
 	// Nothing more will come (SSE streams end on done), but the viewers
 	// stay known for the replay window so that unsharing still cuts off
 	// those who came with the token.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/hub"
 )
 
@@ -45,7 +46,7 @@ type Options struct {
 	Revoked func(ctx context.Context, jti string, expiresAt time.Time)
 	// NewLimiter makes the login and registration limiters (nil: in
 	// memory, this instance only); with Redis they count across instances.
-	NewLimiter func(name string, limit int, window time.Duration) Limiter
+	NewLimiter func(name string, limit int, window time.Duration) auth.Limiter
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
@@ -54,6 +55,9 @@ type Options struct {
 	// QueueSize is how many frames a viewer may have waiting before it is
 	// dropped as too slow (default hub.DefaultQueueSize).
 	QueueSize int
+	// QueueBytes is how many bytes of events a viewer may have waiting
+	// before it is dropped as too slow (default hub.DefaultQueueBytes).
+	QueueBytes int
 	// SSEHeartbeat is the idle comment interval of SSE streams (default 15 s).
 	SSEHeartbeat time.Duration
 
@@ -94,6 +98,9 @@ func New(opts Options) *Server {
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = hub.DefaultQueueSize
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = hub.DefaultQueueBytes
 	}
 	if opts.SSEHeartbeat <= 0 {
 		opts.SSEHeartbeat = 15 * time.Second

@@ -28,9 +28,11 @@ import (
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/actors"
 	"github.com/playground-dev/playground/api"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db"
 	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/hub/redishub"
 	"github.com/playground-dev/playground/internal/listenfd"
 	"github.com/playground-dev/playground/providers"
 )
@@ -72,7 +74,7 @@ type App struct {
 	API      *api.Server
 	// Broker is the Redis fan-out across instances, nil without REDIS_URL;
 	// Instance is this instance's name in it.
-	Broker   *hub.RedisBroker
+	Broker   *redishub.Broker
 	Instance string
 
 	log    *slog.Logger
@@ -153,7 +155,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		if a.Instance == "" {
 			a.Instance = rand.Text()[:12]
 		}
-		a.Broker = hub.NewRedisBroker(hub.RedisOptions{Client: rdb, Prefix: cfg.RedisPrefix, Instance: a.Instance,
+		a.Broker = redishub.NewBroker(redishub.Options{Client: rdb, Prefix: cfg.RedisPrefix, Instance: a.Instance,
 			Store: a.DB.Sessions(), Logger: logger, Lease: cfg.RedisLease})
 		a.onClose(func() { a.Broker.Close() })
 		hubOpts.Broker = a.Broker
@@ -175,7 +177,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	// Until Start, nothing runs on the engine; Shutdown stops it either way.
 	a.onClose(func() { a.Engine.Shutdown(context.Background()) })
 	if a.Broker != nil {
-		a.Broker.SetControl(hub.Control{
+		a.Broker.SetControl(redishub.Control{
 			Cancel: a.Engine.CancelLocal, Revoke: a.Hub.RevokeToken, Presence: a.Engine.PresenceChanged,
 			Unshare: func(sid, token string) {
 				a.Engine.UnshareLocal(sid, token)
@@ -220,11 +222,11 @@ func (a *App) build(ctx context.Context, opts Options) error {
 				logger.Warn("publish a logout to the other instances", "err", err)
 			}
 		}
-		tokens := hub.NewRedisTokens(a.DB.Tokens(), rdb, cfg.RedisPrefix, logger)
+		tokens := auth.NewRedisTokens(a.DB.Tokens(), rdb, cfg.RedisPrefix, logger)
 		a.onClose(tokens.Close)
 		apiOpts.Tokens = tokens
-		apiOpts.NewLimiter = func(name string, limit int, window time.Duration) api.Limiter {
-			return hub.NewRedisLimiter(rdb, cfg.RedisPrefix+"limit:"+name+":", limit, window)
+		apiOpts.NewLimiter = func(name string, limit int, window time.Duration) auth.Limiter {
+			return auth.NewRedisLimiter(rdb, cfg.RedisPrefix+"limit:"+name+":", limit, window)
 		}
 		apiOpts.Ready = func(ctx context.Context) error {
 			if err := a.DB.Ping(ctx); err != nil {

@@ -11,13 +11,22 @@ import (
 // is dropped as too slow to keep up.
 const DefaultQueueSize = 1024
 
+// DefaultQueueBytes is how many bytes of events a viewer may have waiting,
+// beyond a replay, before it is dropped as too slow to keep up: 256 KiB,
+// about three seconds of eight models streaming 100-byte chunks at 50 a
+// second. A session of large chunks reaches it long before
+// DefaultQueueSize frames (256 chunks of 1 KiB), so an overloaded server
+// lets go of a slow viewer's backlog sooner.
+const DefaultQueueBytes = 256 << 10
+
 // Queue is one viewer connection's outbox: bounded, never blocking the
 // producer. Producers (session actors, followers, the hub) Push encoded
 // frames; the connection's single writer waits on Ready (or is started by
 // the wake function of NewWakeQueue), takes everything waiting with Drain
 // and sends it as one frame (or one SSE flush).
 //
-// A push that finds the queue full marks it overflowed and closes it: the
+// A push that finds the queue full (its frames, or its bytes) marks it
+// overflowed and closes it: the
 // producer drops that viewer, the others never wait for it, and the writer
 // sees Done and closes the connection (WebSocket code 1008). Memory is
 // only held while frames wait: an idle viewer's queue is a few words.
@@ -25,6 +34,8 @@ type Queue struct {
 	mu       sync.Mutex
 	items    []playground.Frame
 	max      int
+	maxBytes int
+	bytes    int // of the frames pushed one by one since the last Drain
 	closed   bool
 	overflow bool
 	ready    chan struct{} // capacity 1: "something is waiting"; nil with wake
@@ -32,20 +43,25 @@ type Queue struct {
 	done     chan struct{} // closed once, by Close or an overflow
 }
 
-// NewQueue returns a queue that holds at most max frames.
-func NewQueue(max int) *Queue {
+// NewQueue returns a queue that holds at most max frames and maxBytes
+// bytes of events (zero or less: DefaultQueueSize, DefaultQueueBytes).
+// A single frame larger than maxBytes still fits an empty queue.
+func NewQueue(max, maxBytes int) *Queue {
 	if max <= 0 {
 		max = DefaultQueueSize
 	}
-	return &Queue{max: max, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	if maxBytes <= 0 {
+		maxBytes = DefaultQueueBytes
+	}
+	return &Queue{max: max, maxBytes: maxBytes, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // NewWakeQueue returns a queue that calls wake, outside its lock, after
 // every push and when it overflows, instead of signalling Ready: for a
 // connection that keeps no goroutine waiting while it is idle and starts
 // its writer when there is something to send.
-func NewWakeQueue(max int, wake func()) *Queue {
-	q := NewQueue(max)
+func NewWakeQueue(max, maxBytes int, wake func()) *Queue {
+	q := NewQueue(max, maxBytes)
 	q.ready, q.wake = nil, wake
 	return q
 }
@@ -71,7 +87,8 @@ func (q *Queue) PushHeld(f playground.Frame) bool {
 		q.mu.Unlock()
 		return false
 	}
-	if len(q.items) >= q.max {
+	n := len(f.Data)
+	if len(q.items) >= q.max || (q.bytes > 0 && q.bytes+n > q.maxBytes) {
 		q.overflow = true
 		q.closeLocked()
 		q.mu.Unlock()
@@ -81,6 +98,7 @@ func (q *Queue) PushHeld(f playground.Frame) bool {
 		return false
 	}
 	q.items = append(q.items, f)
+	q.bytes += n
 	q.mu.Unlock()
 	return true
 }
@@ -97,8 +115,9 @@ func (q *Queue) Wake() {
 }
 
 // PushAll appends frames that must arrive together (a subscription's
-// replay), beyond the bound if need be: a replay is bounded by the
-// session's own log, and cutting it short would leave the viewer with a gap.
+// replay), beyond the bounds if need be, and not counted against the
+// bytes of the frames that follow: a replay is bounded by the session's
+// own log, and cutting it short would leave the viewer with a gap.
 func (q *Queue) PushAll(fs []playground.Frame) bool {
 	q.mu.Lock()
 	if q.closed {
@@ -125,16 +144,16 @@ func (q *Queue) signal() {
 // Ready fires when frames may be waiting.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
-// parallelWake is the audience from which WakeAll spreads its wakes over
+// parallelWake is the audience from which wakeAll spreads its wakes over
 // the cores. A wake may write to the viewer's socket on the spot (a system
 // call of a few microseconds), and a thousand of them in a row would hold
 // one core for milliseconds while the others idle.
 const parallelWake = 256
 
-// WakeAll wakes every subscriber's writer: the end of a batch of
-// PushHeld. A large audience is woken from one goroutine per core; WakeAll
+// wakeAll wakes every subscriber's writer: the end of a batch of
+// PushHeld. A large audience is woken from one goroutine per core; wakeAll
 // returns when all are woken.
-func WakeAll[V any](subs map[*Subscriber]V) {
+func wakeAll(subs map[*Subscriber]int64) {
 	procs := runtime.GOMAXPROCS(0)
 	if procs == 1 || len(subs) < parallelWake {
 		for sub := range subs {
@@ -184,6 +203,7 @@ func (q *Queue) Drain(spare []playground.Frame) []playground.Frame {
 	q.mu.Lock()
 	out := q.items
 	q.items = spare[:0]
+	q.bytes = 0
 	q.mu.Unlock()
 	return out
 }

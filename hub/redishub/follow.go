@@ -1,4 +1,4 @@
-package hub
+package redishub
 
 import (
 	"context"
@@ -9,46 +9,41 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
 )
 
 // follower carries a session that runs on another instance to this
 // instance's viewers: one per (instance, session), however many viewers.
 // Its goroutine (run), started by Follow and waited for by Close, owns the
-// viewer set and the last seq delivered; a reader goroutine it starts
+// viewer set, whose log holds the frames delivered since the follower
+// started, so resumes and snapshots need Redis only for older events, and
+// a Redis outage cannot open a gap for a new viewer. A reader goroutine it starts
 // follows the stream with XREAD BLOCK and hands it batches. It ends when
 // the session's done has been delivered, when no viewer has been left for
 // FollowerIdle, or when the broker closes.
 type follower struct {
-	b       *RedisBroker
+	b       *Broker
 	sid     string
 	ctrl    chan followerReq
 	batches chan []playground.Frame
-	subs    map[*Subscriber]int64 // the seq up to which each viewer has its events
-	last    int64
-	ended   bool
-	// log holds the frames delivered since the follower started (after
-	// seq logStart), so resumes and snapshots need Redis only for older
-	// events, and a Redis outage cannot open a gap for a new viewer.
-	log      []playground.Frame
-	logStart int64
+	view    *hub.ViewerSet // made by run, which knows where the stream starts
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	exited   chan struct{}
-	presence PresenceThrottle
-	poke     chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	exited chan struct{}
+	poke   chan struct{}
 }
 
 type followerReq struct {
-	unsubscribe *Subscriber
-	subscribe   *Subscriber
+	unsubscribe *hub.Subscriber
+	subscribe   *hub.Subscriber
 	since       int64
 	unshare     string
-	ack         chan SubscribeResult
+	ack         chan hub.SubscribeResult
 }
 
-// Follow implements Broker: a follower for a session that Redis knows of.
-func (b *RedisBroker) Follow(ctx context.Context, sid string) (Source, bool) {
+// Follow implements hub.Broker: a follower for a session that Redis knows of.
+func (b *Broker) Follow(ctx context.Context, sid string) (hub.Source, bool) {
 	b.mu.Lock()
 	if f := b.followers[sid]; f != nil {
 		b.mu.Unlock()
@@ -73,31 +68,31 @@ func (b *RedisBroker) Follow(ctx context.Context, sid string) (Source, bool) {
 	}
 	fctx, cancel := context.WithCancel(context.Background())
 	f := &follower{b: b, sid: sid, ctrl: make(chan followerReq, 64), batches: make(chan []playground.Frame, 16),
-		subs: map[*Subscriber]int64{}, ctx: fctx, cancel: cancel, exited: make(chan struct{}), poke: make(chan struct{}, 1)}
+		ctx: fctx, cancel: cancel, exited: make(chan struct{}), poke: make(chan struct{}, 1)}
 	b.followers[sid] = f
 	b.wg.Add(1)
 	go f.run()
 	return f, true
 }
 
-// Subscribe implements Source.
-func (f *follower) Subscribe(sub *Subscriber, since int64) SubscribeResult {
-	ack := make(chan SubscribeResult, 1)
+// Subscribe implements hub.Source.
+func (f *follower) Subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
+	ack := make(chan hub.SubscribeResult, 1)
 	select {
 	case f.ctrl <- followerReq{subscribe: sub, since: since, ack: ack}:
 	case <-f.exited:
-		return Gone
+		return hub.Gone
 	}
 	select {
 	case r := <-ack:
 		return r
 	case <-f.exited:
-		return Gone
+		return hub.Gone
 	}
 }
 
-// Unsubscribe implements Source.
-func (f *follower) Unsubscribe(sub *Subscriber) {
+// Unsubscribe implements hub.Source.
+func (f *follower) Unsubscribe(sub *hub.Subscriber) {
 	select {
 	case f.ctrl <- followerReq{unsubscribe: sub}:
 	case <-f.exited:
@@ -109,7 +104,7 @@ func (f *follower) close() {
 	<-f.exited
 }
 
-func (b *RedisBroker) unshareFollower(sid, token string) {
+func (b *Broker) unshareFollower(sid, token string) {
 	b.mu.Lock()
 	f := b.followers[sid]
 	b.mu.Unlock()
@@ -121,7 +116,7 @@ func (b *RedisBroker) unshareFollower(sid, token string) {
 	}
 }
 
-func (b *RedisBroker) pokeFollower(sid string) {
+func (b *Broker) pokeFollower(sid string) {
 	b.mu.Lock()
 	f := b.followers[sid]
 	b.mu.Unlock()
@@ -146,32 +141,31 @@ func (f *follower) run() {
 	}()
 	defer f.cancel()
 
-	f.last = f.top()
-	f.logStart = f.last
+	f.view = hub.NewViewerSet(f.sid, f.top(), f.b.Viewers)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		f.read(f.last)
+		f.read(f.view.Last())
 	}()
 	defer func() { f.cancel(); <-readerDone }()
 
 	idle := time.NewTimer(f.b.idle)
 	defer idle.Stop()
-	for !f.ended {
+	for !f.view.Ended() {
 		select {
 		case req := <-f.ctrl:
 			f.handle(req)
-			if len(f.subs) == 0 {
+			if f.view.Len() == 0 {
 				idle.Reset(f.b.idle)
 			}
 		case frames := <-f.batches:
 			f.deliver(frames)
 		case <-f.poke:
-			f.presence.Dirty = true
-		case <-f.presenceC():
-			f.sendPresence()
+			f.view.PresenceChanged()
+		case <-f.view.PresenceC():
+			f.view.SendPresence()
 		case <-idle.C:
-			if len(f.subs) == 0 {
+			if f.view.Len() == 0 {
 				return
 			}
 		case <-f.ctx.Done():
@@ -237,35 +231,26 @@ func (f *follower) handle(req followerReq) {
 	case req.subscribe != nil:
 		req.ack <- f.subscribe(req.subscribe, req.since)
 	case req.unsubscribe != nil:
-		if _, ok := f.subs[req.unsubscribe]; ok {
-			delete(f.subs, req.unsubscribe)
-			f.presence.Dirty = true
-		}
+		f.view.Remove(req.unsubscribe)
 	case req.unshare != "":
-		for sub := range f.subs {
-			if sub.ShareToken == req.unshare {
-				delete(f.subs, sub)
-				sub.Queue.Push(playground.CutOffFrame(f.sid))
-				f.presence.Dirty = true
-			}
-		}
+		f.view.Unshare(req.unshare)
 	}
 }
 
 // subscribe replays from the stream when it still holds every event after
 // since, and otherwise sends a snapshot built from the database's last
 // checkpoint plus the stream's tail.
-func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
+func (f *follower) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
-	var frames []playground.Frame
+	last := f.view.Last()
+	frames, replayed := f.view.Replay(since)
 	base := since
-	replayed := false
-	if since > 0 && since >= f.logStart && since <= f.last {
-		frames, replayed, base = f.log[since-f.logStart:], true, f.last
+	if replayed {
+		base = last
 	} else if since > 0 {
 		tail, err := f.b.Tail(ctx, f.sid, since)
-		if err == nil && ((len(tail) > 0 && tail[0].Seq == since+1) || (len(tail) == 0 && since <= f.last)) {
+		if err == nil && ((len(tail) > 0 && tail[0].Seq == since+1) || (len(tail) == 0 && since <= last)) {
 			frames, replayed = tail, true
 			if len(tail) > 0 {
 				base = tail[len(tail)-1].Seq
@@ -276,20 +261,11 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 		s, err := f.restore(ctx)
 		if err != nil {
 			sub.Queue.PushAll([]playground.Frame{playground.ErrorFrame(f.sid, err)})
-			return Ended
+			return hub.Ended
 		}
-		frames, base = stateFrames(s), s.LastSeq
+		frames, base = hub.StateFrames(s), s.LastSeq
 	}
-	if sub.Subscribed {
-		frames = append([]playground.Frame{playground.SubscribedFrame(f.sid, max(f.last, base))}, frames...)
-	}
-	sub.Queue.PushAll(frames)
-	if n := len(frames); n > 0 && frames[n-1].Type == playground.EventDone {
-		return Ended
-	}
-	f.subs[sub] = base
-	f.presence.Dirty = true
-	return Live
+	return f.view.Add(sub, frames, base)
 }
 
 // deliver fans a batch out, skipping what a viewer already has. A gap
@@ -297,10 +273,11 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 // died) is filled from the stream when it can be, and otherwise every
 // viewer gets a snapshot from the database: the one honest way on.
 func (f *follower) deliver(frames []playground.Frame) {
-	if len(frames) > 0 && frames[0].Seq > f.last+1 && f.last > 0 {
+	last := f.view.Last()
+	if len(frames) > 0 && frames[0].Seq > last+1 && last > 0 {
 		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
-		missing, err := f.b.Tail(ctx, f.sid, f.last)
-		if err == nil && len(missing) > 0 && missing[0].Seq == f.last+1 {
+		missing, err := f.b.Tail(ctx, f.sid, last)
+		if err == nil && len(missing) > 0 && missing[0].Seq == last+1 {
 			frames = missing
 		} else {
 			f.resync(ctx)
@@ -309,29 +286,11 @@ func (f *follower) deliver(frames []playground.Frame) {
 	}
 	// The writers are held until the whole batch is queued, so that each
 	// viewer gets it in one write.
-	wake := func() { WakeAll(f.subs) }
+	f.view.Hold()
 	for _, fr := range frames {
-		if fr.Seq <= f.last {
-			continue
-		}
-		f.last = fr.Seq
-		f.log = append(f.log, fr)
-		for sub, base := range f.subs {
-			if fr.Seq <= base {
-				continue
-			}
-			if !sub.Queue.PushHeld(fr) {
-				delete(f.subs, sub)
-				f.presence.Dirty = true
-			}
-		}
-		if fr.Type == playground.EventDone {
-			wake()
-			f.ended = true
-			clear(f.subs)
-		}
+		f.view.Publish(fr)
 	}
-	wake()
+	f.view.Release()
 }
 
 // resync gives every viewer a snapshot from the database plus the
@@ -342,20 +301,7 @@ func (f *follower) resync(ctx context.Context) {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
 		return
 	}
-	frames := stateFrames(s)
-	for sub := range f.subs {
-		if sub.Queue.PushAll(frames) {
-			f.subs[sub] = s.LastSeq
-		} else {
-			delete(f.subs, sub)
-		}
-	}
-	f.last = s.LastSeq
-	f.log, f.logStart = nil, s.LastSeq // the snapshot is the new starting point
-	if s.Status != playground.SessionRunning {
-		f.ended = true
-		clear(f.subs)
-	}
+	f.view.Reset(hub.StateFrames(s), s.LastSeq) // the snapshot is the new starting point
 }
 
 // restore builds the session as far as anyone knows it: the database's
@@ -369,30 +315,12 @@ func (f *follower) restore(ctx context.Context) (*playground.Session, error) {
 	}
 	tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
 	for _, fr := range tail {
-		Apply(s, fr)
+		hub.Apply(s, fr)
 	}
-	for _, fr := range f.log {
+	for _, fr := range f.view.Log() {
 		if fr.Seq > s.LastSeq {
-			Apply(s, fr)
+			hub.Apply(s, fr)
 		}
 	}
 	return s, nil
-}
-
-func (f *follower) presenceC() <-chan time.Time {
-	if f.ended {
-		return nil
-	}
-	return f.presence.C()
-}
-
-func (f *follower) sendPresence() {
-	f.presence.Sent()
-	n := f.b.Viewers(f.sid, len(f.subs))
-	fr := playground.PresenceFrame(f.sid, n)
-	for sub := range f.subs {
-		if !sub.Queue.Push(fr) {
-			delete(f.subs, sub)
-		}
-	}
 }

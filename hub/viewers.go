@@ -1,0 +1,207 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/playground-dev/playground"
+)
+
+// ViewerSet is the audience of one session as the goroutine that feeds
+// it sees it: the session's actor on the instance that runs it, or a
+// broker's follower on an instance that watches it from afar. It holds
+// each viewer with the seq up to which it has its events, the log of
+// events it can replay from, the presence throttle and the drop policy,
+// so that a kind of event, logged or not, is added in one place.
+//
+// It belongs to that one goroutine: no method takes a lock or may be
+// called from another goroutine. A delivery costs one push per viewer and
+// allocates nothing.
+type ViewerSet struct {
+	sid   string
+	count func(sessionID string, local int) int
+	subs  map[*Subscriber]int64 // the seq up to which each viewer has its events
+	// log holds the events after seq logStart, up to last.
+	log      []playground.Frame
+	logStart int64
+	last     int64
+	ended    bool // done has been published
+	held     bool
+	presence presenceThrottle
+}
+
+// NewViewerSet returns an empty audience for a session whose events up
+// to seq last are known and not logged here. count returns the number of
+// viewers to announce, given this set's own (across the instances, when
+// a broker counts them).
+func NewViewerSet(sessionID string, last int64, count func(sessionID string, local int) int) *ViewerSet {
+	return &ViewerSet{sid: sessionID, count: count, subs: map[*Subscriber]int64{}, logStart: last, last: last}
+}
+
+// Last is the seq of the latest event published.
+func (v *ViewerSet) Last() int64 { return v.last }
+
+// Ended reports whether done has been published.
+func (v *ViewerSet) Ended() bool { return v.ended }
+
+// Len is how many viewers the set holds.
+func (v *ViewerSet) Len() int { return len(v.subs) }
+
+// Log is every event published since the set started (or since Reset),
+// in order. The caller must not change it.
+func (v *ViewerSet) Log() []playground.Frame { return v.log }
+
+// Replay returns the logged events after since, when the log holds every
+// one of them; a viewer that has everything gets an empty replay.
+func (v *ViewerSet) Replay(since int64) ([]playground.Frame, bool) {
+	if since <= 0 || since < v.logStart || since > v.last {
+		return nil, false
+	}
+	return v.log[since-v.logStart:], true
+}
+
+// Add takes a viewer: it pushes the "subscribed" frame when the viewer
+// asks for one, then frames (its replay or snapshot), which bring the
+// viewer up to seq base. When the session has ended (the set has seen
+// done, or frames end with it), nothing follows and Add returns Ended;
+// a viewer who came with a share token is still kept after a done the
+// set has seen, so that unsharing can cut it off during the replay
+// window. Otherwise the viewer gets every event after base, and Add
+// returns Live.
+func (v *ViewerSet) Add(sub *Subscriber, frames []playground.Frame, base int64) SubscribeResult {
+	if sub.Subscribed {
+		out := make([]playground.Frame, 0, len(frames)+1)
+		out = append(out, playground.SubscribedFrame(v.sid, max(v.last, base)))
+		frames = append(out, frames...)
+	}
+	sub.Queue.PushAll(frames)
+	if v.ended || (len(frames) > 0 && frames[len(frames)-1].Type == playground.EventDone) {
+		if v.ended && sub.ShareToken != "" {
+			v.subs[sub] = base
+		}
+		return Ended
+	}
+	v.subs[sub] = base
+	v.presence.Dirty = true
+	return Live
+}
+
+// Remove forgets a viewer who left; removing one twice is harmless.
+func (v *ViewerSet) Remove(sub *Subscriber) {
+	if _, ok := v.subs[sub]; ok {
+		delete(v.subs, sub)
+		v.presence.Dirty = true
+	}
+}
+
+// Unshare cuts off the viewers who came with token: each gets the
+// cut-off frame and nothing more.
+func (v *ViewerSet) Unshare(token string) {
+	if token == "" {
+		return
+	}
+	for sub := range v.subs {
+		if sub.ShareToken == token {
+			v.drop(sub)
+			sub.Queue.Push(playground.CutOffFrame(v.sid))
+		}
+	}
+}
+
+// Hold holds the viewers' writers until Release: a producer with several
+// events at once queues them all, and each viewer gets them in one write.
+func (v *ViewerSet) Hold() { v.held = true }
+
+// Release wakes every writer held since Hold. A large audience is woken
+// from one goroutine per core (see wakeAll).
+func (v *ViewerSet) Release() {
+	v.held = false
+	wakeAll(v.subs)
+}
+
+// Publish logs an event, the next after Last (one at or below Last is
+// one the set has, and is skipped), and pushes it to every viewer who
+// does not have it yet. After done nothing more is published; the
+// viewers stay known for unsharing.
+func (v *ViewerSet) Publish(f playground.Frame) {
+	if f.Seq <= v.last || v.ended {
+		return
+	}
+	v.last = f.Seq
+	v.log = append(v.log, f)
+	for sub, base := range v.subs {
+		if f.Seq > base {
+			v.push(sub, f)
+		}
+	}
+	if f.Type == playground.EventDone {
+		v.ended = true
+	}
+}
+
+// Send pushes an event that is not logged (presence, and the like) to
+// every viewer.
+func (v *ViewerSet) Send(f playground.Frame) {
+	for sub := range v.subs {
+		v.push(sub, f)
+	}
+}
+
+// push hands f to one viewer and drops the viewer if its queue refuses:
+// too slow (or gone), and never waited for.
+func (v *ViewerSet) push(sub *Subscriber, f playground.Frame) {
+	var ok bool
+	if v.held {
+		ok = sub.Queue.PushHeld(f)
+	} else {
+		ok = sub.Queue.Push(f)
+	}
+	if !ok {
+		v.drop(sub)
+	}
+}
+
+func (v *ViewerSet) drop(sub *Subscriber) {
+	delete(v.subs, sub)
+	v.presence.Dirty = true
+}
+
+// Reset gives every viewer frames (a snapshot of the session at seq
+// base, and done if it has ended) instead of the events between Last and
+// base, which nobody can replay: the set goes on from base with an empty
+// log.
+func (v *ViewerSet) Reset(frames []playground.Frame, base int64) {
+	for sub := range v.subs {
+		if sub.Queue.PushAll(frames) {
+			v.subs[sub] = base
+		} else {
+			v.drop(sub)
+		}
+	}
+	v.last, v.log, v.logStart = base, nil, base
+	if n := len(frames); n > 0 && frames[n-1].Type == playground.EventDone {
+		v.ended = true
+	}
+}
+
+// PresenceChanged notes that the viewer count may have changed elsewhere
+// (another instance's viewers): a presence event follows, throttled.
+func (v *ViewerSet) PresenceChanged() {
+	if !v.ended {
+		v.presence.Dirty = true
+	}
+}
+
+// PresenceC fires when a presence event is due (call SendPresence then);
+// it is nil when none is, or once the session has ended.
+func (v *ViewerSet) PresenceC() <-chan time.Time {
+	if v.ended {
+		return nil
+	}
+	return v.presence.C()
+}
+
+// SendPresence sends every viewer the viewer count.
+func (v *ViewerSet) SendPresence() {
+	v.presence.Sent()
+	v.Send(playground.PresenceFrame(v.sid, v.count(v.sid, len(v.subs))))
+}
