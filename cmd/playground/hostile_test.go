@@ -212,11 +212,16 @@ func TestConnectionCaps(t *testing.T) {
 	})
 }
 
+// subscribeTimeout is long enough for a client to register, start a
+// comparison and subscribe on a machine busy with the other tests, which
+// run beside this one.
+const subscribeTimeout = 2 * time.Second
+
 // TestIdleWebSocketClosed: a WebSocket that holds no subscription for
 // WS_SUBSCRIBE_TIMEOUT is closed with 4408; one that watches stays.
 func TestIdleWebSocketClosed(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "sqlite", map[string]string{"WS_SUBSCRIBE_TIMEOUT": "300ms"}, nil)
+	ts := startServer(t, "sqlite", map[string]string{"WS_SUBSCRIBE_TIMEOUT": subscribeTimeout.String()}, nil)
 	idle := ts.dialWS(t, "", nil)
 	owner := ts.client(t).register()
 	s := owner.createSession("hello", "demo/slow")
@@ -230,11 +235,11 @@ func TestIdleWebSocketClosed(t *testing.T) {
 	if err := idle.closeReason(5 * time.Second); websocket.CloseStatus(err) != 4408 {
 		t.Fatalf("idle WebSocket: closed with %v", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 3*subscribeTimeout {
 		t.Errorf("idle WebSocket closed after %v", d)
 	}
 	// Past the timeout, the watching one still answers.
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(subscribeTimeout + 200*time.Millisecond)
 	watching.send(map[string]any{"type": "ping"})
 	for ev := watching.next(5 * time.Second); ev.Type != playground.EventPong; ev = watching.next(5 * time.Second) {
 	}
