@@ -22,11 +22,18 @@ type Config struct {
 	Env         string // "development" or "production"
 	JWTSecret   []byte // empty in development: generated once and kept in the database
 	JWTTTL      time.Duration
-	DatabaseURL string // "" means the embedded SQLite file playground.db
+	DatabaseURL string // DefaultDatabaseURL unless DATABASE_URL says otherwise
 	RedisURL    string
 	// RedisMode says how RedisURL reads: "single", "cluster" or
 	// "sentinel" (go-redis's ParseURL, ParseClusterURL, ParseFailoverURL).
 	RedisMode string
+	// RedisPrefix starts every key and channel this deployment uses in
+	// Redis, and RedisLease is how long an instance's claim on a running
+	// session lasts without renewal. They are not read from the
+	// environment: DefaultRedisPrefix and DefaultRedisLease, which tests
+	// change to share one Redis and to see a dead instance sooner.
+	RedisPrefix string
+	RedisLease  time.Duration
 
 	OpenAIKey, OpenAIBaseURL         string
 	OpenRouterKey, OpenRouterBaseURL string
@@ -62,6 +69,20 @@ type Config struct {
 	HTTPIdleTimeout    time.Duration
 	WSSubscribeTimeout time.Duration
 }
+
+// The defaults that are not a setting's default in Load's table: each is
+// decided here and nowhere else.
+const (
+	// DefaultDatabaseURL is the embedded SQLite file in the working
+	// directory, used when DATABASE_URL is empty.
+	DefaultDatabaseURL = "playground.db"
+	// DefaultRedisPrefix starts every Redis key and channel.
+	DefaultRedisPrefix = "playground:"
+	// DefaultRedisLease is how long an instance's claim on a running
+	// session lasts without renewal: another instance ends the session of
+	// an instance that died within about this long.
+	DefaultRedisLease = 10 * time.Second
+)
 
 // CatalogEntry is one model of the catalogue, from the config file:
 //
@@ -139,6 +160,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		GeminiKey:         str("GEMINI_API_KEY"),
 		GeminiBaseURL:     str("GEMINI_BASE_URL"),
 		OllamaBaseURL:     str("OLLAMA_BASE_URL"),
+		RedisPrefix:       DefaultRedisPrefix,
+		RedisLease:        DefaultRedisLease,
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = DefaultDatabaseURL
 	}
 	var err error
 	ints := []struct {

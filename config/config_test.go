@@ -25,6 +25,13 @@ func TestDefaults(t *testing.T) {
 		c.BodyTimeout != 10*time.Second || c.HTTPIdleTimeout != time.Minute || c.WSSubscribeTimeout != 10*time.Second {
 		t.Fatalf("connection defaults: %+v", c)
 	}
+	// make run's database, and the Redis keys and lease of every instance.
+	if c.DatabaseURL != "playground.db" || c.RedisPrefix != "playground:" || c.RedisLease != 10*time.Second {
+		t.Fatalf("storage defaults: database %q, Redis prefix %q, lease %s", c.DatabaseURL, c.RedisPrefix, c.RedisLease)
+	}
+	if c, err := Load(env(map[string]string{"DATABASE_URL": "postgres://db/playground"})); err != nil || c.DatabaseURL != "postgres://db/playground" {
+		t.Fatalf("DATABASE_URL: %v %+v", err, c)
+	}
 }
 
 func TestConnectionSettings(t *testing.T) {

@@ -39,9 +39,6 @@ const (
 	DialectSQLite   = "sqlite"
 )
 
-// DefaultSQLitePath is the database file used when the URL is empty.
-const DefaultSQLitePath = "playground.db"
-
 // sqliteBusyTimeout is how long a SQLite writer waits for the write lock
 // before it gives up with "database is locked".
 const sqliteBusyTimeout = 5 * time.Second
@@ -77,7 +74,8 @@ var (
 
 // Open connects to the database named by url: PostgreSQL when it starts
 // with postgres:// or postgresql://, else an SQLite file (the path may be
-// prefixed with sqlite:// , sqlite: or file:; empty means DefaultSQLitePath).
+// prefixed with sqlite:// , sqlite: or file:). The default, when a person
+// names none, is config's to choose: an empty url is an error here.
 // It pings the database before returning. Call Migrate before use.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	d := &DB{plans: opts.Plans, nowFn: opts.Now, log: opts.Logger}
@@ -97,7 +95,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		d.db = bun.NewDB(sqldb, pgdialect.New())
 		d.dialect = DialectPostgres
 	} else {
-		sqldb, err := sql.Open(sqliteshim.ShimName, sqliteDSN(url))
+		dsn, err := sqliteDSN(url)
+		if err != nil {
+			return nil, fail("open sqlite", err)
+		}
+		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
 			return nil, fail("open sqlite", err)
 		}
@@ -124,7 +126,7 @@ func IsPostgresURL(url string) bool {
 // sqliteDSN turns a path into a DSN for the driver sqliteshim picked:
 // WAL (readers do not block the writer), a busy timeout, foreign keys and
 // IMMEDIATE transactions. The parameter names differ per driver.
-func sqliteDSN(url string) string {
+func sqliteDSN(url string) (string, error) {
 	path := url
 	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
 		if strings.HasPrefix(path, p) {
@@ -138,15 +140,15 @@ func sqliteDSN(url string) string {
 		path = path[:i]
 	}
 	if path == "" {
-		path = DefaultSQLitePath
+		return "", fmt.Errorf("no database file in %q", url)
 	}
 	ms := sqliteBusyTimeout.Milliseconds()
 	if sqliteshim.DriverName() == "sqlite3" { // mattn/go-sqlite3 (cgo builds)
-		return fmt.Sprintf("file:%s?_busy_timeout=%d&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate", path, ms)
+		return fmt.Sprintf("file:%s?_busy_timeout=%d&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate", path, ms), nil
 	}
 	// modernc.org/sqlite: without a "file:" prefix the path is used as is
 	// and the query holds the driver's parameters.
-	return fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate", path, ms)
+	return fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate", path, ms), nil
 }
 
 // Close closes the connection pool.

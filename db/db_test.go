@@ -102,6 +102,15 @@ func TestSQLiteURLForms(t *testing.T) {
 		}
 		d.Close()
 	}
+	// Which file an unnamed database is, is config's decision
+	// (config.DefaultDatabaseURL): here it is an error, not a file in
+	// whatever directory the process runs in.
+	for _, url := range []string{"", "sqlite://", "file:?mode=ro"} {
+		if d, err := db.Open(ctx, url, db.Options{Logger: quiet}); err == nil {
+			d.Close()
+			t.Errorf("open %q: a database with no file name opened", url)
+		}
+	}
 }
 
 func contains(ss []string, s string) bool {

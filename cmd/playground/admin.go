@@ -12,6 +12,7 @@ import (
 
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/api"
+	"github.com/playground-dev/playground/app"
 	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db"
 )
@@ -23,7 +24,7 @@ func withDB(ctx context.Context, getenv func(string) string, logger *slog.Logger
 	if err != nil {
 		return err
 	}
-	d, err := openDB(ctx, cfg, logger)
+	d, err := app.OpenDB(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/actors"
+	"github.com/playground-dev/playground/api"
+	"github.com/playground-dev/playground/app"
+	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db/dbtest"
 )
 
@@ -32,6 +36,7 @@ var threeModels = []string{"openai/gpt-a", "openai/gpt-b", "openai/gpt-c"}
 // WebSocket viewers and one SSE viewer, who all see the same events, seq
 // 1..n without gaps, chunks that add up to the stored text, done last.
 func TestLiveComparison(t *testing.T) {
+	t.Parallel()
 	eachDialect(t, func(t *testing.T, dialect string) {
 		up := newFakeOpenAI(t, 30, 2*time.Millisecond)
 		ts := startServer(t, dialect, up.env(threeModels...), nil)
@@ -270,6 +275,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestSSEResume: a viewer that drops after some events and comes back
 // with Last-Event-ID continues with no gap and no duplicate.
 func TestSSEResume(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 40, 3*time.Millisecond)
 	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
 	owner := ts.client(t).register()
@@ -338,12 +344,12 @@ func replayView(t *testing.T, evs []playground.WireEvent) (map[string]string, in
 // TestSlowViewerDropped: a viewer that stops reading is cut off (1008)
 // while the others finish on time.
 func TestSlowViewerDropped(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 400, time.Millisecond)
 	up.size = 2 << 10
-	smallBuffers[t.Name()] = true
-	ts := startServer(t, "sqlite", up.env("openai/gpt-big"), func(a *app) {
-		a.apiOpts.QueueSize = 64
-		a.apiOpts.WriteTimeout = 2 * time.Second
+	smallBuffers.Store(t.Name(), true)
+	ts := startServer(t, "sqlite", up.env("openai/gpt-big"), func(_ *config.Config, o *app.Options) {
+		o.API = func(a *api.Options) { a.QueueSize, a.WriteTimeout = 64, 2*time.Second }
 	})
 	owner := ts.client(t).register()
 	s := owner.createSession("flood", "openai/gpt-big")
@@ -383,6 +389,7 @@ func TestSlowViewerDropped(t *testing.T) {
 // succeed each time, the rest are 402, and the database agrees (nothing
 // remains, and exactly 100 comparisons are stored).
 func TestQuotaRace(t *testing.T) {
+	t.Parallel()
 	eachDialect(t, func(t *testing.T, dialect string) {
 		ts := startServer(t, dialect, map[string]string{"QUOTA_FREE_PER_DAY": "5", "MODELS": "demo/fast"}, nil)
 		quotaRace(t, []*testServer{ts}, 20, 5)
@@ -463,6 +470,7 @@ func quotaRace(t *testing.T, servers []*testServer, n, quota int) {
 // TestStrangers: another user's session is 404 everywhere; a foreign
 // Origin is refused before the upgrade.
 func TestStrangers(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "sqlite", nil, nil)
 	owner := ts.client(t).register()
 	other := ts.client(t).register()
@@ -513,6 +521,7 @@ func TestStrangers(t *testing.T) {
 // models are listed cooling_down and a new comparison asking for them is
 // refused with 400 model_unavailable.
 func TestBreakerOverHTTP(t *testing.T) {
+	t.Parallel()
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadGateway)
@@ -522,7 +531,9 @@ func TestBreakerOverHTTP(t *testing.T) {
 	ts := startServer(t, "sqlite", map[string]string{
 		"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": broken.URL + "/v1", "MODELS": "openai/gpt-4o-mini,demo/fast",
 		"PROVIDER_BREAKER_FAILURES": "2", "PROVIDER_BREAKER_COOLDOWN": "1m",
-	}, func(a *app) { a.engOpts.Policy.BaseDelay = time.Millisecond })
+	}, func(_ *config.Config, o *app.Options) {
+		o.Engine = func(e *actors.Options) { e.Policy.BaseDelay = time.Millisecond }
+	})
 	owner := ts.client(t).register()
 	for range 2 {
 		s := owner.createSession("fail", "openai/gpt-4o-mini")
@@ -554,6 +565,7 @@ func TestBreakerOverHTTP(t *testing.T) {
 // TestGracefulShutdown: on a shutdown signal the server lets a running
 // comparison finish, then closes WebSockets with 1001 and returns nil.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 20, 25*time.Millisecond)
 	ts := startServer(t, "sqlite", up.env("openai/gpt-short"), nil)
 	owner := ts.client(t).register()
@@ -583,6 +595,7 @@ func TestGracefulShutdown(t *testing.T) {
 // ended as interrupted when the server starts again, keeping its text and
 // giving back the run of a response that had produced nothing.
 func TestRestartEndsOrphans(t *testing.T) {
+	t.Parallel()
 	dbURL := dbtest.URL(t, "sqlite")
 	env := map[string]string{"DATABASE_URL": dbURL, "MODELS": "demo/fast"}
 	first := startServer(t, "", env, nil)
@@ -638,6 +651,7 @@ func TestRestartEndsOrphans(t *testing.T) {
 // snapshot's being the seq it covers, so that an EventSource that joins
 // late and then drops resumes right after the snapshot; presence has none.
 func TestSSESnapshotID(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 40, 3*time.Millisecond)
 	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
 	owner := ts.client(t).register()

@@ -106,6 +106,7 @@ func doneEvents(t *testing.T, redisURL, prefix, sessionID string) int {
 // session's log holds one done, though both the owner and the other
 // instance's recovery pass had a go at it.
 func TestDatabaseRestartMidStream(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	pg := dbtest.NewPGCluster(t)
 	up := newFakeOpenAI(t, 100, 20*time.Millisecond)
@@ -124,6 +125,7 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 // Redis, where nobody else can mend the stored session: the owner writes
 // the endings it kept once the database is back.
 func TestDatabaseRestartOneInstance(t *testing.T) {
+	t.Parallel()
 	pg := dbtest.NewPGCluster(t)
 	up := newFakeOpenAI(t, 100, 20*time.Millisecond)
 	env := up.env(threeModels...)
@@ -204,6 +206,7 @@ func jsonEqual(a, b any) bool {
 // subscribe gets an error event unavailable. Token checks fall back to
 // Redis, so the requests reach the handlers.
 func TestDatabaseDownIs503(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	pg := dbtest.NewPGCluster(t)
 	up := newFakeOpenAI(t, 3, time.Millisecond)
@@ -296,6 +299,7 @@ func jtiOf(t *testing.T, token string) string {
 // on B, the revocation is recorded in the database, and it holds there
 // even when Redis forgets it.
 func TestLogoutDuringDatabaseOutage(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	pg := dbtest.NewPGCluster(t)
 	env := map[string]string{"DATABASE_URL": pg.URL()}
@@ -342,6 +346,7 @@ func TestLogoutDuringDatabaseOutage(t *testing.T) {
 // 401 everywhere, and watches nothing over the WebSocket. No endpoint or command
 // deletes accounts, so the test deletes the row as an operator would.
 func TestDeletedAccountIsSignedOut(t *testing.T) {
+	t.Parallel()
 	dbURL := dbtest.URL(t, "sqlite")
 	ts := startServer(t, "sqlite", map[string]string{"DATABASE_URL": dbURL}, nil)
 	c := ts.client(t).register()
@@ -383,6 +388,7 @@ func TestDeletedAccountIsSignedOut(t *testing.T) {
 // about a second of their logout, before the session's done; a viewer who
 // came with the share token and no credentials watches on to done.
 func TestSSEEndsAtLogout(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 150, 20*time.Millisecond)
 	ts := startServer(t, "sqlite", up.env("openai/gpt-long"), nil)
 	owner := ts.client(t).register()

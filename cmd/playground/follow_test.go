@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/api"
+	"github.com/playground-dev/playground/app"
+	"github.com/playground-dev/playground/config"
 )
 
 // share makes s shareable and returns its token.
@@ -89,6 +92,7 @@ func (v *wsViewer) awaitType(typ playground.EventType, sessionID string) {
 // its done; a subscriber without follow hears of neither, and after an
 // unsubscribe the follower hears of no more.
 func TestFollowNextOnWebSocket(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 5, 0)
 	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
 	owner := ts.client(t).register()
@@ -101,7 +105,7 @@ func TestFollowNextOnWebSocket(t *testing.T) {
 	plain := ts.dialWS(t, owner.token, nil)
 	plain.send(map[string]any{"type": "subscribe", "sessionId": s.ID})
 	plain.awaitType(playground.EventSubscribed, s.ID)
-	waitFor(t, "the follow to be registered", func() bool { return ts.app.hub.Followers() == 1 })
+	waitFor(t, "the follow to be registered", func() bool { return ts.app.Hub.Followers() == 1 })
 
 	// Before done: the turn is still held at the upstream's gate.
 	rerun := owner.newTurn(playground.KindRerun, s.ID, threeModels[2])
@@ -123,7 +127,7 @@ func TestFollowNextOnWebSocket(t *testing.T) {
 	follower.awaitType(playground.EventUnsubscribed, s.ID)
 	owner.newTurn(playground.KindFollowup, s.ID)
 	follower.noNextUntilPong()
-	if n := ts.app.hub.Followers(); n != 0 {
+	if n := ts.app.Hub.Followers(); n != 0 {
 		t.Fatalf("%d follows still registered after the unsubscribe", n)
 	}
 }
@@ -131,6 +135,7 @@ func TestFollowNextOnWebSocket(t *testing.T) {
 // TestFollowEndsWithConnectionAndUnshare: a follow ends when its
 // connection closes, and when an unshare kills the token it came with.
 func TestFollowEndsWithConnectionAndUnshare(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 3, 0)
 	up.open()
 	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
@@ -141,25 +146,26 @@ func TestFollowEndsWithConnectionAndUnshare(t *testing.T) {
 	second := ts.dialWS(t, owner.token, nil)
 	first.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "shareToken": token, "follow": true})
 	second.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "follow": true})
-	waitFor(t, "two follows", func() bool { return ts.app.hub.Followers() == 2 })
+	waitFor(t, "two follows", func() bool { return ts.app.Hub.Followers() == 2 })
 	first.untilDone(s.ID, 30*time.Second)
 
 	if code := owner.do("DELETE", "/sessions/"+s.ID+"/share", nil, nil); code != 204 {
 		t.Fatalf("unshare: %d", code)
 	}
-	waitFor(t, "the share viewer's follow to end", func() bool { return ts.app.hub.Followers() == 1 })
+	waitFor(t, "the share viewer's follow to end", func() bool { return ts.app.Hub.Followers() == 1 })
 	turn := owner.newTurn(playground.KindFollowup, s.ID)
 	second.awaitNext(s.ID, turn)
 	first.noNextUntilPong()
 
 	second.c.CloseNow()
-	waitFor(t, "the closed connection's follow to end", func() bool { return ts.app.hub.Followers() == 0 })
+	waitFor(t, "the closed connection's follow to end", func() bool { return ts.app.Hub.Followers() == 0 })
 }
 
 // TestFollowOnSSE: a stream opened with ?follow=1 on a turn that has ended
 // stays open after done, sends next without an id line, and ends; without
 // follow the stream ends at done as before.
 func TestFollowOnSSE(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 3, 0)
 	up.open()
 	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
@@ -179,7 +185,7 @@ func TestFollowOnSSE(t *testing.T) {
 		evs, _ := owner.readSSE("/sessions/"+s.ID+"/stream?follow=1", nil, 0)
 		got <- evs
 	}()
-	waitFor(t, "the stream's follow", func() bool { return ts.app.hub.Followers() == 1 })
+	waitFor(t, "the stream's follow", func() bool { return ts.app.Hub.Followers() == 1 })
 	select {
 	case evs := <-got:
 		t.Fatalf("the following stream ended before any next: %+v", evs)
@@ -202,7 +208,7 @@ func TestFollowOnSSE(t *testing.T) {
 	if n := evs[2]; n.ID != "" || n.Data.SessionID != s.ID || n.Data.Next == nil || n.Data.Next.SessionID != turn.ID || n.Data.Next.Kind != playground.KindFollowup {
 		t.Fatalf("next event %+v (next %+v)", n, n.Data.Next)
 	}
-	waitFor(t, "the stream's follow to end", func() bool { return ts.app.hub.Followers() == 0 })
+	waitFor(t, "the stream's follow to end", func() bool { return ts.app.Hub.Followers() == 0 })
 
 	if _, code := owner.readSSE("/sessions/"+s.ID+"/stream?follow=maybe", nil, 0); code != 400 {
 		t.Fatalf("follow=maybe: %d, want 400", code)
@@ -213,6 +219,7 @@ func TestFollowOnSSE(t *testing.T) {
 // A, hears of the follow-up its owner posts on A, and watches the new
 // turn on B to done with the full texts.
 func TestFollowAcrossInstances(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	up := newFakeOpenAI(t, 20, time.Millisecond)
 	cl := newCluster(t, url, up.env(threeModels...))
@@ -224,7 +231,7 @@ func TestFollowAcrossInstances(t *testing.T) {
 	viewer := b.dialWS(t, "", nil)
 	viewer.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "shareToken": token, "follow": true})
 	viewer.awaitType(playground.EventSubscribed, s.ID)
-	waitFor(t, "the follow on B", func() bool { return b.app.hub.Followers() == 1 })
+	waitFor(t, "the follow on B", func() bool { return b.app.Hub.Followers() == 1 })
 	up.open()
 	viewer.untilDone(s.ID, 30*time.Second)
 
@@ -273,12 +280,15 @@ func (c *client) sseLines(path string) <-chan string {
 // gets its done live, then keeps sending heartbeats until the follow-up's
 // next, written without an id line, and ends.
 func TestFollowOnSSEPastALiveDone(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 3, 0)
-	ts := startServer(t, "sqlite", up.env(threeModels...), func(a *app) { a.apiOpts.SSEHeartbeat = 20 * time.Millisecond })
+	ts := startServer(t, "sqlite", up.env(threeModels...), func(_ *config.Config, o *app.Options) {
+		o.API = func(a *api.Options) { a.SSEHeartbeat = 20 * time.Millisecond }
+	})
 	owner := ts.client(t).register()
 	s := owner.createSession("follow me", threeModels[0])
 	lines := owner.sseLines("/sessions/" + s.ID + "/stream?follow=1")
-	waitFor(t, "the stream's follow", func() bool { return ts.app.hub.Followers() == 1 })
+	waitFor(t, "the stream's follow", func() bool { return ts.app.Hub.Followers() == 1 })
 	up.open()
 	await := func(want string) []string {
 		t.Helper()

@@ -21,6 +21,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/app"
+	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db"
 	"github.com/playground-dev/playground/db/dbtest"
 )
@@ -43,18 +45,21 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// testServer is the real server, started through serve on 127.0.0.1:0.
+// testServer is the real server, built by app.New as serve builds it,
+// on 127.0.0.1:0.
 type testServer struct {
 	URL    string
-	app    *app
+	app    *app.App
 	stop   context.CancelFunc
-	exited chan struct{} // closed when serve has returned, with its error in err
+	exited chan struct{} // closed when Run has returned, with its error in err
 	err    error
 }
 
-// startServer runs serve with env (plus a fresh database of the dialect)
-// and stops it when the test ends, failing the test if serve fails.
-func startServer(t *testing.T, dialect string, env map[string]string, configure func(*app)) *testServer {
+// startServer builds the server from env (plus a fresh database of the
+// dialect) as serve does, runs it, and stops it when the test ends,
+// failing the test if it does not build or does not stop cleanly.
+// configure, when set, adjusts the settings and options first.
+func startServer(t *testing.T, dialect string, env map[string]string, configure func(*config.Config, *app.Options)) *testServer {
 	t.Helper()
 	vars := map[string]string{"MODELS": "demo/fast,demo/steady,demo/slow"}
 	for k, v := range env {
@@ -63,34 +68,36 @@ func startServer(t *testing.T, dialect string, env map[string]string, configure 
 	if vars["DATABASE_URL"] == "" {
 		vars["DATABASE_URL"] = dbtest.URL(t, dialect)
 	}
-	var ln net.Listener
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if smallBuffers[t.Name()] {
+	var ln net.Listener
+	if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, small := smallBuffers.Load(t.Name()); small {
 		ln = smallBufferListener{ln}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{stop: cancel, exited: make(chan struct{})}
-	started := make(chan *app, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("PLAYGROUND_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	go func() {
-		defer close(ts.exited)
-		ts.err = serve(ctx, func(k string) string { return vars[k] }, logger, serveHooks{
-			Listener: ln, Configure: configure, Started: func(a *app) { started <- a },
-		})
-	}()
-	select {
-	case ts.app = <-started:
-	case <-ts.exited:
-		cancel()
-		t.Fatalf("serve: %v", ts.err)
+	opts := app.Options{Logger: logger, Listener: ln}
+	if configure != nil {
+		configure(cfg, &opts)
 	}
-	ts.URL = "http://" + ts.app.addr
+	a, err := app.New(t.Context(), cfg, opts)
+	if err != nil {
+		ln.Close()
+		t.Fatalf("build the server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{URL: "http://" + a.Addr(), app: a, stop: cancel, exited: make(chan struct{})}
+	go func() { // owned by the test: ends when Stop cancels ctx
+		defer close(ts.exited)
+		ts.err = a.Run(ctx)
+	}()
 	t.Cleanup(func() { ts.Stop(t) })
 	return ts
 }
@@ -113,7 +120,8 @@ func (ts *testServer) Stop(t *testing.T) {
 // smallBuffers names the tests whose server sockets get small kernel
 // send buffers, so that a viewer who stops reading backs up after a few
 // kilobytes rather than the megabytes loopback autotuning allows.
-var smallBuffers = map[string]bool{}
+// Tests run in parallel, so it is a sync.Map of names.
+var smallBuffers sync.Map
 
 type smallBufferListener struct{ net.Listener }
 

@@ -27,16 +27,15 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, lo
 	}); err != nil {
 		return err
 	}
-	var hooks serveHooks
+	var ln net.Listener
 	if listen != "" {
-		ln, err := net.Listen("tcp", listen)
-		if err != nil {
+		var err error
+		if ln, err = net.Listen("tcp", listen); err != nil {
 			return fmt.Errorf("serve: --listen: %w", err)
 		}
 		defer ln.Close() // serve closes it on a normal stop; this covers an early error
-		hooks.Listener = ln
 	}
-	return serve(ctx, getenv, logger, hooks)
+	return serve(ctx, getenv, logger, ln)
 }
 
 // versionCmd is `playground version`: the build, on one line.

@@ -62,6 +62,7 @@ func fakeThinker(t *testing.T, gate <-chan struct{}, bodies chan<- []byte) *http
 // text the chunks; ttftMs counts to the answer, not the thinking; and
 // reasoningEffort reached the upstream as reasoning_effort.
 func TestReasoningLive(t *testing.T) {
+	t.Parallel()
 	eachDialect(t, func(t *testing.T, dialect string) {
 		gate := make(chan struct{})
 		bodies := make(chan []byte, 1)
@@ -169,6 +170,7 @@ func TestReasoningLive(t *testing.T) {
 // checkpoint and the Redis stream's tail; with the reasoning events after
 // it, the thinking adds up to the stored reasoning exactly once.
 func TestReasoningAcrossInstances(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	gate := make(chan struct{})
 	bodies := make(chan []byte, 1)

@@ -20,6 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/app"
+	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db/dbtest"
 	"github.com/playground-dev/playground/hub/redishub"
 )
@@ -63,10 +65,10 @@ func newCluster(t *testing.T, redisURL string, env map[string]string) *cluster {
 }
 
 func (c *cluster) start(t *testing.T, name string) *testServer {
-	return startServer(t, "", c.env, func(a *app) {
-		a.redisPrefix, a.instance = c.prefix, name
+	return startServer(t, "", c.env, func(cfg *config.Config, o *app.Options) {
+		cfg.RedisPrefix, o.Instance = c.prefix, name
 		if c.lease > 0 {
-			a.lease = c.lease
+			cfg.RedisLease = c.lease
 		}
 	})
 }
@@ -80,6 +82,7 @@ func awaitPresence(t *testing.T, v *wsViewer, want int) {
 // TestTwoInstancesOneSession: a session created on A is watched live on
 // A and B, by WebSocket and SSE, and everyone sees the same events.
 func TestTwoInstancesOneSession(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	up := newFakeOpenAI(t, 40, 2*time.Millisecond)
 	cl := newCluster(t, url, up.env(threeModels...))
@@ -152,6 +155,7 @@ func canonical(t *testing.T, evs []playground.WireEvent) string {
 // missing; a logout on A is refused on B, and B's open WebSocket holding
 // that token closes with 4401, within a second.
 func TestCancelResumeLogoutAcrossInstances(t *testing.T) {
+	t.Parallel()
 	cancelResumeLogout(t, map[string]string{"REDIS_URL": redisURL(t)})
 }
 
@@ -225,6 +229,7 @@ func cancelResumeLogout(t *testing.T, env map[string]string) {
 // instance get the responses ended as interrupted, and done, within the
 // lease.
 func TestOwnerDies(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	up := newFakeOpenAI(t, 2000, 20*time.Millisecond)
 	cl := newCluster(t, url, up.env("openai/gpt-long"))
@@ -245,7 +250,7 @@ func TestOwnerDies(t *testing.T) {
 		return false
 	})
 	died := time.Now()
-	a.app.broker.Close() // A is gone as far as anyone else can tell
+	a.app.Broker.Close() // A is gone as far as anyone else can tell
 
 	evs := v.untilDone(s.ID, 10*time.Second)
 	if took := time.Since(died); took > 4*time.Second {
@@ -277,6 +282,7 @@ func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
 // owner's viewers lose nothing; the remote viewers end with the full text
 // and no duplicate seq; /readyz says 503 while Redis is down.
 func TestRedisRestart(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	port := freePort(t)
 	killRedis := startRedis(t, port)
@@ -391,6 +397,7 @@ func runRedis(t *testing.T, port int, args ...string) (kill func()) {
 // session under its viewers with a second done). Once Redis has been back
 // for a lease, a missing lease means what it says again.
 func TestOwnerAliveAfterRedisRestart(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	port := freePort(t)
 	killRedis := startRedis(t, port)

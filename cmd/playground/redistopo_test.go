@@ -112,6 +112,7 @@ func startRedisCluster(t *testing.T) (url string, addrs []string) {
 // session's keys all live on one shard, and both instances listen for
 // control messages by sharded pub/sub.
 func TestRedisCluster(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	url, addrs := startRedisCluster(t)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
@@ -155,6 +156,7 @@ func TestRedisCluster(t *testing.T) {
 // TestRedisClusterControl: on a cluster, control messages (a cancel, a
 // logout) reach the other instance by sharded pub/sub, as on one node.
 func TestRedisClusterControl(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	url, _ := startRedisCluster(t)
 	cancelResumeLogout(t, map[string]string{"REDIS_URL": url, "REDIS_MODE": "cluster"})
@@ -197,6 +199,7 @@ func sentinelSetup(t *testing.T) (url string, replica *redis.Client, killMaster 
 
 // TestRedisSentinel: two instances on a master found through Sentinel.
 func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	url, _, _ := sentinelSetup(t)
 	watchOnTwo(t, map[string]string{"REDIS_URL": url, "REDIS_MODE": "sentinel"}, nil)
@@ -207,6 +210,7 @@ func TestRedisSentinel(t *testing.T) {
 // text, and /readyz tells the truth meanwhile: it says 200 only once the
 // promoted replica answers as master, and says it within seconds.
 func TestRedisSentinelFailover(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	url, replica, killMaster := sentinelSetup(t)
 	watchOnTwo(t, map[string]string{"REDIS_URL": url, "REDIS_MODE": "sentinel"}, func(_ *cluster, a, _ *testServer) {
@@ -231,6 +235,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 // REDIS_MODE, or an unknown mode, stops serve before it listens, with a
 // message naming the settings.
 func TestServeRefusesBadRedisSettings(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
@@ -239,7 +244,7 @@ func TestServeRefusesBadRedisSettings(t *testing.T) {
 		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_MODE": "ring"}, "REDIS_MODE must be single, cluster or sentinel"},
 		{map[string]string{"REDIS_URL": "127.0.0.1:7000", "REDIS_MODE": "cluster"}, "REDIS_URL does not read as REDIS_MODE=cluster"},
 	} {
-		err := serve(context.Background(), func(k string) string { return tc.env[k] }, slog.New(slog.DiscardHandler), serveHooks{})
+		err := serve(context.Background(), func(k string) string { return tc.env[k] }, slog.New(slog.DiscardHandler), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: serve returned %v, want an error with %q", tc.env, err, tc.want)
 		}

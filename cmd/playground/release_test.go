@@ -71,6 +71,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestStaticBinaryServesWithEmptyEnvironment(t *testing.T) {
+	t.Parallel()
 	bin := buildStatic(t)
 	dir := t.TempDir()
 
@@ -200,6 +201,7 @@ func TestStaticBinaryServesWithEmptyEnvironment(t *testing.T) {
 // above runs), never with a `go build` line of its own whose flags could
 // drift.
 func TestDockerfileBuildsWithMakeStatic(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +230,7 @@ func TestDockerfileBuildsWithMakeStatic(t *testing.T) {
 }
 
 func TestVersionAndHealthcheckCommands(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var out bytes.Buffer
 	if err := run(ctx, []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil {

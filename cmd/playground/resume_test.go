@@ -183,6 +183,7 @@ func sameTail(t *testing.T, who string, since int64, want, got []rawEvent) {
 // While it runs, 100 viewers resume at cut points up to the seq reached;
 // once it has ended, 100 more over each transport.
 func TestResumeAtRandomCuts(t *testing.T) {
+	t.Parallel()
 	const cuts = 100
 	rng := rand.New(rand.NewPCG(resumeSeed(t), 0))
 	ts := startServer(t, "sqlite", map[string]string{"MODELS": "demo/fast,demo/steady"}, nil)

@@ -74,6 +74,7 @@ var assignedVar = regexp.MustCompile(`^([A-Z][A-Z_]*)=`)
 // value, each watch ends with done, and each answer the README shows is
 // the answer the server gives.
 func TestREADMEWalkthrough(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the README walkthrough needs %s (make test installs it): %v", tool, err)

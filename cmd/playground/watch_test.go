@@ -84,6 +84,7 @@ func checkWatched(t *testing.T, out string, stored *playground.Session) {
 // TestWatchFollowsUntilDone runs `playground watch` as a person would,
 // flags after the session id included.
 func TestWatchFollowsUntilDone(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "sqlite", nil, nil)
 	owner := ts.client(t).register()
 	s := owner.createSession("Explain CRDTs in two sentences", "demo/fast", "demo/steady")
@@ -148,6 +149,7 @@ func (c *cuttingClient) cut() int {
 // reconnects, resumes after the last seq it printed, and prints every
 // event exactly once.
 func TestWatchResumesAfterDrop(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "sqlite", nil, nil)
 	owner := ts.client(t).register()
 	s := owner.createSession("Tell me about resumable streams", "demo/steady", "demo/slow")
@@ -182,6 +184,7 @@ func TestWatchResumesAfterDrop(t *testing.T) {
 // unknown session or a bad token ends watch at once with the reason, and
 // conflicting flags are refused.
 func TestWatchShareAndRefusals(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "sqlite", nil, nil)
 	owner := ts.client(t).register()
 	s := owner.createSession("Share me", "demo/fast")

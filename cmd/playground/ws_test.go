@@ -23,6 +23,7 @@ import (
 // connection's frames through its own small buffer after the upgrade;
 // what net/http had already read must not be lost on the way.
 func TestWSFirstFrameWithHandshake(t *testing.T) {
+	t.Parallel()
 	up := newFakeOpenAI(t, 5, time.Millisecond)
 	ts := startServer(t, "sqlite", up.env("openai/gpt-a"), nil)
 	owner := ts.client(t).register()

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/hub"
 	"github.com/playground-dev/playground/internal/backoff"
 )
@@ -28,7 +29,7 @@ type Options struct {
 	// Client is a single node, a Redis Cluster or a Sentinel-managed
 	// master: the broker's commands work on all three.
 	Client redis.UniversalClient
-	// Prefix starts every key and channel ("playground:" by default), so
+	// Prefix starts every key and channel (config.DefaultRedisPrefix by default), so
 	// several deployments, or tests, can share one Redis.
 	Prefix string
 	// Instance names this process; it must be unique among the instances.
@@ -107,7 +108,7 @@ type pubSession struct {
 // NewBroker starts the broker's goroutines.
 func NewBroker(opts Options) *Broker {
 	if opts.Prefix == "" {
-		opts.Prefix = "playground:"
+		opts.Prefix = config.DefaultRedisPrefix
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -116,7 +117,7 @@ func NewBroker(opts Options) *Broker {
 		opts.ReplayWindow = 6 * time.Minute
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 10 * time.Second
+		opts.Lease = config.DefaultRedisLease
 	}
 	if opts.FollowerIdle <= 0 {
 		opts.FollowerIdle = 10 * time.Second

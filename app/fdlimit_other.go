@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package app
 
 // raiseFileLimit has nothing to raise where there is no RLIMIT_NOFILE;
 // 0 says the limit is unknown.
