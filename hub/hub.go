@@ -238,15 +238,15 @@ func ServeStored(sub *Subscriber, s *playground.Session, since int64) {
 		frames = append(frames, playground.SubscribedFrame(s.ID, s.LastSeq))
 	}
 	if s.Status == playground.SessionRunning || since < s.LastSeq {
-		frames = append(frames, stateFrames(s)...)
+		frames = append(frames, StateFrames(s)...)
 	}
 	sub.Queue.PushAll(frames)
 }
 
-// stateFrames is what a viewer gets of a session known only by its state
+// StateFrames is what a viewer gets of a session known only by its state
 // as of s.LastSeq: a snapshot at that seq while it runs; once it has
 // ended, a snapshot covering every event before done, then done.
-func stateFrames(s *playground.Session) []playground.Frame {
+func StateFrames(s *playground.Session) []playground.Frame {
 	if s.Status == playground.SessionRunning {
 		return []playground.Frame{playground.SnapshotFrame(s, s.LastSeq)}
 	}
