@@ -13,10 +13,10 @@ func TestIdentityLeak(t *testing.T) {
 		"This model was made by OpenAI.",
 		"Developed by Google DeepMind, I can help.",
 		"my name is Llama",
-		"Speaking as GPT-4o mini: yes.", // display name of a session model
+		"Speaking as GPT-4o mini: yes.",  // display name of a session model
 		"The openai docs say otherwise.", // maker of a session model
 		"Llama models are open weights.", // family of a session model
-		"Demo fast here: hello.",          // display name
+		"Demo fast here: hello.",         // display name
 	}
 	for _, text := range leaks {
 		if !IdentityLeak(text, session, names) {

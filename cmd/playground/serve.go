@@ -192,7 +192,8 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 				a.engine.UnshareLocal(sid, token)
 				a.hub.CutFollowers(sid, token)
 			},
-			Next: a.hub.DeliverNext,
+			Next:   a.hub.DeliverNext,
+			Reveal: a.hub.DeliverReveal,
 		})
 	}
 
