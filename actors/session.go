@@ -19,6 +19,7 @@ const (
 	ctrlUnshare
 	ctrlSnapshot
 	ctrlPresence
+	ctrlReveal
 )
 
 // ctrlMsg is a request from outside (hub, engine, api) to a session actor.
@@ -94,6 +95,10 @@ func (a *sessionActor) cancel(responseID string) {
 }
 
 func (a *sessionActor) unshare(token string) { a.request(ctrlMsg{kind: ctrlUnshare, token: token}) }
+
+// Reveal implements hub.Revealer: the session's models are no longer
+// hidden.
+func (a *sessionActor) Reveal() { a.request(ctrlMsg{kind: ctrlReveal}) }
 
 // snapshot returns the session as it stands, text so far included.
 func (a *sessionActor) snapshot() (*playground.Session, bool) {
@@ -184,12 +189,15 @@ drain:
 
 func (a *sessionActor) onModel(m modelMsg) {
 	r := a.sess.Responses[m.idx]
+	// Events are encoded once for every viewer: a hidden session's are
+	// encoded from the redacted response (no model, cost or provider).
+	v := a.sess.ViewOf(r)
 	switch m.kind {
 	case msgStatus:
 		r.Status = m.status
 		a.emit(func(seq int64) playground.Frame {
 			return playground.StatusFrame(a.sess.ID, seq, playground.StatusEvent{
-				ResponseID: r.ID, Model: r.Model, Status: m.status, Retrying: m.retrying})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Status: m.status, Retrying: m.retrying})
 		})
 	case msgChunk:
 		idx := r.NextIndex
@@ -197,7 +205,7 @@ func (a *sessionActor) onModel(m modelMsg) {
 		a.texts[m.idx].WriteString(m.text)
 		a.emit(func(seq int64) playground.Frame {
 			return playground.ChunkFrame(a.sess.ID, seq, playground.ChunkEvent{
-				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Index: idx, Text: m.text})
 		})
 	case msgReasoning:
 		idx := a.reasoningNext[m.idx]
@@ -205,18 +213,19 @@ func (a *sessionActor) onModel(m modelMsg) {
 		a.reasoning[m.idx].WriteString(m.text)
 		a.emit(func(seq int64) playground.Frame {
 			return playground.ReasoningFrame(a.sess.ID, seq, playground.ReasoningEvent{
-				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Index: idx, Text: m.text})
 		})
 	case msgEnd:
 		f := m.final
 		r.Status, r.Error, r.Metrics, r.Attempts, r.Refunded = f.Status, f.Error, f.Metrics, f.Attempts, f.Refunded
+		v = a.sess.ViewOf(r)
 		a.emit(func(seq int64) playground.Frame {
 			return playground.MetricsFrame(a.sess.ID, seq, playground.MetricsEvent{
-				ResponseID: r.ID, Model: r.Model, Metrics: f.Metrics})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Metrics: v.Metrics})
 		})
 		a.emit(func(seq int64) playground.Frame {
 			return playground.StatusFrame(a.sess.ID, seq, playground.StatusEvent{
-				ResponseID: r.ID, Model: r.Model, Status: f.Status, Error: f.Error})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Status: f.Status, Error: v.Error})
 		})
 		a.ended++
 	}
@@ -250,6 +259,10 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 		c.reply <- a.current()
 	case ctrlPresence:
 		a.view.PresenceChanged()
+	case ctrlReveal:
+		// Later events and snapshots show the models; the reveal event
+		// itself reaches the viewers through the hub.
+		a.sess.Revealed = true
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 type Options struct {
 	Users    playground.UserService
 	Sessions playground.SessionService
+	Votes    playground.VoteService
 	Tokens   playground.TokenService
 	Catalog  playground.Catalog
 	Runner   playground.Runner
@@ -83,6 +84,7 @@ type Server struct {
 	metrics *metrics
 	auth    *authState
 	live    liveState
+	boards  leaderboards
 }
 
 // New builds the server and its route table.

@@ -183,7 +183,8 @@ func (a *App) build(ctx context.Context, opts Options) error {
 				a.Engine.UnshareLocal(sid, token)
 				a.Hub.CutFollowers(sid, token)
 			},
-			Next: a.Hub.DeliverNext,
+			Next:   a.Hub.DeliverNext,
+			Reveal: a.Hub.DeliverReveal,
 		})
 	}
 
@@ -206,7 +207,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 
 	apiOpts := api.Options{
-		Users: a.DB.Users(), Sessions: a.DB.Sessions(), Tokens: a.DB.Tokens(), Logger: logger,
+		Users: a.DB.Users(), Sessions: a.DB.Sessions(), Votes: a.DB.Votes(), Tokens: a.DB.Tokens(), Logger: logger,
 		Catalog: a.Registry, Runner: a.Engine, Hub: a.Hub,
 		JWTSecret: secret, JWTTTL: cfg.JWTTTL, Production: cfg.Production(), FrontendURL: cfg.FrontendURL,
 		TrustedProxies: cfg.TrustedProxies, RegisterPerHour: cfg.RegisterPerHour, Plans: cfg.Plans,

@@ -28,6 +28,8 @@ type sessionRow struct {
 	ParentID   *string   `bun:"parent_id"`
 	RootID     string    `bun:"root_id"`
 	Kind       string    `bun:"kind"`
+	Blind      bool      `bun:"blind"`
+	Revealed   bool      `bun:"revealed"`
 	CreatedAt  time.Time `bun:"created_at"`
 	Status     string    `bun:"status"`
 	LastSeq    int64     `bun:"last_seq"`
@@ -80,7 +82,8 @@ func toSession(r *sessionRow) (*playground.Session, error) {
 		ParentID:  r.ParentID,
 		RootID:    r.RootID,
 		Kind:      r.Kind,
-		Revealed:  true,
+		Blind:     r.Blind,
+		Revealed:  r.Revealed || !r.Blind,
 		LastSeq:   r.LastSeq,
 		Owner:     r.Owner,
 		Responses: []*playground.Response{},
@@ -169,7 +172,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	if s.RootID == "" {
 		s.RootID = s.ID
 	}
-	// Blind sessions are not stored yet: every session is revealed.
+	// A blind session starts hidden; any other is revealed from the start.
 	s.Revealed = !s.Blind
 	if s.Responses == nil {
 		s.Responses = []*playground.Response{}
@@ -187,6 +190,8 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 		ParentID:  s.ParentID,
 		RootID:    s.RootID,
 		Kind:      s.Kind,
+		Blind:     s.Blind,
+		Revealed:  s.Revealed,
 		CreatedAt: s.CreatedAt,
 		Status:    s.Status,
 		LastSeq:   s.LastSeq,
@@ -338,7 +343,40 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 		s := byID[rr.SessionID]
 		s.Responses = append(s.Responses, r)
 	}
+	if err := d.voteCounts(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// voteCounts sets Votes on the blind sessions of ss, by one query.
+func (d *DB) voteCounts(ctx context.Context, ss []*playground.Session) error {
+	var ids []string
+	byID := map[string]*playground.Session{}
+	for _, s := range ss {
+		if s.Blind {
+			zero := 0
+			s.Votes = &zero
+			ids = append(ids, s.ID)
+			byID[s.ID] = s
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var counts []struct {
+		SessionID string `bun:"session_id"`
+		N         int    `bun:"n"`
+	}
+	if err := d.db.NewSelect().Table("votes").ColumnExpr("session_id, COUNT(*) AS n").
+		Where("session_id IN (?)", bun.List(ids)).Group("session_id").Scan(ctx, &counts); err != nil {
+		return err
+	}
+	for _, c := range counts {
+		n := c.N
+		byID[c.SessionID].Votes = &n
+	}
+	return nil
 }
 
 // conversationTokens gives each session without a share token of its own

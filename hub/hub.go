@@ -83,6 +83,9 @@ type Broker interface {
 	// Announce tells the followers of parentID on the other instances
 	// of the turn next (see Hub.Announce).
 	Announce(ctx context.Context, parentID string, next playground.NextTurn) error
+	// Reveal tells the viewers of a blind session on the other instances
+	// which model wrote which answer (see Hub.Reveal).
+	Reveal(ctx context.Context, ev playground.RevealEvent) error
 	// Close releases the broker's connections.
 	Close() error
 }
@@ -95,6 +98,9 @@ func (LocalBroker) Follow(context.Context, string) (Source, bool) { return nil, 
 
 // Announce has no other instance to tell.
 func (LocalBroker) Announce(context.Context, string, playground.NextTurn) error { return nil }
+
+// Reveal has no other instance to tell.
+func (LocalBroker) Reveal(context.Context, playground.RevealEvent) error { return nil }
 
 // Close does nothing.
 func (LocalBroker) Close() error { return nil }

@@ -55,6 +55,8 @@ type Control struct {
 	Presence func(sessionID string)             // the total count changed
 
 	Next func(parentID string, next playground.NextTurn) // a new turn: tell local followers
+	// Reveal: a blind session was revealed; tell local viewers and actor.
+	Reveal func(ev playground.RevealEvent)
 }
 
 // Broker makes several instances behave as one: each owned session's
@@ -455,7 +457,7 @@ func framesOf(sid string, msgs []redis.XMessage) []playground.Frame {
 
 // controlMsg travels on the control channel.
 type controlMsg struct {
-	Kind       string `json:"kind"` // cancel, unshare, revoke, presence
+	Kind       string `json:"kind"` // cancel, unshare, revoke, presence, next, reveal
 	SessionID  string `json:"sessionId,omitempty"`
 	ResponseID string `json:"responseId,omitempty"`
 	Token      string `json:"token,omitempty"`
@@ -463,6 +465,8 @@ type controlMsg struct {
 	From       string `json:"from,omitempty"`
 
 	Next *playground.NextTurn `json:"next,omitempty"` // kind next: the new turn
+
+	Reveal *playground.RevealEvent `json:"reveal,omitempty"` // kind reveal: models and tally
 }
 
 func (b *Broker) publishControl(ctx context.Context, m controlMsg) error {
@@ -499,6 +503,12 @@ func (b *Broker) Revoke(ctx context.Context, jti string) error {
 // new turn (this instance's were told by the hub).
 func (b *Broker) Announce(ctx context.Context, parentID string, next playground.NextTurn) error {
 	return b.publishControl(ctx, controlMsg{Kind: "next", SessionID: parentID, Next: &next})
+}
+
+// Reveal tells the viewers of a blind session on the other instances
+// which model wrote which answer (this instance's were told by the hub).
+func (b *Broker) Reveal(ctx context.Context, ev playground.RevealEvent) error {
+	return b.publishControl(ctx, controlMsg{Kind: "reveal", SessionID: ev.SessionID, Reveal: &ev})
 }
 
 // controlLoop listens on the control channel; go-redis reconnects the
@@ -552,6 +562,10 @@ func (b *Broker) onControl(m controlMsg) {
 	case "revoke":
 		if h.Revoke != nil && m.From != b.instance {
 			h.Revoke(m.JTI)
+		}
+	case "reveal":
+		if h.Reveal != nil && m.Reveal != nil && m.From != b.instance {
+			h.Reveal(*m.Reveal)
 		}
 	case "next":
 		if h.Next != nil && m.Next != nil && m.From != b.instance {
