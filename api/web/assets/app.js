@@ -1059,16 +1059,16 @@ async function castVote(choice) {
   $('blind-bar').setAttribute('aria-busy', 'true');
   try {
     const v = await api.vote(s.id, choice, state.shareToken);
-    if (state.session !== s) return;
+    if (!onScreen(s.id)) return;
     state.votes.set(s.id, { choice: v.choice || choice, identityLeak: !!v.identityLeak });
     renderBlind();
     announce(`Your vote: ${choiceText(v.choice || choice)}`);
     // The owner's vote on an unshared session reveals it; a shared one has one more vote.
-    await refreshBlind(s);
+    await refreshBlind(s.id);
   } catch (e) {
     if (e.status === 409) {
       notice('The models were revealed before this vote arrived.', 'info');
-      await refreshBlind(s);
+      await refreshBlind(s.id);
     } else {
       notice(errorText(e));
     }
@@ -1078,13 +1078,16 @@ async function castVote(choice) {
   }
 }
 
+/** onScreen: session id is still the one in focus (a snapshot may have replaced its object meanwhile). */
+const onScreen = (id) => !!state.session && state.session.id === id;
+
 /** refreshBlind reads a blind session again: revealed now, or a new vote count. */
-async function refreshBlind(s) {
+async function refreshBlind(id) {
   let fresh;
-  try { fresh = await api.getSession(s.id, state.shareToken); } catch { return; }
-  if (state.session !== s) return;
+  try { fresh = await api.getSession(id, state.shareToken); } catch { return; }
+  if (!onScreen(id)) return;
   if (fresh.revealed) { applyRevealedSession(fresh); return; }
-  if (typeof fresh.voteCount === 'number') s.voteCount = fresh.voteCount;
+  if (typeof fresh.voteCount === 'number') state.session.voteCount = fresh.voteCount;
   renderBlind();
 }
 
@@ -1094,7 +1097,7 @@ async function revealSession() {
   $('reveal').disabled = true;
   try {
     const fresh = await api.reveal(s.id);
-    if (state.session === s) applyRevealedSession(fresh);
+    if (onScreen(fresh.id)) applyRevealedSession(fresh);
   } catch (e) {
     notice(errorText(e));
   } finally {
