@@ -1433,6 +1433,7 @@ async function boot() {
   } catch (e) {
     if (e.status !== 401) notice(errorText(e));
     signedOut();
+    if (e.status === 401 && nextURL()) notice('Log in or create an account to vote: you will be taken back to the shared comparison.', 'info');
   }
 }
 

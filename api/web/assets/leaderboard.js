@@ -9,6 +9,10 @@ import * as api from './api.js';
 import { el, fmtInt, isNum, relTime } from './view.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
+// How many times a leaderboard not computed yet is asked again: 0.5 s, 1 s, … 16 s.
+const RETRIES = 6;
+// The server recomputes a leaderboard asked for when it is older than this.
+const STALE_MS = 60000;
 const $ = (id) => document.getElementById(id);
 
 function svg(tag, attrs) {
@@ -97,16 +101,27 @@ export class Leaderboard {
   }
 
   /** show draws the leaderboard of a query {scope: 'me' | 'all', leaks: bool}. */
-  async show(query) {
+  show(query) {
     this.query = { scope: query.scope === 'all' ? 'all' : 'me', leaks: !!query.leaks };
     $(`lb-scope-${this.query.scope}`).checked = true;
     $('lb-leaks').checked = this.query.leaks;
-    const gen = ++this.gen;
-    const status = $('lb-status');
+    clearTimeout(this.retry);
     const sec = $('leaderboard');
     sec.dataset.scope = this.query.scope;
     sec.dataset.state = 'loading';
-    status.textContent = 'Loading…';
+    $('lb-status').textContent = 'Loading…';
+    return this.load(++this.gen, 0);
+  }
+
+  /**
+   * load asks for the leaderboard; attempt counts the times it was not
+   * computed yet. The server computes a leaderboard in the background, never
+   * while a request waits: one never computed comes with updatedAt null,
+   * and is asked again, backing off, while it is computed.
+   */
+  async load(gen, attempt) {
+    const status = $('lb-status');
+    const sec = $('leaderboard');
     let lb;
     try {
       lb = await api.leaderboard(this.query.scope, this.query.leaks);
@@ -118,6 +133,11 @@ export class Leaderboard {
     }
     if (gen !== this.gen) return;
     const rows = lb.models || [];
+    if (!lb.updatedAt && !rows.length && attempt < RETRIES) {
+      status.textContent = 'Computing the leaderboard…';
+      this.retry = setTimeout(() => this.load(gen, attempt + 1), 500 * 2 ** attempt);
+      return;
+    }
     renderLeaderboard(document.querySelector('#lb-table tbody'), rows, this.modelName);
     $('lb-table').hidden = !rows.length;
     status.textContent = rows.length ? '' : (this.query.scope === 'me'
@@ -128,5 +148,9 @@ export class Leaderboard {
     $('lb-meta').textContent = [votes, when].filter(Boolean).join(' · ');
     $('lb-meta').title = lb.updatedAt ? new Date(lb.updatedAt).toLocaleString() : '';
     sec.dataset.state = 'ready';
+    // Over a minute old: this request has set a fresher one computing. Ask once more.
+    if (attempt === 0 && lb.updatedAt && Date.now() - Date.parse(lb.updatedAt) > STALE_MS) {
+      this.retry = setTimeout(() => this.load(gen, RETRIES), 1500);
+    }
   }
 }
