@@ -15,6 +15,7 @@ const (
 	EventPresence     EventType = "presence"
 	EventDone         EventType = "done"
 	EventNext         EventType = "next"
+	EventReveal       EventType = "reveal"
 	EventSubscribed   EventType = "subscribed"
 	EventUnsubscribed EventType = "unsubscribed"
 	EventPong         EventType = "pong"
@@ -37,7 +38,7 @@ type StatusEvent struct {
 	SessionID  string         `json:"sessionId"`
 	Seq        int64          `json:"seq"`
 	ResponseID string         `json:"responseId"`
-	Model      string         `json:"model"`
+	Model      ModelRef       `json:"model"`
 	Status     string         `json:"status"`
 	Error      *ResponseError `json:"error,omitempty"`
 	Retrying   *Retrying      `json:"retrying,omitempty"`
@@ -57,7 +58,7 @@ type ChunkEvent struct {
 	SessionID  string    `json:"sessionId"`
 	Seq        int64     `json:"seq"`
 	ResponseID string    `json:"responseId"`
-	Model      string    `json:"model"`
+	Model      ModelRef  `json:"model"`
 	Index      int       `json:"index"`
 	Text       string    `json:"text"`
 }
@@ -72,7 +73,7 @@ type MetricsEvent struct {
 	SessionID  string    `json:"sessionId"`
 	Seq        int64     `json:"seq"`
 	ResponseID string    `json:"responseId"`
-	Model      string    `json:"model"`
+	Model      ModelRef  `json:"model"`
 	Metrics    *Metrics  `json:"metrics"`
 }
 
@@ -255,20 +256,22 @@ func EncodeFrame(typ EventType, sessionID string, seq int64, v any) Frame {
 
 // WireEvent decodes any server event, for clients and tests.
 type WireEvent struct {
-	Type       EventType       `json:"type"`
-	SessionID  string          `json:"sessionId"`
-	Seq        int64           `json:"seq"`
-	ResponseID string          `json:"responseId"`
-	Model      string          `json:"model"`
-	Status     string          `json:"status"`
-	Error      json.RawMessage `json:"error"`
-	Retrying   *Retrying       `json:"retrying"`
-	Index      int             `json:"index"`
-	Text       string          `json:"text"`
-	Metrics    *Metrics        `json:"metrics"`
-	Session    *Session        `json:"session"`
-	Viewers    int             `json:"viewers"`
-	Next       *NextTurn       `json:"next"`
-	Code       string          `json:"code"`
-	Message    string          `json:"message"`
+	Type       EventType        `json:"type"`
+	SessionID  string           `json:"sessionId"`
+	Seq        int64            `json:"seq"`
+	ResponseID string           `json:"responseId"`
+	Model      string           `json:"model"`
+	Status     string           `json:"status"`
+	Error      json.RawMessage  `json:"error"`
+	Retrying   *Retrying        `json:"retrying"`
+	Index      int              `json:"index"`
+	Text       string           `json:"text"`
+	Metrics    *Metrics         `json:"metrics"`
+	Session    *Session         `json:"session"`
+	Viewers    int              `json:"viewers"`
+	Next       *NextTurn        `json:"next"`
+	Responses  []RevealedColumn `json:"responses"`
+	Votes      map[string]int   `json:"votes"`
+	Code       string           `json:"code"`
+	Message    string           `json:"message"`
 }

@@ -276,6 +276,8 @@ type SessionRequest struct {
 	Models []ModelEntry `json:"models"`
 	System *string      `json:"system"`
 	Params *Params      `json:"params"`
+	// Blind hides which model wrote which answer until the reveal.
+	Blind bool `json:"blind"`
 }
 
 // ModelEntry is one column of a session request: a model id, or an object
@@ -362,7 +364,13 @@ func (r *SessionRequest) Validate() error {
 			return err
 		}
 	}
-	return ValidateEntries(r.Models, r.Columns())
+	if err := ValidateEntries(r.Models, r.Columns()); err != nil {
+		return err
+	}
+	if r.Blind && len(r.Models) < MinBlindModels {
+		return Invalid("models", "A blind comparison needs %d to %d models.", MinBlindModels, MaxModels)
+	}
+	return nil
 }
 
 // ValidatePrompt checks the prompt's length: 1 to MaxPromptChars.

@@ -115,13 +115,14 @@ func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
 		if doneLogged {
 			continue // nothing is sent after done
 		}
+		v := s.ViewOf(r)
 		if sendMetrics {
 			seq++
-			e.publish(s.ID, playground.MetricsFrame(s.ID, seq, playground.MetricsEvent{ResponseID: r.ID, Model: r.Model, Metrics: r.Metrics}))
+			e.publish(s.ID, playground.MetricsFrame(s.ID, seq, playground.MetricsEvent{ResponseID: r.ID, Model: playground.ModelRef(v.Model), Metrics: v.Metrics}))
 		}
 		seq++
-		e.publish(s.ID, playground.StatusFrame(s.ID, seq, playground.StatusEvent{ResponseID: r.ID, Model: r.Model,
-			Status: r.Status, Error: r.Error}))
+		e.publish(s.ID, playground.StatusFrame(s.ID, seq, playground.StatusEvent{ResponseID: r.ID, Model: playground.ModelRef(v.Model),
+			Status: v.Status, Error: v.Error}))
 	}
 	if doneLogged {
 		if err := e.store.FinishSession(ctx, s.ID, s.Status, seq); err != nil {

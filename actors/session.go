@@ -19,6 +19,7 @@ const (
 	ctrlUnshare
 	ctrlSnapshot
 	ctrlPresence
+	ctrlReveal
 )
 
 // ctrlMsg is a request from outside (hub, engine, api) to a session actor.
@@ -104,6 +105,10 @@ func (a *sessionActor) cancel(responseID string) {
 }
 
 func (a *sessionActor) unshare(token string) { a.request(ctrlMsg{kind: ctrlUnshare, token: token}) }
+
+// Reveal implements hub.Revealer: the session's models are no longer
+// hidden.
+func (a *sessionActor) Reveal() { a.request(ctrlMsg{kind: ctrlReveal}) }
 
 // snapshot returns the session as it stands, text so far included.
 func (a *sessionActor) snapshot() (*playground.Session, bool) {
@@ -203,12 +208,15 @@ drain:
 
 func (a *sessionActor) onModel(m modelMsg) {
 	r := a.sess.Responses[m.idx]
+	// Events are encoded once for every viewer: a hidden session's are
+	// encoded from the redacted response (no model, cost or provider).
+	v := a.view(r)
 	switch m.kind {
 	case msgStatus:
 		r.Status = m.status
 		a.emit(func(seq int64) playground.Frame {
 			return playground.StatusFrame(a.sess.ID, seq, playground.StatusEvent{
-				ResponseID: r.ID, Model: r.Model, Status: m.status, Retrying: m.retrying})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Status: m.status, Retrying: m.retrying})
 		})
 	case msgChunk:
 		idx := r.NextIndex
@@ -216,7 +224,7 @@ func (a *sessionActor) onModel(m modelMsg) {
 		a.texts[m.idx].WriteString(m.text)
 		a.emit(func(seq int64) playground.Frame {
 			return playground.ChunkFrame(a.sess.ID, seq, playground.ChunkEvent{
-				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Index: idx, Text: m.text})
 		})
 	case msgReasoning:
 		idx := a.reasoningNext[m.idx]
@@ -224,22 +232,29 @@ func (a *sessionActor) onModel(m modelMsg) {
 		a.reasoning[m.idx].WriteString(m.text)
 		a.emit(func(seq int64) playground.Frame {
 			return playground.ReasoningFrame(a.sess.ID, seq, playground.ReasoningEvent{
-				ResponseID: r.ID, Model: r.Model, Index: idx, Text: m.text})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Index: idx, Text: m.text})
 		})
 	case msgEnd:
 		f := m.final
 		r.Status, r.Error, r.Metrics, r.Attempts, r.Refunded = f.Status, f.Error, f.Metrics, f.Attempts, f.Refunded
+		v = a.view(r)
 		a.emit(func(seq int64) playground.Frame {
 			return playground.MetricsFrame(a.sess.ID, seq, playground.MetricsEvent{
-				ResponseID: r.ID, Model: r.Model, Metrics: f.Metrics})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Metrics: v.Metrics})
 		})
 		a.emit(func(seq int64) playground.Frame {
 			return playground.StatusFrame(a.sess.ID, seq, playground.StatusEvent{
-				ResponseID: r.ID, Model: r.Model, Status: f.Status, Error: f.Error})
+				ResponseID: r.ID, Model: playground.ModelRef(v.Model), Status: f.Status, Error: v.Error})
 		})
 		a.ended++
 	}
 	a.dirty = true
+}
+
+// view is r as the session's viewers may see it now (Response.Redacted
+// while the session is hidden).
+func (a *sessionActor) view(r *playground.Response) *playground.Response {
+	return a.sess.ViewOf(r)
 }
 
 // emit gives the next seq to an event, encodes it once, logs it and hands
@@ -296,6 +311,10 @@ func (a *sessionActor) onCtrl(c ctrlMsg) {
 		c.reply <- a.current()
 	case ctrlPresence:
 		a.presence.Dirty = a.sess.Status == playground.SessionRunning
+	case ctrlReveal:
+		// Later events and snapshots show the models; the reveal event
+		// itself reaches the viewers through the hub.
+		a.sess.Revealed = true
 	}
 }
 

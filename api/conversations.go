@@ -146,8 +146,8 @@ func (s *Server) handleFollowup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if parent.Blind && !parent.Revealed {
-		s.writeError(w, r, playground.Errorf(playground.EConflict, "A blind comparison takes no follow-up until it is revealed."))
+	if err := notHidden(parent); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	conv, err := s.loadThread(r.Context(), parent)
@@ -309,6 +309,10 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 	}
 	parent, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := notHidden(parent); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -48,6 +48,8 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// A hidden session's columns are named by label only.
+	sess = sess.View()
 	var body []byte
 	switch format {
 	case "json":
@@ -79,7 +81,7 @@ func exportCSV(sess *playground.Session) ([]byte, error) {
 	}
 	for _, resp := range sess.Responses {
 		m := resp.Metrics
-		row := []string{resp.Model, resp.Status, "", "", "", "", "", "", resp.Text}
+		row := []string{columnName(resp), resp.Status, "", "", "", "", "", "", resp.Text}
 		if m != nil {
 			row[2] = optInt(m.TTFTMs)
 			row[3] = strconv.FormatInt(m.DurationMs, 10)
@@ -107,7 +109,7 @@ func exportMarkdown(sess *playground.Session) []byte {
 		fmt.Fprintf(&b, "## System\n\n%s\n\n", *sess.System)
 	}
 	for _, resp := range sess.Responses {
-		fmt.Fprintf(&b, "## %s\n\n- Status: %s\n", resp.Model, resp.Status)
+		fmt.Fprintf(&b, "## %s\n\n- Status: %s\n", columnName(resp), resp.Status)
 		if resp.Error != nil {
 			fmt.Fprintf(&b, "- Error: %s (%s)\n", resp.Error.Code, resp.Error.Message)
 		}
@@ -119,6 +121,15 @@ func exportMarkdown(sess *playground.Session) []byte {
 		fmt.Fprintf(&b, "\n%s\n\n", resp.Text)
 	}
 	return []byte(b.String())
+}
+
+// columnName is a response's model, or, in a hidden session (whose view
+// has no models), "Column" and its label.
+func columnName(r *playground.Response) string {
+	if r.Model == "" {
+		return "Column " + r.Label
+	}
+	return r.Model
 }
 
 func optInt(v *int64) string {

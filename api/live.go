@@ -10,7 +10,7 @@ import (
 // liveState tracks the long-lived viewer connections (WebSocket and SSE),
 // which http.Server.Shutdown does not wait for: CloseLive ends closing,
 // every connection sees it and ends (WebSockets with 1001), and CloseLive
-// waits for them through conns.
+// waits for them through conns (and for a leaderboard computation).
 type liveState struct {
 	closing context.Context
 	close   context.CancelFunc
@@ -23,6 +23,7 @@ type liveState struct {
 func (s *Server) CloseLive() {
 	s.live.close()
 	s.live.conns.Wait()
+	s.boards.wg.Wait() // a leaderboard computation stops with closing
 }
 
 // originAllowed reports whether a browser's Origin names this server (the

@@ -49,13 +49,15 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		defer src.Unsubscribe(sub)
 	}
 	// A follower waits past done for the next turn; an unshare cuts it off.
+	// Any other stream is a watcher: it hears of a reveal while it lasts.
 	var cut <-chan struct{}
+	fl := hub.NewWatcher(sub.Queue, sub.ShareToken)
 	if follow {
-		fl := hub.NewFollower(sub.Queue, sub.ShareToken)
-		s.opts.Hub.AddFollower(id, fl)
-		defer s.opts.Hub.RemoveFollower(id, fl)
+		fl = hub.NewFollower(sub.Queue, sub.ShareToken)
 		cut = fl.Cut()
 	}
+	s.opts.Hub.AddFollower(id, fl)
+	defer s.opts.Hub.RemoveFollower(id, fl)
 	signedOut := s.watchCredentials(c.p)
 	defer signedOut.stop()
 	s.live.conns.Add(1)

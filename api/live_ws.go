@@ -111,7 +111,7 @@ type wsEnd struct {
 type wsSub struct {
 	sub    *hub.Subscriber
 	src    hub.Source
-	follow *hub.Follower // nil unless the subscribe asked to follow
+	follow *hub.Follower // a follower if the subscribe asked to follow, else a watcher
 }
 
 // clientFrame is any frame a client sends.
@@ -407,12 +407,15 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 		return
 	}
 	ws := wsSub{sub: sub, src: src}
+	// Taken after the subscription, so that "subscribed" comes first; it
+	// lasts, past done, until the viewer lets go: a follower hears of the
+	// next turns and the reveal, a watcher of the reveal only.
 	if f.Follow {
-		// Taken after the subscription, so that "subscribed" comes first;
-		// it lasts, past done, until the viewer lets go.
 		ws.follow = hub.NewFollower(cn.queue, sub.ShareToken)
-		cn.s.opts.Hub.AddFollower(f.SessionID, ws.follow)
+	} else {
+		ws.follow = hub.NewWatcher(cn.queue, sub.ShareToken)
 	}
+	cn.s.opts.Hub.AddFollower(f.SessionID, ws.follow)
 	cn.subs[f.SessionID] = ws
 	cn.s.metrics.liveViewers.Inc()
 	cn.subsChanged()

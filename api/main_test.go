@@ -207,6 +207,7 @@ func newEnv(t *testing.T, dialect string, opts ...func(*Options)) *restEnv {
 	o := Options{
 		Users:           d.Users(),
 		Sessions:        d.Sessions(),
+		Votes:           d.Votes(),
 		Tokens:          e.tokens,
 		Catalog:         e.catalog,
 		Runner:          e.runner,

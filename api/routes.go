@@ -38,6 +38,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /sessions/{id}/export", s.handleExport)
 	mux.HandleFunc("GET /sessions/{id}/diff", s.handleDiff)
 	mux.HandleFunc("GET /stats/models", s.handleModelStats)
+	mux.HandleFunc("PUT /sessions/{id}/vote", s.handleVote)
+	mux.HandleFunc("POST /sessions/{id}/reveal", s.handleReveal)
+	mux.HandleFunc("GET /leaderboard", s.handleLeaderboard)
 
 	// Live events.
 	mux.HandleFunc("GET /ws", s.handleWS)

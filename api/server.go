@@ -22,6 +22,7 @@ import (
 type Options struct {
 	Users    playground.UserService
 	Sessions playground.SessionService
+	Votes    playground.VoteService
 	Tokens   playground.TokenService
 	Catalog  playground.Catalog
 	Runner   playground.Runner
@@ -79,6 +80,7 @@ type Server struct {
 	metrics *metrics
 	auth    *authState
 	live    liveState
+	boards  leaderboards
 }
 
 // New builds the server and its route table.

@@ -114,11 +114,12 @@ type newSession struct {
 	columns []playground.Column
 	kind    string
 	parent  *playground.Session
+	blind   bool
 }
 
 // fromRequest is a first turn as POST /sessions asks for it.
 func fromRequest(req *playground.SessionRequest) newSession {
-	return newSession{prompt: req.Prompt, system: req.System, params: req.Params, columns: req.Columns(), kind: playground.KindNew}
+	return newSession{prompt: req.Prompt, system: req.System, params: req.Params, columns: req.Columns(), kind: playground.KindNew, blind: req.Blind}
 }
 
 // startSession charges and stores a new session and starts it.
@@ -131,7 +132,8 @@ func (s *Server) startSession(ctx context.Context, p *Principal, n newSession) (
 		CreatedAt: s.now().UTC(),
 		Status:    playground.SessionRunning,
 		Kind:      n.kind,
-		Revealed:  true,
+		Blind:     n.blind,
+		Revealed:  !n.blind,
 		Responses: make([]*playground.Response, 0, len(n.columns)),
 	}
 	sess.RootID = sess.ID
@@ -144,6 +146,11 @@ func (s *Server) startSession(ctx context.Context, p *Principal, n newSession) (
 	}
 	if n.params != nil {
 		sess.Params = *n.params
+	}
+	if n.blind {
+		// Labels follow the shuffled order, so A is not always the first
+		// model asked; responses are listed (and stored) in label order.
+		n.columns = shuffled(n.columns)
 	}
 	for i, c := range n.columns {
 		sess.Responses = append(sess.Responses, &playground.Response{
@@ -213,7 +220,7 @@ type sessionSummary struct {
 
 type responseSummary struct {
 	ID        string                    `json:"id"`
-	Model     string                    `json:"model"`
+	Model     playground.ModelRef       `json:"model"`
 	Label     string                    `json:"label"`
 	Status    string                    `json:"status"`
 	Params    playground.Params         `json:"params"`
@@ -231,9 +238,9 @@ func summarize(sess *playground.Session) *sessionSummary {
 		RootID: sess.RootID, Kind: sess.Kind, Blind: sess.Blind, Revealed: sess.Revealed, Turns: sess.Turns,
 		Responses: make([]*responseSummary, 0, len(sess.Responses)),
 	}
-	for _, r := range sess.Responses {
+	for _, r := range sess.View().Responses {
 		out.Responses = append(out.Responses, &responseSummary{
-			ID: r.ID, Model: r.Model, Label: r.Label, Status: r.Status, Params: r.Params, System: r.System,
+			ID: r.ID, Model: playground.ModelRef(r.Model), Label: r.Label, Status: r.Status, Params: r.Params, System: r.System,
 			Continues: r.Continues, Error: r.Error, Metrics: r.Metrics, Rating: r.Rating,
 		})
 	}
@@ -315,10 +322,12 @@ func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) {
 }
 
 // mergeLive returns the live copy of a session with what only the
-// database knows: owner, share state and ratings.
+// database knows: owner, share state, reveal and ratings.
 func mergeLive(row, live *playground.Session) *playground.Session {
 	out := live.Clone()
 	out.UserID, out.ShareToken, out.Shared, out.Turns = row.UserID, row.ShareToken, row.Shared, row.Turns
+	// The reveal is the database's: the live copy may not have heard yet.
+	out.Blind, out.Revealed = row.Blind, row.Revealed
 	for _, r := range out.Responses {
 		if dr := row.Response(r.ID); dr != nil {
 			r.Rating = dr.Rating

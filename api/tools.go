@@ -146,7 +146,7 @@ func (s *Server) handleRating(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"response": out})
+	s.writeJSON(w, http.StatusOK, map[string]any{"response": sess.ViewOf(out)})
 }
 
 // handleModelStats answers the per-model statistics of the caller's own

@@ -46,7 +46,41 @@ func migrations(dialect string) *migrate.Migrations {
 			"ALTER TABLE sessions DROP COLUMN kind",
 		}),
 	})
+	ms.Add(migrate.Migration{
+		Name:    "20261207000001",
+		Comment: "blind_votes",
+		Up:      ddlMigration(blindSchema(dialect)),
+		Down: ddlMigration([]string{
+			"DROP TABLE IF EXISTS votes",
+			"ALTER TABLE sessions DROP COLUMN revealed",
+			"ALTER TABLE sessions DROP COLUMN blind",
+		}),
+	})
 	return ms
+}
+
+// blindSchema adds blind comparisons: a session's blind and revealed
+// flags (rows written before it are plain sessions, revealed), and the
+// votes on them, one per account and session.
+func blindSchema(dialect string) []string {
+	ts := "TIMESTAMPTZ"
+	if dialect == DialectSQLite {
+		ts = "TEXT"
+	}
+	return []string{
+		`ALTER TABLE sessions ADD COLUMN blind BOOLEAN NOT NULL DEFAULT FALSE`,
+		`ALTER TABLE sessions ADD COLUMN revealed BOOLEAN NOT NULL DEFAULT TRUE`,
+		`CREATE TABLE IF NOT EXISTS votes (
+			session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+			user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+			choice TEXT NOT NULL,
+			identity_leak BOOLEAN NOT NULL DEFAULT FALSE,
+			cast_at ` + ts + ` NOT NULL,
+			PRIMARY KEY (session_id, user_id)
+		)`,
+		// The leaderboard of one account reads its votes.
+		`CREATE INDEX IF NOT EXISTS votes_user_idx ON votes (user_id)`,
+	}
 }
 
 // conversationSchema links sessions into conversations (kind, root_id) and

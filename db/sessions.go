@@ -28,6 +28,8 @@ type sessionRow struct {
 	ParentID   *string   `bun:"parent_id"`
 	RootID     string    `bun:"root_id"`
 	Kind       string    `bun:"kind"`
+	Blind      bool      `bun:"blind"`
+	Revealed   bool      `bun:"revealed"`
 	CreatedAt  time.Time `bun:"created_at"`
 	Status     string    `bun:"status"`
 	LastSeq    int64     `bun:"last_seq"`
@@ -80,7 +82,8 @@ func toSession(r *sessionRow) (*playground.Session, error) {
 		ParentID:  r.ParentID,
 		RootID:    r.RootID,
 		Kind:      r.Kind,
-		Revealed:  true,
+		Blind:     r.Blind,
+		Revealed:  r.Revealed || !r.Blind,
 		LastSeq:   r.LastSeq,
 		Owner:     r.Owner,
 		Responses: []*playground.Response{},
@@ -169,7 +172,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	if s.RootID == "" {
 		s.RootID = s.ID
 	}
-	// Blind sessions are not stored yet: every session is revealed.
+	// A blind session starts hidden; any other is revealed from the start.
 	s.Revealed = !s.Blind
 	if s.Responses == nil {
 		s.Responses = []*playground.Response{}
@@ -187,6 +190,8 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 		ParentID:  s.ParentID,
 		RootID:    s.RootID,
 		Kind:      s.Kind,
+		Blind:     s.Blind,
+		Revealed:  s.Revealed,
 		CreatedAt: s.CreatedAt,
 		Status:    s.Status,
 		LastSeq:   s.LastSeq,

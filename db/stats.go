@@ -31,7 +31,7 @@ SELECT r.model AS model,
 	coalesce(sum(r.cost_usd), 0)::double precision AS total_cost_usd
 FROM responses r
 JOIN sessions s ON s.id = r.session_id
-WHERE s.user_id = ?
+WHERE s.user_id = ? AND s.revealed
 GROUP BY r.model
 ORDER BY runs DESC, r.model COLLATE "C"`
 
@@ -44,7 +44,7 @@ WITH mine AS (
 	SELECT r.model, r.status, r.rating, r.ttft_ms, r.cost_usd, r.tokens_per_second
 	FROM responses r
 	JOIN sessions s ON s.id = r.session_id
-	WHERE s.user_id = ?
+	WHERE s.user_id = ? AND s.revealed
 ),
 ranked AS (
 	SELECT model, tokens_per_second AS tps,
@@ -71,7 +71,9 @@ LEFT JOIN medians md ON md.model = m.model
 GROUP BY m.model, md.p50
 ORDER BY runs DESC, m.model`
 
-// ModelStats returns per-model figures over the user's own sessions, by
+// ModelStats returns per-model figures over the user's own sessions (a
+// blind session's only once revealed: until then its figures would name
+// its models), by
 // one aggregate query: runs (every response), errors, wins (rated 1),
 // average time to first token, median tokens per second (both null when
 // no response reported one) and total cost. Most runs first.

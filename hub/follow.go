@@ -19,6 +19,9 @@ type Follower struct {
 	Queue *Queue
 	// ShareToken is the token the viewer came with ("" for the owner).
 	ShareToken string
+	// watchOnly: the viewer did not ask to follow, so it hears of no next
+	// turn, only of the session's reveal (see NewWatcher).
+	watchOnly bool
 
 	cut     chan struct{}
 	cutOnce sync.Once
@@ -27,6 +30,16 @@ type Follower struct {
 // NewFollower returns a follower that pushes to q.
 func NewFollower(q *Queue, shareToken string) *Follower {
 	return &Follower{Queue: q, ShareToken: shareToken, cut: make(chan struct{})}
+}
+
+// NewWatcher returns a registration for a viewer that does not follow:
+// it is told of the session's reveal, which may come after done, for as
+// long as it watches, and of no next turn. Every WebSocket subscription
+// and SSE stream is registered as a follower or a watcher.
+func NewWatcher(q *Queue, shareToken string) *Follower {
+	f := NewFollower(q, shareToken)
+	f.watchOnly = true
+	return f
 }
 
 // Cut is closed when an unshare has ended the follow: the viewer hears of
@@ -90,13 +103,18 @@ func (h *Hub) CutFollowers(sessionID, token string) {
 	}
 }
 
-// Followers counts the follows registered on this instance.
+// Followers counts the follows registered on this instance (watchers
+// aside).
 func (h *Hub) Followers() int {
 	h.follows.mu.Lock()
 	defer h.follows.mu.Unlock()
 	n := 0
 	for _, fs := range h.follows.set {
-		n += len(fs)
+		for f := range fs {
+			if !f.watchOnly {
+				n++
+			}
+		}
 	}
 	return n
 }
@@ -120,17 +138,66 @@ func (h *Hub) Announce(ctx context.Context, parentID string, next playground.Nex
 // DeliverNext tells this instance's followers of parentID of the turn
 // next; the broker calls it for an announcement from another instance.
 func (h *Hub) DeliverNext(parentID string, next playground.NextTurn) {
-	h.follows.mu.Lock()
-	fs := make([]*Follower, 0, len(h.follows.set[parentID]))
-	for f := range h.follows.set[parentID] {
-		fs = append(fs, f)
-	}
-	h.follows.mu.Unlock()
+	fs := h.registered(parentID, false)
 	if len(fs) == 0 {
 		return
 	}
 	frame := playground.NextFrame(parentID, next)
 	for _, f := range fs {
 		f.Queue.Push(frame) // a full queue drops its viewer, as for any event
+	}
+}
+
+// registered copies the followers of sessionID (with watchers when
+// watchers is set) under the lock, to be pushed to after letting go.
+func (h *Hub) registered(sessionID string, watchers bool) []*Follower {
+	h.follows.mu.Lock()
+	defer h.follows.mu.Unlock()
+	fs := make([]*Follower, 0, len(h.follows.set[sessionID]))
+	for f := range h.follows.set[sessionID] {
+		if watchers || !f.watchOnly {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+// Revealer is a Source that must hear of its session's reveal: a session
+// actor, whose later events and snapshots then show the models.
+type Revealer interface{ Reveal() }
+
+// revealBroker is a Broker that carries reveals to the other instances.
+type revealBroker interface {
+	Reveal(ctx context.Context, ev playground.RevealEvent) error
+}
+
+// Reveal tells every viewer of ev's session, on every instance, which
+// model wrote which answer: this instance's at once, the others' through
+// the broker. An error is the broker's: this instance's viewers have been
+// told all the same.
+func (h *Hub) Reveal(ctx context.Context, ev playground.RevealEvent) error {
+	h.DeliverReveal(ev)
+	rb, ok := h.broker.(revealBroker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	return rb.Reveal(ctx, ev)
+}
+
+// DeliverReveal sends the reveal to this instance's viewers of the
+// session and tells its actor, if it runs here; the broker calls it for a
+// reveal made on another instance.
+func (h *Hub) DeliverReveal(ev playground.RevealEvent) {
+	h.mu.Lock()
+	src := h.sessions[ev.SessionID]
+	h.mu.Unlock()
+	if r, ok := src.(Revealer); ok {
+		r.Reveal()
+	}
+	frame := playground.RevealFrame(ev)
+	for _, f := range h.registered(ev.SessionID, true) {
+		f.Queue.Push(frame)
 	}
 }

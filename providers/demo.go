@@ -29,6 +29,9 @@ type demoModel struct {
 	minWords   int
 	maxWords   int
 	fail       bool // fails before its first chunk, every time
+	// intro opens every answer: demo/introduce names itself, as a model
+	// that gives its identity away in a blind comparison would.
+	intro string
 }
 
 // demoModels are the ids of the demo provider:
@@ -37,6 +40,8 @@ type demoModel struct {
 //	             Markdown of a list, a code block and math has a floor)
 //	demo/steady  ~40 ms between chunks, 80–160 words
 //	demo/slow    ~90 ms between chunks after ~400 ms, 50–100 words
+//	demo/introduce  like demo/fast, but every answer opens by naming itself
+//	             ("I am Demo introduce, …"): an identity leak to test blind votes with
 //	demo/error   fails after ~250 ms with a non-retryable provider_error
 //	             "The demo model failed on purpose." (browser tests use it
 //	             to show an error column)
@@ -50,6 +55,8 @@ var demoModels = []demoModel{
 	{name: "fast", display: "Demo fast", interval: 15 * time.Millisecond, startDelay: 60 * time.Millisecond, minWords: 60, maxWords: 120},
 	{name: "steady", display: "Demo steady", interval: 40 * time.Millisecond, startDelay: 150 * time.Millisecond, minWords: 80, maxWords: 160},
 	{name: "slow", display: "Demo slow", interval: 90 * time.Millisecond, startDelay: 400 * time.Millisecond, minWords: 50, maxWords: 100},
+	{name: "introduce", display: "Demo introduce", interval: 15 * time.Millisecond, startDelay: 60 * time.Millisecond, minWords: 60, maxWords: 120,
+		intro: "I am Demo introduce, a model of the demo provider. "},
 	{name: "error", display: "Demo error (always fails)", startDelay: 250 * time.Millisecond, fail: true},
 }
 
@@ -111,6 +118,9 @@ func (p *Demo) Stream(ctx context.Context, req playground.ProviderRequest) (play
 		}
 	}
 	words := DemoText(rng, req.Prompt, m.minWords+rng.IntN(m.maxWords-m.minWords+1))
+	if m.intro != "" {
+		words = append(strings.SplitAfter(m.intro, " ")[:len(strings.Fields(m.intro))], words...)
+	}
 	finish := playground.FinishStop
 	if mt := req.Params.MaxTokens; mt != nil && *mt < len(words) {
 		words, finish = words[:*mt], playground.FinishLength

@@ -151,7 +151,7 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	policy.FirstByte, policy.Idle, policy.Total = cfg.FirstByteTimeout, cfg.IdleTimeout, cfg.TotalTimeout
 	a.engOpts = actors.Options{Store: a.db.Sessions(), Breakers: a.breakers, Policy: policy, Logger: logger}
 	a.apiOpts = api.Options{
-		Users: a.db.Users(), Sessions: a.db.Sessions(), Tokens: a.db.Tokens(), Logger: logger,
+		Users: a.db.Users(), Sessions: a.db.Sessions(), Votes: a.db.Votes(), Tokens: a.db.Tokens(), Logger: logger,
 		JWTSecret: secret, JWTTTL: cfg.JWTTTL, Production: cfg.Production(), FrontendURL: cfg.FrontendURL,
 		TrustedProxies: cfg.TrustedProxies, RegisterPerHour: cfg.RegisterPerHour, Plans: cfg.Plans,
 		Ready:    a.db.Ping,

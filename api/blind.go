@@ -1,0 +1,174 @@
+package api
+
+import (
+	"crypto/rand"
+	"math/big"
+	"net/http"
+
+	"github.com/playground-dev/playground"
+)
+
+// This file serves blind comparisons: the shuffle of a new blind
+// session's columns, votes and the reveal (docs/api.md, "Blind
+// comparisons and the leaderboard"). What a hidden session shows is
+// decided once, by playground.Session.View.
+
+// shuffled returns the columns in a uniformly random order (crypto/rand:
+// the order must not be guessable from anything the server shows).
+func shuffled(cols []playground.Column) []playground.Column {
+	out := append([]playground.Column(nil), cols...)
+	for i := len(out) - 1; i > 0; i-- {
+		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			panic("api: crypto/rand: " + err.Error()) // crypto/rand does not fail (Go 1.24+)
+		}
+		k := int(j.Int64())
+		out[i], out[k] = out[k], out[i]
+	}
+	return out
+}
+
+// notHidden is the 409 of a follow-up or rerun of a blind session before
+// its reveal.
+func notHidden(s *playground.Session) error {
+	if s.Hidden() {
+		return playground.Errorf(playground.EConflict, "A blind comparison takes no follow-up or rerun until it is revealed.")
+	}
+	return nil
+}
+
+type voteRequest struct {
+	Choice *string `json:"choice"`
+}
+
+// handleVote records the caller's vote on a blind session: the owner's,
+// or a signed-in share holder's; an anonymous viewer is 401. A session
+// that is not shared is revealed by its owner's vote at once.
+func (s *Server) handleVote(w http.ResponseWriter, r *http.Request) {
+	c, share, err := s.requestCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// A vote is an account's: a share token alone is not enough.
+	if c.p == nil {
+		if c.badCred != nil {
+			err = c.badCred
+		} else {
+			err = playground.Errorf(playground.EUnauthorized, "Sign in to vote.")
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	var body voteRequest
+	if err := s.decode(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Choice == nil || *body.Choice == "" {
+		s.writeError(w, r, playground.Invalid("choice", `choice is required: a response id, "tie" or "all_bad".`))
+		return
+	}
+	sess, owner, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	choice := *body.Choice
+	switch {
+	case !sess.Blind:
+		s.writeError(w, r, playground.Invalid("choice", "Only a blind comparison takes votes."))
+		return
+	case choice != playground.ChoiceTie && choice != playground.ChoiceAllBad && sess.Response(choice) == nil:
+		s.writeError(w, r, playground.Invalid("choice", `choice must be a response of this comparison, "tie" or "all_bad".`))
+		return
+	case sess.Revealed:
+		s.writeError(w, r, playground.Errorf(playground.EConflict, "Votes are closed: the comparison has been revealed."))
+		return
+	}
+	v := &playground.Vote{SessionID: sess.ID, UserID: c.p.UserID, Choice: choice, At: s.now(),
+		IdentityLeak: s.identityLeak(sess)}
+	if err := s.opts.Votes.CastVote(r.Context(), v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if owner && !sess.Shared {
+		// Vote, then see: nobody else can vote on a session not shared.
+		if err := s.reveal(r, sess.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"vote": v})
+}
+
+// identityLeak checks every answer of the session so far against the
+// patterns of playground.IdentityLeak.
+func (s *Server) identityLeak(sess *playground.Session) bool {
+	models := make([]string, 0, len(sess.Responses))
+	names := map[string]string{}
+	for _, r := range sess.Responses {
+		models = append(models, r.Model)
+		if m, _, err := s.opts.Catalog.Lookup(r.Model); err == nil {
+			names[r.Model] = m.Name
+		}
+	}
+	for _, r := range sess.Responses {
+		if playground.IdentityLeak(r.Text, models, names) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleReveal shows a blind session's models: the owner only; revealing
+// twice changes nothing.
+func (s *Server) handleReveal(w http.ResponseWriter, r *http.Request) {
+	c, share, err := s.requestCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sess.Hidden() {
+		if err := s.reveal(r, sess.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if sess, _, err = s.liveSession(r.Context(), c, sess.ID, share, toAct); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+}
+
+// reveal marks the session revealed and, if this call did it, tells its
+// viewers on every instance, with the tally. A viewer the broker could not
+// reach sees the models at its next snapshot or GET.
+func (s *Server) reveal(r *http.Request, sessionID string) error {
+	ctx := r.Context()
+	did, err := s.opts.Votes.Reveal(ctx, sessionID)
+	if err != nil || !did || s.opts.Hub == nil {
+		return err
+	}
+	sess, err := s.opts.Sessions.FindSession(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	if live, ok := s.opts.Runner.Live(sessionID); ok {
+		sess = mergeLive(sess, live)
+	}
+	tally, err := s.opts.Votes.Tally(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Hub.Reveal(ctx, playground.NewRevealEvent(sess, tally)); err != nil {
+		s.log.Warn("api: tell the other instances of a reveal", "session", sessionID, "err", err)
+	}
+	return nil
+}
