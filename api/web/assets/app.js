@@ -46,6 +46,7 @@ const state = {
   // "tie" or "all_bad") and the tally each reveal brought, per session.
   votes: new Map(),
   tallies: new Map(),
+  sharing: new Map(),   // session id -> shared, as this page last set it
   view: 'compare',      // compare | leaderboard: what /?view=… shows
 };
 
@@ -414,12 +415,22 @@ async function rateResponse(rid, score) {
   } catch (e) { notice(errorText(e)); }
 }
 
-async function shareSession() {
+/** markShared records that this page shared (or unshared) session id, over any older snapshot. */
+function markShared(id, on) {
+  state.sharing.set(id, on);
   const s = state.session;
-  if (!s) return;
+  if (!s || s.id !== id) return null; // another comparison is on screen now
+  s.shared = on;
+  return s;
+}
+
+async function shareSession() {
+  if (!state.session) return;
+  const id = state.session.id;
   try {
-    const token = await api.share(s.id);
-    s.shared = true;
+    const token = await api.share(id);
+    const s = markShared(id, true);
+    if (!s) return;
     $('share-link').value = `${location.origin}/s/${encodeURIComponent(token)}`;
     $('share-box').hidden = false;
     refreshToolbar();
@@ -430,11 +441,12 @@ async function shareSession() {
 }
 
 async function unshareSession() {
-  const s = state.session;
-  if (!s) return;
+  if (!state.session) return;
+  const id = state.session.id;
   try {
-    await api.unshare(s.id);
-    s.shared = false;
+    await api.unshare(id);
+    const s = markShared(id, false);
+    if (!s) return;
     $('share-box').hidden = true;
     $('share-link').value = '';
     refreshToolbar();
@@ -882,8 +894,12 @@ function onEvent(ev) {
   if (!s || ev.sessionId !== s.id) return;
   switch (ev.type) {
     case 'snapshot': {
+      // A snapshot may have been taken before this page shared the session
+      // or saw it revealed (it answers a subscribe sent earlier): what the
+      // page did or saw since stays.
       const old = s;
-      state.session = { ...ev.session, shared: ev.session.shared ?? old.shared };
+      const shared = state.sharing.get(s.id) ?? ev.session.shared ?? old.shared;
+      state.session = keepRevealed(old, { ...ev.session, shared });
       syncColumns(state.session);
       renderSessionHead();
       refreshToolbar();
@@ -1076,6 +1092,17 @@ async function castVote(choice) {
     voting = false;
     $('blind-bar').removeAttribute('aria-busy');
   }
+}
+
+/**
+ * keepRevealed: a blind session the page has seen revealed stays so when a
+ * snapshot taken before the reveal arrives late (the reveal is not in the
+ * log, so no later event would say it again).
+ */
+function keepRevealed(old, next) {
+  if (!old.blind || old.id !== next.id || !old.revealed || next.revealed) return next;
+  const model = new Map(old.responses.map((r) => [r.id, r.model]));
+  return { ...next, revealed: true, responses: next.responses.map((r) => ({ ...r, model: r.model || model.get(r.id) || null })) };
 }
 
 /** onScreen: session id is still the one in focus (a snapshot may have replaced its object meanwhile). */
