@@ -5,6 +5,7 @@ package api_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,60 @@ func TestBrowserLeaderboardView(t *testing.T) {
 	eval[bool](t, tab, `(history.back(), true)`)
 	waitFor(t, tab, 10*time.Second, "the leaderboard after Back", `!document.querySelector('#leaderboard').hidden &&
 		document.querySelector('#nav-leaderboard').getAttribute('aria-current') === 'page'`)
+}
+
+// screenshotJudge casts the votes of TestScreenshotLeaderboard from inside
+// the page: eight blind comparisons of the three demo models, each voted on
+// (by their owner, so each is revealed at once) as a judge who likes long
+// answers would, one a tie and one "all bad".
+const screenshotJudge = `(async () => {
+	const call = async (method, path, body) => {
+		const r = await fetch(path, {method, credentials: 'same-origin', headers: {'Content-Type': 'application/json'},
+			body: body === undefined ? undefined : JSON.stringify(body)});
+		if (!r.ok) throw new Error(method + ' ' + path + ': ' + r.status + ' ' + await r.text());
+		return r.json();
+	};
+	const topics = ['CRDTs', 'B-trees', 'TCP slow start', 'bloom filters', 'Raft', 'garbage collection', 'SIMD', 'JIT compilers'];
+	const started = await Promise.all(topics.map(t => call('POST', '/sessions',
+		{prompt: 'Explain ' + t + ' in two sentences', models: ['demo/fast', 'demo/steady', 'demo/slow'], blind: true})));
+	for (const [i, {session}] of started.entries()) {
+		let s = session;
+		while (s.status === 'running') {
+			await new Promise(r => setTimeout(r, 250));
+			s = (await call('GET', '/sessions/' + s.id)).session;
+		}
+		const longest = s.responses.reduce((a, b) => (b.text.length > a.text.length ? b : a));
+		await call('PUT', '/sessions/' + s.id + '/vote', {choice: i === 6 ? 'tie' : i === 7 ? 'all_bad' : longest.id});
+	}
+	return true;
+})()`
+
+// TestScreenshotLeaderboard writes the README's picture of the Leaderboard
+// (make screenshot) after eight blind comparisons judged by screenshotJudge.
+// Like TestScreenshotPhone it runs only when its variable names the file:
+// the view itself is tested by TestBrowserLeaderboardView and
+// TestBrowserBlindVoteReveal.
+func TestScreenshotLeaderboard(t *testing.T) {
+	out := os.Getenv("PLAYGROUND_SCREENSHOT_LEADERBOARD")
+	if out == "" {
+		return // by design: only `make screenshot` wants the file
+	}
+	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow")
+	tab := newBrowser(t)
+	do(t, tab, 10*time.Second, chromedp.EmulateViewport(1280, 560))
+	registerThroughForm(t, tab, srv.URL)
+	ctx, cancel := context.WithTimeout(tab, 2*time.Minute)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](screenshotJudge, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("the votes: %v", err)
+	}
+	// Loaded by its address, so the history and the quota show the comparisons made.
+	do(t, tab, 30*time.Second, chromedp.Navigate(srv.URL+"/?view=leaderboard"))
+	waitFor(t, tab, 30*time.Second, "the leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
+		document.querySelectorAll('#lb-table tbody tr').length === 3 && document.querySelectorAll('#history-list li').length === 8`)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeDocScreenshot(t, out, png)
 }
