@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/auth"
 )
 
 // cookieName is the session cookie of docs/api.md.
@@ -52,10 +53,10 @@ type Principal struct {
 // and registration limiters and the password hasher. It starts no
 // goroutine.
 type authState struct {
-	loginPair    Limiter // failed logins per (normalised email, client address)
-	loginAccount Limiter // failed logins per normalised email, from anywhere
-	loginAddress Limiter // failed logins per client address
-	register     Limiter // registrations per client address
+	loginPair    auth.Limiter // failed logins per (normalised email, client address)
+	loginAccount auth.Limiter // failed logins per normalised email, from anywhere
+	loginAddress auth.Limiter // failed logins per client address
+	register     auth.Limiter // registrations per client address
 	hasher       *hasher
 
 	// dummyHash is verified against when the email is unknown, so that
@@ -65,7 +66,7 @@ type authState struct {
 }
 
 // newAuthState builds the in-memory limiters (a shared implementation can
-// replace them through Limiter) and the hasher.
+// replace them through auth.Limiter) and the hasher.
 func newAuthState(s *Server) *authState {
 	perHour := s.opts.RegisterPerHour
 	if perHour <= 0 {
@@ -73,8 +74,8 @@ func newAuthState(s *Server) *authState {
 	}
 	newLimiter := s.opts.NewLimiter
 	if newLimiter == nil {
-		newLimiter = func(_ string, limit int, window time.Duration) Limiter {
-			return NewMemoryLimiter(limit, window, s.now)
+		newLimiter = func(_ string, limit int, window time.Duration) auth.Limiter {
+			return auth.NewMemoryLimiter(limit, window, s.now)
 		}
 	}
 	return &authState{
@@ -321,7 +322,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // limitKey is one count an attempt reserves: a limiter and its key.
 type limitKey struct {
-	l   Limiter
+	l   auth.Limiter
 	key string
 }
 

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/db"
-	"github.com/playground-dev/playground/hub"
 )
 
 // eachLimiter runs fn with the in-memory limiters and, when
@@ -38,8 +38,8 @@ func eachLimiter(t *testing.T, fn func(t *testing.T, e *restEnv)) {
 		}
 		prefix := "test:" + rand.Text()[:10] + ":limit:"
 		fn(t, newEnv(t, db.DialectSQLite, func(o *Options) {
-			o.NewLimiter = func(name string, limit int, window time.Duration) Limiter {
-				return hub.NewRedisLimiter(rdb, prefix+name+":", limit, window)
+			o.NewLimiter = func(name string, limit int, window time.Duration) auth.Limiter {
+				return auth.NewRedisLimiter(rdb, prefix+name+":", limit, window)
 			}
 		}))
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/hub"
 )
 
@@ -46,7 +47,7 @@ type Options struct {
 	Revoked func(ctx context.Context, jti string, expiresAt time.Time)
 	// NewLimiter makes the login and registration limiters (nil: in
 	// memory, this instance only); with Redis they count across instances.
-	NewLimiter func(name string, limit int, window time.Duration) Limiter
+	NewLimiter func(name string, limit int, window time.Duration) auth.Limiter
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 

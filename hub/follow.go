@@ -166,24 +166,15 @@ func (h *Hub) registered(sessionID string, watchers bool) []*Follower {
 // actor, whose later events and snapshots then show the models.
 type Revealer interface{ Reveal() }
 
-// revealBroker is a Broker that carries reveals to the other instances.
-type revealBroker interface {
-	Reveal(ctx context.Context, ev playground.RevealEvent) error
-}
-
 // Reveal tells every viewer of ev's session, on every instance, which
 // model wrote which answer: this instance's at once, the others' through
 // the broker. An error is the broker's: this instance's viewers have been
 // told all the same.
 func (h *Hub) Reveal(ctx context.Context, ev playground.RevealEvent) error {
 	h.DeliverReveal(ev)
-	rb, ok := h.broker.(revealBroker)
-	if !ok {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
-	return rb.Reveal(ctx, ev)
+	return h.broker.Reveal(ctx, ev)
 }
 
 // DeliverReveal sends the reveal to this instance's viewers of the

@@ -63,6 +63,9 @@ type Broker interface {
 	// Announce tells the followers of parentID on the other instances
 	// of the turn next (see Hub.Announce).
 	Announce(ctx context.Context, parentID string, next playground.NextTurn) error
+	// Reveal tells the viewers of a blind session on the other instances
+	// which model wrote which answer (see Hub.Reveal).
+	Reveal(ctx context.Context, ev playground.RevealEvent) error
 	// Close releases the broker's connections.
 	Close() error
 }
@@ -75,6 +78,9 @@ func (LocalBroker) Follow(context.Context, string) (Source, bool) { return nil, 
 
 // Announce has no other instance to tell.
 func (LocalBroker) Announce(context.Context, string, playground.NextTurn) error { return nil }
+
+// Reveal has no other instance to tell.
+func (LocalBroker) Reveal(context.Context, playground.RevealEvent) error { return nil }
 
 // Close does nothing.
 func (LocalBroker) Close() error { return nil }
@@ -238,15 +244,15 @@ func ServeStored(sub *Subscriber, s *playground.Session, since int64) {
 		frames = append(frames, playground.SubscribedFrame(s.ID, s.LastSeq))
 	}
 	if s.Status == playground.SessionRunning || since < s.LastSeq {
-		frames = append(frames, stateFrames(s)...)
+		frames = append(frames, StateFrames(s)...)
 	}
 	sub.Queue.PushAll(frames)
 }
 
-// stateFrames is what a viewer gets of a session known only by its state
+// StateFrames is what a viewer gets of a session known only by its state
 // as of s.LastSeq: a snapshot at that seq while it runs; once it has
 // ended, a snapshot covering every event before done, then done.
-func stateFrames(s *playground.Session) []playground.Frame {
+func StateFrames(s *playground.Session) []playground.Frame {
 	if s.Status == playground.SessionRunning {
 		return []playground.Frame{playground.SnapshotFrame(s, s.LastSeq)}
 	}

@@ -248,6 +248,16 @@ type wsViewer struct {
 	lastPresence int
 	paused       atomic.Bool
 	resume       chan struct{}
+
+	rawMu sync.Mutex
+	raw   []byte // every frame received, as sent
+}
+
+// received returns every byte the viewer has received so far.
+func (v *wsViewer) received() []byte {
+	v.rawMu.Lock()
+	defer v.rawMu.Unlock()
+	return append([]byte(nil), v.raw...)
 }
 
 func (ts *testServer) dialWS(t *testing.T, token string, header http.Header) *wsViewer {
@@ -296,6 +306,9 @@ func (v *wsViewer) readLoop() {
 			close(v.events)
 			return
 		}
+		v.rawMu.Lock()
+		v.raw = append(append(v.raw, data...), '\n')
+		v.rawMu.Unlock()
 		for _, line := range bytes.Split(data, []byte{'\n'}) {
 			var ev playground.WireEvent
 			if err := json.Unmarshal(line, &ev); err != nil {

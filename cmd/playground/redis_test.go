@@ -21,7 +21,7 @@ import (
 
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/db/dbtest"
-	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/hub/redishub"
 )
 
 // redisURL is the Redis the scale-out tests share; they run only when
@@ -402,7 +402,7 @@ func TestOwnerAliveAfterRedisRestart(t *testing.T) {
 	rc := redis.NewClient(opt)
 	defer rc.Close()
 	const lease = time.Second
-	b := hub.NewRedisBroker(hub.RedisOptions{Client: rc, Prefix: "restart:", Instance: "watcher", Lease: lease,
+	b := redishub.NewBroker(redishub.Options{Client: rc, Prefix: "restart:", Instance: "watcher", Lease: lease,
 		Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close()
 	ctx := context.Background()

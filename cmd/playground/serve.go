@@ -16,9 +16,11 @@ import (
 	"github.com/playground-dev/playground"
 	"github.com/playground-dev/playground/actors"
 	"github.com/playground-dev/playground/api"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db"
 	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/hub/redishub"
 	"github.com/playground-dev/playground/internal/listenfd"
 	"github.com/playground-dev/playground/providers"
 )
@@ -56,7 +58,7 @@ type app struct {
 	// With REDIS_URL: the client, the broker, this instance's name and the
 	// lease of its sessions.
 	rdb         redis.UniversalClient
-	broker      *hub.RedisBroker
+	broker      *redishub.Broker
 	redisPrefix string
 	instance    string
 	lease       time.Duration
@@ -89,7 +91,7 @@ func (a *app) connectRedis(ctx context.Context) error {
 	if a.lease <= 0 {
 		a.lease = 10 * time.Second
 	}
-	a.broker = hub.NewRedisBroker(hub.RedisOptions{Client: a.rdb, Prefix: a.redisPrefix, Instance: a.instance,
+	a.broker = redishub.NewBroker(redishub.Options{Client: a.rdb, Prefix: a.redisPrefix, Instance: a.instance,
 		Store: a.db.Sessions(), Logger: a.log, Lease: a.lease})
 	return nil
 }
@@ -184,13 +186,14 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	}
 	a.engine = actors.New(a.engOpts)
 	if a.broker != nil {
-		a.broker.SetControl(hub.Control{
+		a.broker.SetControl(redishub.Control{
 			Cancel: a.engine.CancelLocal, Revoke: a.hub.RevokeToken, Presence: a.engine.PresenceChanged,
 			Unshare: func(sid, token string) {
 				a.engine.UnshareLocal(sid, token)
 				a.hub.CutFollowers(sid, token)
 			},
-			Next: a.hub.DeliverNext,
+			Next:   a.hub.DeliverNext,
+			Reveal: a.hub.DeliverReveal,
 		})
 	}
 
@@ -220,11 +223,11 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 				logger.Warn("publish a logout to the other instances", "err", err)
 			}
 		}
-		tokens := hub.NewRedisTokens(a.db.Tokens(), a.rdb, a.redisPrefixOrDefault(), logger)
+		tokens := auth.NewRedisTokens(a.db.Tokens(), a.rdb, a.redisPrefixOrDefault(), logger)
 		defer tokens.Close()
 		a.apiOpts.Tokens = tokens
-		a.apiOpts.NewLimiter = func(name string, limit int, window time.Duration) api.Limiter {
-			return hub.NewRedisLimiter(a.rdb, a.redisPrefixOrDefault()+"limit:"+name+":", limit, window)
+		a.apiOpts.NewLimiter = func(name string, limit int, window time.Duration) auth.Limiter {
+			return auth.NewRedisLimiter(a.rdb, a.redisPrefixOrDefault()+"limit:"+name+":", limit, window)
 		}
 		a.apiOpts.Ready = func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {

@@ -1,4 +1,10 @@
-package hub
+// Package redishub carries sessions across instances through Redis: its
+// Broker implements hub.Broker with a Redis Stream per session, a
+// follower per remote session watched here, viewer counts summed over the
+// instances, and a control channel for cancels, unshares, revocations and
+// new turns. Everything of the hub that talks to Redis is here; package
+// hub itself knows only its Broker interface.
+package redishub
 
 import (
 	"context"
@@ -13,10 +19,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
 )
 
-// RedisOptions configure a RedisBroker.
-type RedisOptions struct {
+// Options configure a Broker.
+type Options struct {
 	// Client is a single node, a Redis Cluster or a Sentinel-managed
 	// master: the broker's commands work on all three.
 	Client redis.UniversalClient
@@ -25,7 +32,7 @@ type RedisOptions struct {
 	Prefix string
 	// Instance names this process; it must be unique among the instances.
 	Instance string
-	Store    SessionFinder
+	Store    hub.SessionFinder
 	Logger   *slog.Logger
 	// ReplayWindow is how long a session's stream stays after done.
 	ReplayWindow time.Duration
@@ -37,7 +44,7 @@ type RedisOptions struct {
 	FollowerIdle time.Duration
 }
 
-// Control is what the RedisBroker asks of this instance when another
+// Control is what the Broker asks of this instance when another
 // instance (or this one) publishes on the control channel.
 type Control struct {
 	Cancel   func(sessionID, responseID string) // a session running here
@@ -46,19 +53,21 @@ type Control struct {
 	Presence func(sessionID string)             // the total count changed
 
 	Next func(parentID string, next playground.NextTurn) // a new turn: tell local followers
+	// Reveal: a blind session was revealed; tell local viewers and actor.
+	Reveal func(ev playground.RevealEvent)
 }
 
-// RedisBroker makes several instances behave as one: each owned session's
+// Broker makes several instances behave as one: each owned session's
 // events go to a Redis Stream (seq as the entry id), any instance follows
 // a remote session with one reader per session, and a pub/sub channel
 // carries cancels, unshares, revocations and presence changes. Its
 // goroutines (writer, lease renewer, control listener, presence loop) are
-// started by NewRedisBroker and stopped by Close, which waits for them.
-type RedisBroker struct {
+// started by NewBroker and stopped by Close, which waits for them.
+type Broker struct {
 	rdb      redis.UniversalClient
 	prefix   string
 	instance string
-	store    SessionFinder
+	store    hub.SessionFinder
 	log      *slog.Logger
 	replay   time.Duration
 	lease    time.Duration
@@ -96,8 +105,8 @@ type pubSession struct {
 	done    bool // the done frame is among frames
 }
 
-// NewRedisBroker starts the broker's goroutines.
-func NewRedisBroker(opts RedisOptions) *RedisBroker {
+// NewBroker starts the broker's goroutines.
+func NewBroker(opts Options) *Broker {
 	if opts.Prefix == "" {
 		opts.Prefix = "playground:"
 	}
@@ -113,7 +122,7 @@ func NewRedisBroker(opts RedisOptions) *RedisBroker {
 	if opts.FollowerIdle <= 0 {
 		opts.FollowerIdle = 10 * time.Second
 	}
-	b := &RedisBroker{
+	b := &Broker{
 		rdb: opts.Client, sharded: shardedPubSub(opts.Client), prefix: opts.Prefix, instance: opts.Instance, store: opts.Store, log: opts.Logger,
 		replay: opts.ReplayWindow, lease: opts.Lease, idle: opts.FollowerIdle,
 		owned: map[string]*pubSession{}, followers: map[string]*follower{},
@@ -149,13 +158,13 @@ func shardedPubSub(rdb redis.UniversalClient) bool {
 }
 
 // SetControl installs the handlers of control messages.
-func (b *RedisBroker) SetControl(c Control) {
+func (b *Broker) SetControl(c Control) {
 	b.mu.Lock()
 	b.control = c
 	b.mu.Unlock()
 }
 
-func (b *RedisBroker) handlers() Control {
+func (b *Broker) handlers() Control {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.control
@@ -166,22 +175,22 @@ func (b *RedisBroker) handlers() Control {
 // counts live on one shard and a command naming two of them (Follow's
 // EXISTS) never spans slots. Commands over several sessions are
 // pipelines only, which go-redis splits per shard.
-func (b *RedisBroker) sessionKey(sid, part string) string {
+func (b *Broker) sessionKey(sid, part string) string {
 	return b.prefix + "s:{" + sid + "}:" + part
 }
-func (b *RedisBroker) streamKey(sid string) string   { return b.sessionKey(sid, "log") }
-func (b *RedisBroker) ownerKey(sid string) string    { return b.sessionKey(sid, "owner") }
-func (b *RedisBroker) presenceKey(sid string) string { return b.sessionKey(sid, "viewers") }
-func (b *RedisBroker) recoverKey(sid string) string  { return b.sessionKey(sid, "recovering") }
-func (b *RedisBroker) controlChannel() string        { return b.prefix + "control" }
+func (b *Broker) streamKey(sid string) string   { return b.sessionKey(sid, "log") }
+func (b *Broker) ownerKey(sid string) string    { return b.sessionKey(sid, "owner") }
+func (b *Broker) presenceKey(sid string) string { return b.sessionKey(sid, "viewers") }
+func (b *Broker) recoverKey(sid string) string  { return b.sessionKey(sid, "recovering") }
+func (b *Broker) controlChannel() string        { return b.prefix + "control" }
 
 // Ping reports whether Redis answers (for /readyz).
-func (b *RedisBroker) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
+func (b *Broker) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
 
 // Close writes what is still waiting for the streams (the last events of
 // sessions ended by a shutdown), stops the broker's goroutines and its
 // followers, and waits.
-func (b *RedisBroker) Close() error {
+func (b *Broker) Close() error {
 	if err := b.writeOnce(); err != nil {
 		b.log.Warn("redis: last write before closing", "err", err)
 	}
@@ -205,7 +214,7 @@ func retryDelay(failures int) time.Duration {
 }
 
 // sleep waits d or until the broker stops; it reports false on stop.
-func (b *RedisBroker) sleep(d time.Duration) bool {
+func (b *Broker) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -221,7 +230,7 @@ func (b *RedisBroker) sleep(d time.Duration) bool {
 // Own claims a session that starts on this instance, before anyone can
 // subscribe to it. If Redis is down the session still runs: its events
 // wait in memory and reach Redis when it is back.
-func (b *RedisBroker) Own(ctx context.Context, sid string) {
+func (b *Broker) Own(ctx context.Context, sid string) {
 	b.mu.Lock()
 	b.owned[sid] = &pubSession{}
 	b.mu.Unlock()
@@ -234,7 +243,7 @@ func (b *RedisBroker) Own(ctx context.Context, sid string) {
 
 // Publish queues a frame of an owned session for the stream. It never
 // blocks: the session actor goes on whatever Redis does.
-func (b *RedisBroker) Publish(sid string, f playground.Frame) {
+func (b *Broker) Publish(sid string, f playground.Frame) {
 	b.mu.Lock()
 	ps := b.owned[sid]
 	if ps == nil {
@@ -258,7 +267,7 @@ func (b *RedisBroker) Publish(sid string, f playground.Frame) {
 // from the start: entries Redis already has are refused by id and
 // skipped, and a stream Redis lost (a restart) is whole again, so remote
 // viewers resume without a gap.
-func (b *RedisBroker) writeLoop() {
+func (b *Broker) writeLoop() {
 	defer b.wg.Done()
 	failures := 0
 	for {
@@ -299,7 +308,7 @@ type pendingWrite struct {
 	done   bool
 }
 
-func (b *RedisBroker) writeOnce() error {
+func (b *Broker) writeOnce() error {
 	b.mu.Lock()
 	var work []pendingWrite
 	for sid, ps := range b.owned {
@@ -355,7 +364,7 @@ func (b *RedisBroker) writeOnce() error {
 }
 
 // leaseLoop renews this instance's claim on the sessions it runs.
-func (b *RedisBroker) leaseLoop() {
+func (b *Broker) leaseLoop() {
 	defer b.wg.Done()
 	for b.sleep(b.lease / 3) {
 		b.mu.Lock()
@@ -384,7 +393,7 @@ func (b *RedisBroker) leaseLoop() {
 // OwnerAlive reports whether a running session's owner still holds its
 // lease. When Redis cannot say, it answers true: better to wait than to
 // end a live peer's comparison.
-func (b *RedisBroker) OwnerAlive(ctx context.Context, sid string) bool {
+func (b *Broker) OwnerAlive(ctx context.Context, sid string) bool {
 	if !b.settled() {
 		return true
 	}
@@ -397,7 +406,7 @@ func (b *RedisBroker) OwnerAlive(ctx context.Context, sid string) bool {
 }
 
 // markUnsure records a reason to think Redis may have lost its keys.
-func (b *RedisBroker) markUnsure() {
+func (b *Broker) markUnsure() {
 	b.unsureMu.Lock()
 	b.unsure = time.Now()
 	b.unsureMu.Unlock()
@@ -406,7 +415,7 @@ func (b *RedisBroker) markUnsure() {
 // subscribed counts a confirmation of the control subscription: the first
 // is the start; any later one is a reconnection, after which Redis may
 // have come back empty.
-func (b *RedisBroker) subscribed() {
+func (b *Broker) subscribed() {
 	b.unsureMu.Lock()
 	b.subscriptions++
 	again := b.subscriptions > 1
@@ -418,7 +427,7 @@ func (b *RedisBroker) subscribed() {
 
 // settled reports whether Redis has been trusted for at least a lease, so
 // that every live owner has renewed its lease since.
-func (b *RedisBroker) settled() bool {
+func (b *Broker) settled() bool {
 	b.unsureMu.Lock()
 	defer b.unsureMu.Unlock()
 	return b.unsure.IsZero() || time.Since(b.unsure) >= b.lease
@@ -430,13 +439,13 @@ func (b *RedisBroker) settled() bool {
 // instance, and one that succeeded leaves nothing running to claim. A
 // second attempt after a slow first one is harmless: endings are stored
 // once, and the stream refuses events it already holds.
-func (b *RedisBroker) ClaimRecovery(ctx context.Context, sid string) bool {
+func (b *Broker) ClaimRecovery(ctx context.Context, sid string) bool {
 	ok, err := b.rdb.SetNX(ctx, b.recoverKey(sid), b.instance, b.lease).Result()
 	return err == nil && ok
 }
 
 // Tail returns the logged frames after seq, as far as the stream has them.
-func (b *RedisBroker) Tail(ctx context.Context, sid string, after int64) ([]playground.Frame, error) {
+func (b *Broker) Tail(ctx context.Context, sid string, after int64) ([]playground.Frame, error) {
 	msgs, err := b.rdb.XRange(ctx, b.streamKey(sid), strconv.FormatInt(after+1, 10)+"-0", "+").Result()
 	if err != nil {
 		return nil, err
@@ -460,7 +469,7 @@ func framesOf(sid string, msgs []redis.XMessage) []playground.Frame {
 
 // controlMsg travels on the control channel.
 type controlMsg struct {
-	Kind       string `json:"kind"` // cancel, unshare, revoke, presence
+	Kind       string `json:"kind"` // cancel, unshare, revoke, presence, next, reveal
 	SessionID  string `json:"sessionId,omitempty"`
 	ResponseID string `json:"responseId,omitempty"`
 	Token      string `json:"token,omitempty"`
@@ -468,9 +477,11 @@ type controlMsg struct {
 	From       string `json:"from,omitempty"`
 
 	Next *playground.NextTurn `json:"next,omitempty"` // kind next: the new turn
+
+	Reveal *playground.RevealEvent `json:"reveal,omitempty"` // kind reveal: models and tally
 }
 
-func (b *RedisBroker) publishControl(ctx context.Context, m controlMsg) error {
+func (b *Broker) publishControl(ctx context.Context, m controlMsg) error {
 	m.From = b.instance
 	data, _ := json.Marshal(m)
 	if b.sharded {
@@ -481,19 +492,19 @@ func (b *RedisBroker) publishControl(ctx context.Context, m controlMsg) error {
 
 // Cancel asks whichever instance runs the session to cancel it (or one
 // response).
-func (b *RedisBroker) Cancel(ctx context.Context, sid, rid string) error {
+func (b *Broker) Cancel(ctx context.Context, sid, rid string) error {
 	return b.publishControl(ctx, controlMsg{Kind: "cancel", SessionID: sid, ResponseID: rid})
 }
 
 // Unshare cuts off the viewers who came with token on every instance.
-func (b *RedisBroker) Unshare(ctx context.Context, sid, token string) error {
+func (b *Broker) Unshare(ctx context.Context, sid, token string) error {
 	b.unshareFollower(sid, token)
 	return b.publishControl(ctx, controlMsg{Kind: "unshare", SessionID: sid, Token: token})
 }
 
 // Revoke closes the connections holding jti on every instance. This
 // instance's own are closed at once, whether or not Redis answers.
-func (b *RedisBroker) Revoke(ctx context.Context, jti string) error {
+func (b *Broker) Revoke(ctx context.Context, jti string) error {
 	if h := b.handlers().Revoke; h != nil {
 		h(jti)
 	}
@@ -502,13 +513,19 @@ func (b *RedisBroker) Revoke(ctx context.Context, jti string) error {
 
 // Announce tells the followers of parentID on the other instances of a
 // new turn (this instance's were told by the hub).
-func (b *RedisBroker) Announce(ctx context.Context, parentID string, next playground.NextTurn) error {
+func (b *Broker) Announce(ctx context.Context, parentID string, next playground.NextTurn) error {
 	return b.publishControl(ctx, controlMsg{Kind: "next", SessionID: parentID, Next: &next})
+}
+
+// Reveal tells the viewers of a blind session on the other instances
+// which model wrote which answer (this instance's were told by the hub).
+func (b *Broker) Reveal(ctx context.Context, ev playground.RevealEvent) error {
+	return b.publishControl(ctx, controlMsg{Kind: "reveal", SessionID: ev.SessionID, Reveal: &ev})
 }
 
 // controlLoop listens on the control channel; go-redis reconnects the
 // subscription by itself after a failure.
-func (b *RedisBroker) controlLoop() {
+func (b *Broker) controlLoop() {
 	defer b.wg.Done()
 	var ps *redis.PubSub
 	if b.sharded {
@@ -542,7 +559,7 @@ func (b *RedisBroker) controlLoop() {
 	}
 }
 
-func (b *RedisBroker) onControl(m controlMsg) {
+func (b *Broker) onControl(m controlMsg) {
 	h := b.handlers()
 	switch m.Kind {
 	case "cancel":
@@ -557,6 +574,10 @@ func (b *RedisBroker) onControl(m controlMsg) {
 	case "revoke":
 		if h.Revoke != nil && m.From != b.instance {
 			h.Revoke(m.JTI)
+		}
+	case "reveal":
+		if h.Reveal != nil && m.Reveal != nil && m.From != b.instance {
+			h.Reveal(*m.Reveal)
 		}
 	case "next":
 		if h.Next != nil && m.Next != nil && m.From != b.instance {

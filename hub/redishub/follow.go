@@ -1,4 +1,4 @@
-package hub
+package redishub
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
 )
 
 // follower carries a session that runs on another instance to this
@@ -19,11 +20,11 @@ import (
 // the session's done has been delivered, when no viewer has been left for
 // FollowerIdle, or when the broker closes.
 type follower struct {
-	b       *RedisBroker
+	b       *Broker
 	sid     string
 	ctrl    chan followerReq
 	batches chan []playground.Frame
-	subs    map[*Subscriber]int64 // the seq up to which each viewer has its events
+	subs    map[*hub.Subscriber]int64 // the seq up to which each viewer has its events
 	last    int64
 	ended   bool
 	// log holds the frames delivered since the follower started (after
@@ -35,20 +36,20 @@ type follower struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	exited   chan struct{}
-	presence PresenceThrottle
+	presence hub.PresenceThrottle
 	poke     chan struct{}
 }
 
 type followerReq struct {
-	unsubscribe *Subscriber
-	subscribe   *Subscriber
+	unsubscribe *hub.Subscriber
+	subscribe   *hub.Subscriber
 	since       int64
 	unshare     string
-	ack         chan SubscribeResult
+	ack         chan hub.SubscribeResult
 }
 
-// Follow implements Broker: a follower for a session that Redis knows of.
-func (b *RedisBroker) Follow(ctx context.Context, sid string) (Source, bool) {
+// Follow implements hub.Broker: a follower for a session that Redis knows of.
+func (b *Broker) Follow(ctx context.Context, sid string) (hub.Source, bool) {
 	b.mu.Lock()
 	if f := b.followers[sid]; f != nil {
 		b.mu.Unlock()
@@ -73,31 +74,31 @@ func (b *RedisBroker) Follow(ctx context.Context, sid string) (Source, bool) {
 	}
 	fctx, cancel := context.WithCancel(context.Background())
 	f := &follower{b: b, sid: sid, ctrl: make(chan followerReq, 64), batches: make(chan []playground.Frame, 16),
-		subs: map[*Subscriber]int64{}, ctx: fctx, cancel: cancel, exited: make(chan struct{}), poke: make(chan struct{}, 1)}
+		subs: map[*hub.Subscriber]int64{}, ctx: fctx, cancel: cancel, exited: make(chan struct{}), poke: make(chan struct{}, 1)}
 	b.followers[sid] = f
 	b.wg.Add(1)
 	go f.run()
 	return f, true
 }
 
-// Subscribe implements Source.
-func (f *follower) Subscribe(sub *Subscriber, since int64) SubscribeResult {
-	ack := make(chan SubscribeResult, 1)
+// Subscribe implements hub.Source.
+func (f *follower) Subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
+	ack := make(chan hub.SubscribeResult, 1)
 	select {
 	case f.ctrl <- followerReq{subscribe: sub, since: since, ack: ack}:
 	case <-f.exited:
-		return Gone
+		return hub.Gone
 	}
 	select {
 	case r := <-ack:
 		return r
 	case <-f.exited:
-		return Gone
+		return hub.Gone
 	}
 }
 
-// Unsubscribe implements Source.
-func (f *follower) Unsubscribe(sub *Subscriber) {
+// Unsubscribe implements hub.Source.
+func (f *follower) Unsubscribe(sub *hub.Subscriber) {
 	select {
 	case f.ctrl <- followerReq{unsubscribe: sub}:
 	case <-f.exited:
@@ -109,7 +110,7 @@ func (f *follower) close() {
 	<-f.exited
 }
 
-func (b *RedisBroker) unshareFollower(sid, token string) {
+func (b *Broker) unshareFollower(sid, token string) {
 	b.mu.Lock()
 	f := b.followers[sid]
 	b.mu.Unlock()
@@ -121,7 +122,7 @@ func (b *RedisBroker) unshareFollower(sid, token string) {
 	}
 }
 
-func (b *RedisBroker) pokeFollower(sid string) {
+func (b *Broker) pokeFollower(sid string) {
 	b.mu.Lock()
 	f := b.followers[sid]
 	b.mu.Unlock()
@@ -255,7 +256,7 @@ func (f *follower) handle(req followerReq) {
 // subscribe replays from the stream when it still holds every event after
 // since, and otherwise sends a snapshot built from the database's last
 // checkpoint plus the stream's tail.
-func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
+func (f *follower) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
 	var frames []playground.Frame
@@ -276,20 +277,20 @@ func (f *follower) subscribe(sub *Subscriber, since int64) SubscribeResult {
 		s, err := f.restore(ctx)
 		if err != nil {
 			sub.Queue.PushAll([]playground.Frame{playground.ErrorFrame(f.sid, err)})
-			return Ended
+			return hub.Ended
 		}
-		frames, base = stateFrames(s), s.LastSeq
+		frames, base = hub.StateFrames(s), s.LastSeq
 	}
 	if sub.Subscribed {
 		frames = append([]playground.Frame{playground.SubscribedFrame(f.sid, max(f.last, base))}, frames...)
 	}
 	sub.Queue.PushAll(frames)
 	if n := len(frames); n > 0 && frames[n-1].Type == playground.EventDone {
-		return Ended
+		return hub.Ended
 	}
 	f.subs[sub] = base
 	f.presence.Dirty = true
-	return Live
+	return hub.Live
 }
 
 // deliver fans a batch out, skipping what a viewer already has. A gap
@@ -309,7 +310,7 @@ func (f *follower) deliver(frames []playground.Frame) {
 	}
 	// The writers are held until the whole batch is queued, so that each
 	// viewer gets it in one write.
-	wake := func() { WakeAll(f.subs) }
+	wake := func() { hub.WakeAll(f.subs) }
 	for _, fr := range frames {
 		if fr.Seq <= f.last {
 			continue
@@ -342,7 +343,7 @@ func (f *follower) resync(ctx context.Context) {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
 		return
 	}
-	frames := stateFrames(s)
+	frames := hub.StateFrames(s)
 	for sub := range f.subs {
 		if sub.Queue.PushAll(frames) {
 			f.subs[sub] = s.LastSeq
@@ -369,11 +370,11 @@ func (f *follower) restore(ctx context.Context) (*playground.Session, error) {
 	}
 	tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
 	for _, fr := range tail {
-		Apply(s, fr)
+		hub.Apply(s, fr)
 	}
 	for _, fr := range f.log {
 		if fr.Seq > s.LastSeq {
-			Apply(s, fr)
+			hub.Apply(s, fr)
 		}
 	}
 	return s, nil

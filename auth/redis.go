@@ -1,4 +1,4 @@
-package hub
+package auth
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // RedisLimiter counts events per key in fixed windows shared by every
 // instance (INCR with an expiry set on the window's first event), so
 // login and registration throttles hold however many instances serve.
-// It has the method set of api.Limiter.
+// It implements Limiter.
 type RedisLimiter struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -156,7 +156,7 @@ func (t *RedisTokens) flushLoop() {
 		if t.flush() {
 			return
 		}
-		timer := time.NewTimer(retryDelay(failures))
+		timer := time.NewTimer(min(100*time.Millisecond<<min(failures, 5), 2*time.Second))
 		select {
 		case <-timer.C:
 		case <-t.stop:

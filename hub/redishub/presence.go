@@ -1,4 +1,4 @@
-package hub
+package redishub
 
 import (
 	"context"
@@ -15,7 +15,7 @@ const presenceTTL = 30 * time.Second
 // returns the total across instances as last known. It never waits for
 // Redis: the presence loop writes the count and reads the others', and
 // pokes the session's local holder when the total changes.
-func (b *RedisBroker) Viewers(sid string, local int) int {
+func (b *Broker) Viewers(sid string, local int) int {
 	b.mu.Lock()
 	prev, had := b.local[sid]
 	if local == 0 {
@@ -37,7 +37,7 @@ func (b *RedisBroker) Viewers(sid string, local int) int {
 // presenceLoop owns the Redis side of presence: a hash per session with a
 // field per instance ("count:expiry-ms"), written when the local count
 // changes and refreshed every presenceTTL/3.
-func (b *RedisBroker) presenceLoop() {
+func (b *Broker) presenceLoop() {
 	defer b.wg.Done()
 	tick := time.NewTicker(presenceTTL / 3)
 	defer tick.Stop()
@@ -78,7 +78,7 @@ func (b *RedisBroker) presenceLoop() {
 	}
 }
 
-func (b *RedisBroker) syncPresence(sid string, written map[string]int, refresh bool) {
+func (b *Broker) syncPresence(sid string, written map[string]int, refresh bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	b.mu.Lock()
