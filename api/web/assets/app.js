@@ -1343,8 +1343,9 @@ async function bootViewer(token) {
   $('history').hidden = true;
   $('compose').hidden = true;
   api.models().then((m) => { state.models = m; }).catch(() => {});
-  // A signed-in viewer may vote on a blind comparison; an anonymous one is asked to log in.
-  try { state.user = await api.me(); } catch { state.user = null; }
+  // A signed-in viewer may vote on a blind comparison; an anonymous one is
+  // asked to log in. Asked beside the comparison, so watching starts at once.
+  api.me().then((u) => { state.user = u; renderBlind(); }).catch(() => {});
   try {
     const s = await api.getShared(token);
     await openConversation(s.id, { owner: false, shareToken: token });
