@@ -77,7 +77,11 @@ type Session struct {
 	// Blind hides which model wrote which answer until Revealed.
 	Blind bool `json:"blind"`
 	// Revealed is false exactly while a blind session is hidden.
-	Revealed  bool        `json:"revealed"`
+	Revealed bool `json:"revealed"`
+	// Votes counts a blind session's votes so far: how many, never for
+	// what (the reveal tells the tally). Nil, and not written, for a
+	// session that is not blind, and in live events.
+	Votes     *int        `json:"votes,omitempty"`
 	Responses []*Response `json:"responses"`
 	// Turns counts the sessions of the conversation this one starts; set
 	// on the first turns that ListSessions returns, else 0.
@@ -254,6 +258,10 @@ func (s *Session) Response(id string) *Response {
 // Clone returns a deep copy, safe to hand to another goroutine.
 func (s *Session) Clone() *Session {
 	c := *s
+	if s.Votes != nil {
+		n := *s.Votes
+		c.Votes = &n
+	}
 	c.Responses = make([]*Response, len(s.Responses))
 	for i, r := range s.Responses {
 		rc := *r

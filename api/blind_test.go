@@ -211,6 +211,15 @@ func TestVotes(t *testing.T) {
 		if w := vote(viewer.Token, tok, playground.ChoiceAllBad); w.Code != http.StatusOK {
 			t.Fatalf("revote: %d %s", w.Code, w.Body)
 		}
+		// Everyone sees how many voted, not for what.
+		for _, w := range []*httptest.ResponseRecorder{
+			e.do(restReq{method: "GET", path: "/sessions/" + s.ID + "?share=" + tok}),
+			e.do(restReq{method: "GET", path: "/sessions", token: owner.Token}),
+		} {
+			if !strings.Contains(w.Body.String(), `"votes":2`) {
+				t.Errorf("vote count missing: %s", w.Body)
+			}
+		}
 		wantError(t, vote("", tok, playground.ChoiceTie), http.StatusUnauthorized, playground.EUnauthorized)
 		wantError(t, vote(viewer.Token, "", playground.ChoiceTie), http.StatusNotFound, playground.ENotFound)
 		wantField(t, vote(owner.Token, "", "r_not-of-this-session"), "choice")

@@ -214,6 +214,7 @@ type sessionSummary struct {
 	Kind      string             `json:"kind"`
 	Blind     bool               `json:"blind"`
 	Revealed  bool               `json:"revealed"`
+	Votes     *int               `json:"votes,omitempty"`
 	Turns     int                `json:"turns"`
 	Responses []*responseSummary `json:"responses"`
 }
@@ -235,7 +236,7 @@ func summarize(sess *playground.Session) *sessionSummary {
 	out := &sessionSummary{
 		ID: sess.ID, Prompt: sess.Prompt, System: sess.System, Params: sess.Params,
 		CreatedAt: sess.CreatedAt, Status: sess.Status, Shared: sess.Shared, ParentID: sess.ParentID,
-		RootID: sess.RootID, Kind: sess.Kind, Blind: sess.Blind, Revealed: sess.Revealed, Turns: sess.Turns,
+		RootID: sess.RootID, Kind: sess.Kind, Blind: sess.Blind, Revealed: sess.Revealed, Votes: sess.Votes, Turns: sess.Turns,
 		Responses: make([]*responseSummary, 0, len(sess.Responses)),
 	}
 	for _, r := range sess.View().Responses {
@@ -327,7 +328,7 @@ func mergeLive(row, live *playground.Session) *playground.Session {
 	out := live.Clone()
 	out.UserID, out.ShareToken, out.Shared, out.Turns = row.UserID, row.ShareToken, row.Shared, row.Turns
 	// The reveal is the database's: the live copy may not have heard yet.
-	out.Blind, out.Revealed = row.Blind, row.Revealed
+	out.Blind, out.Revealed, out.Votes = row.Blind, row.Revealed, row.Votes
 	for _, r := range out.Responses {
 		if dr := row.Response(r.ID); dr != nil {
 			r.Rating = dr.Rating

@@ -7,16 +7,20 @@ import (
 	"github.com/uptrace/bun/migrate"
 )
 
-// UndoLastMigration takes the schema one migration back, as a database
-// written by the previous release has it, so that a test can write rows
-// the old way and migrate them forward.
-func UndoLastMigration(ctx context.Context, d *DB) error {
+// UndoMigrations takes the schema n migrations back, newest first, as a
+// database written by an earlier release has it, so that a test can write
+// rows the old way and migrate them forward.
+func UndoMigrations(ctx context.Context, d *DB, n int) error {
 	ms := migrations(d.dialect).Sorted()
-	last := ms[len(ms)-1]
-	m := migrate.NewMigrator(d.db, migrations(d.dialect))
-	if err := last.Down(ctx, m, &last); err != nil {
-		return fmt.Errorf("undo %s: %w", last.Name, err)
+	for i := len(ms) - 1; i >= len(ms)-n; i-- {
+		last := ms[i]
+		m := migrate.NewMigrator(d.db, migrations(d.dialect))
+		if err := last.Down(ctx, m, &last); err != nil {
+			return fmt.Errorf("undo %s: %w", last.Name, err)
+		}
+		if _, err := d.db.NewDelete().Table("bun_migrations").Where("name = ?", last.Name).Exec(ctx); err != nil {
+			return err
+		}
 	}
-	_, err := d.db.NewDelete().Table("bun_migrations").Where("name = ?", last.Name).Exec(ctx)
-	return err
+	return nil
 }

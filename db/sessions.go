@@ -343,7 +343,40 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 		s := byID[rr.SessionID]
 		s.Responses = append(s.Responses, r)
 	}
+	if err := d.voteCounts(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// voteCounts sets Votes on the blind sessions of ss, by one query.
+func (d *DB) voteCounts(ctx context.Context, ss []*playground.Session) error {
+	var ids []string
+	byID := map[string]*playground.Session{}
+	for _, s := range ss {
+		if s.Blind {
+			zero := 0
+			s.Votes = &zero
+			ids = append(ids, s.ID)
+			byID[s.ID] = s
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var counts []struct {
+		SessionID string `bun:"session_id"`
+		N         int    `bun:"n"`
+	}
+	if err := d.db.NewSelect().Table("votes").ColumnExpr("session_id, COUNT(*) AS n").
+		Where("session_id IN (?)", bun.List(ids)).Group("session_id").Scan(ctx, &counts); err != nil {
+		return err
+	}
+	for _, c := range counts {
+		n := c.N
+		byID[c.SessionID].Votes = &n
+	}
+	return nil
 }
 
 // conversationTokens gives each session without a share token of its own

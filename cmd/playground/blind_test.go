@@ -220,6 +220,10 @@ func TestBlindRevealAcrossInstances(t *testing.T) {
 	if code, data := viewer.rawDo(tr, "PUT", "/sessions/"+s.ID+"/vote?share="+token, map[string]any{"choice": choice}); code != 200 {
 		t.Fatalf("vote on B: %d %s", code, data)
 	}
+	// What B sent its viewer before the reveal (from the session's
+	// follower there) names no model either.
+	tr.add("WebSocket on B", ws.received())
+	tr.noModels(t)
 	if code, data := owner.rawDo(tr, "POST", "/sessions/"+s.ID+"/reveal", nil); code != 200 {
 		t.Fatalf("reveal on A: %d %s", code, data)
 	}
