@@ -85,8 +85,8 @@ func checkHidden(t *testing.T, who string, tab context.Context, withoutForm bool
 		t.Errorf("%s: before the reveal the page's DOM names %q", who, got)
 	}
 	for _, c := range blindColumns(t, tab) {
-		if c.Model != "" || c.Name != "model hidden" || c.Cost {
-			t.Errorf("%s: before the reveal column %s shows model %q, name %q, cost %v", who, c.Label, c.Model, c.Name, c.Cost)
+		if c.Model != "" || c.Name != "model hidden" || c.Cost || c.Tally != "" {
+			t.Errorf("%s: before the reveal column %s shows model %q, name %q, cost %v, tally %q", who, c.Label, c.Model, c.Name, c.Cost, c.Tally)
 		}
 	}
 }
@@ -118,8 +118,9 @@ func voteFor(t *testing.T, tab context.Context, choice string) {
 // TestBrowserBlindVoteReveal: the owner starts a blind comparison of two
 // models and shares it; a viewer who came with the link is asked to log in
 // to vote, does, and comes back to the link. Owner and viewer vote (the
-// owner changes their mind once), and until the reveal neither page holds
-// a model's id or name anywhere in its DOM. The owner reveals: both pages
+// owner changes their mind once) and both pages count two votes; until the
+// reveal neither page holds a model's id or name anywhere in its DOM, nor
+// a tally. The owner reveals: both pages
 // name the columns as the server does, with the tally per column; the
 // names animate in, except for a viewer who asks for reduced motion. The
 // owner's leaderboard then counts the owner's vote, everyone's both.
@@ -170,6 +171,11 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	voteFor(t, owner, "tie")
 	voteFor(t, owner, "A") // a second vote replaces the first
 	voteFor(t, viewer, "B")
+	// How many have voted, not for what: the owner's page learns of the viewer's vote by itself.
+	for who, tab := range map[string]context.Context{"owner": owner, "viewer": viewer} {
+		waitFor(t, tab, 20*time.Second, who+": the count of votes", `document.querySelector('#vote-count').textContent === '2 votes so far' &&
+			!document.querySelector('#vote-count').hidden && document.querySelector('#tally').hidden`)
+	}
 	checkHidden(t, "owner, voted", owner, true)
 	checkHidden(t, "viewer, voted", viewer, false)
 	if eval[bool](t, owner, `!document.querySelector('#rerun').hidden || !document.querySelector('#followup').hidden`) {

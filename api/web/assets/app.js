@@ -18,6 +18,8 @@ const MAX_MODELS = 8;
 // THREAD_POLL_MAX_MS.
 const THREAD_POLL_MS = 3000;
 const THREAD_POLL_MAX_MS = 60000;
+// How often a shared blind session is read again for its vote count, until its reveal.
+const VOTE_POLL_MS = 5000;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -47,6 +49,7 @@ const state = {
   votes: new Map(),
   tallies: new Map(),
   sharing: new Map(),   // session id -> shared, as this page last set it
+  votePoll: null,       // the timer of scheduleVotePoll
   view: 'compare',      // compare | leaderboard: what /?view=… shows
 };
 
@@ -519,6 +522,8 @@ function closeSession() {
   $('diff-output').replaceChildren();
   $('presence').hidden = true;
   $('blind-bar').hidden = true;
+  clearTimeout(state.votePoll);
+  state.votePoll = null;
   markCurrentHistory(null);
 }
 
@@ -899,7 +904,8 @@ function onEvent(ev) {
       // page did or saw since stays.
       const old = s;
       const shared = state.sharing.get(s.id) ?? ev.session.shared ?? old.shared;
-      state.session = keepRevealed(old, { ...ev.session, shared });
+      const votes = ev.session.votes ?? old.votes; // a snapshot has no vote count: keep the last read
+      state.session = keepRevealed(old, { ...ev.session, shared, votes });
       syncColumns(state.session);
       renderSessionHead();
       refreshToolbar();
@@ -1010,6 +1016,7 @@ function renderBlind() {
   const s = state.session;
   const bar = $('blind-bar');
   if (!s || !s.blind) {
+    scheduleVotePoll();
     bar.hidden = true;
     for (const col of state.columns.values()) { col.setVote(false, false); col.setTally(null); }
     return;
@@ -1043,8 +1050,9 @@ function renderBlind() {
   $('blind-note').textContent = note;
   $('vote-status').textContent = mine ? `Your vote: ${choiceText(mine)}` : (open ? 'You have not voted yet.' : '');
 
+  scheduleVotePoll();
   const count = viewerVoteCount(s);
-  $('vote-count').hidden = !(masked && s.shared && count !== null);
+  $('vote-count').hidden = !(masked && isShared(s) && count !== null);
   $('vote-count').textContent = count === null ? '' : `${count} vote${count === 1 ? '' : 's'} so far`;
   $('vote-leak').hidden = !(vote && vote.identityLeak);
 
@@ -1061,37 +1069,60 @@ function renderBlind() {
   }
 }
 
-/** viewerVoteCount is how many votes a shared blind session has so far, where the server says. */
+/** isShared: the session has a live share token (a viewer came with one, whatever a snapshot says). */
+const isShared = (s) => !!s.shared || state.viewer;
+
+/** viewerVoteCount is how many have voted on a blind session so far (docs/api.md: its `votes`), or null. */
 function viewerVoteCount(s) {
-  return typeof s.voteCount === 'number' ? s.voteCount : null;
+  return typeof s.votes === 'number' ? s.votes : null;
 }
 
-let voting = false;
+/**
+ * scheduleVotePoll reads a shared blind session again every VOTE_POLL_MS
+ * until its reveal: the vote count is not sent live (only a GET has it),
+ * and an SSE viewer's stream has ended by the time the owner reveals.
+ */
+function scheduleVotePoll() {
+  const s = state.session;
+  if (!(isMasked(s) && isShared(s))) { clearTimeout(state.votePoll); state.votePoll = null; return; }
+  if (state.votePoll) return;
+  state.votePoll = setTimeout(async () => {
+    state.votePoll = null;
+    if (state.session) await refreshBlind(state.session.id);
+    scheduleVotePoll();
+  }, VOTE_POLL_MS);
+}
+
+// One vote in flight at a time; a click meanwhile is cast after it (the last one wins).
+const voting = { busy: false, next: null };
 /** castVote records the caller's vote (a responseId, "tie" or "all_bad"); a later one replaces it. */
 async function castVote(choice) {
   const s = state.session;
-  if (!s || voting || !isMasked(s)) return;
-  voting = true;
+  if (!s || !isMasked(s)) return;
+  if (voting.busy) { voting.next = { id: s.id, choice }; return; }
+  voting.busy = true;
   $('blind-bar').setAttribute('aria-busy', 'true');
+  let reread = false;
   try {
     const v = await api.vote(s.id, choice, state.shareToken);
-    if (!onScreen(s.id)) return;
-    state.votes.set(s.id, { choice: v.choice || choice, identityLeak: !!v.identityLeak });
-    renderBlind();
-    announce(`Your vote: ${choiceText(v.choice || choice)}`);
-    // The owner's vote on an unshared session reveals it; a shared one has one more vote.
-    await refreshBlind(s.id);
-  } catch (e) {
-    if (e.status === 409) {
-      notice('The models were revealed before this vote arrived.', 'info');
-      await refreshBlind(s.id);
-    } else {
-      notice(errorText(e));
+    if (onScreen(s.id)) {
+      state.votes.set(s.id, { choice: v.choice || choice, identityLeak: !!v.identityLeak });
+      renderBlind();
+      announce(`Your vote: ${choiceText(v.choice || choice)}`);
     }
+    reread = true; // the owner's vote on an unshared session reveals it; a shared one has one more vote
+  } catch (e) {
+    reread = e.status === 409;
+    if (e.status === 409) notice('The models were revealed before this vote arrived.', 'info');
+    else notice(errorText(e));
   } finally {
-    voting = false;
+    voting.busy = false;
     $('blind-bar').removeAttribute('aria-busy');
   }
+  const next = voting.next;
+  voting.next = null;
+  if (next && onScreen(next.id)) { castVote(next.choice); return; }
+  if (reread && onScreen(s.id)) await refreshBlind(s.id);
 }
 
 /**
@@ -1114,7 +1145,7 @@ async function refreshBlind(id) {
   try { fresh = await api.getSession(id, state.shareToken); } catch { return; }
   if (!onScreen(id)) return;
   if (fresh.revealed) { applyRevealedSession(fresh); return; }
-  if (typeof fresh.voteCount === 'number') state.session.voteCount = fresh.voteCount;
+  if (typeof fresh.votes === 'number') state.session.votes = fresh.votes;
   renderBlind();
 }
 
