@@ -103,11 +103,13 @@ SOAKTIME ?= 10m
 soak:
 	$(GO) run ./cmd/playbench soak -duration $(SOAKTIME)
 
-## screenshot: regenerate docs/screenshot.png of a two-turn conversation of two models and
-## docs/screenshot-phone.png of a three-model comparison on a phone
+## screenshot: regenerate docs/screenshot.png of a two-turn conversation of two models,
+## docs/screenshot-phone.png of a three-model comparison on a phone and
+## docs/screenshot-leaderboard.png of the leaderboard after eight blind comparisons
 screenshot: tools
 	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshotConversation$$' ./api/
 	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./api/
+	PLAYGROUND_SCREENSHOT_LEADERBOARD=$(CURDIR)/docs/screenshot-leaderboard.png $(GO) test -count=1 -run '^TestScreenshotLeaderboard$$' ./api/
 
 ## web-vendor: fetch the page's libraries again, exactly the versions in api/web/vendor/VERSIONS,
 ## checked against the registry's sha512 (needs npm; nothing else in the build does)

@@ -227,6 +227,19 @@ func shot(t *testing.T, tab context.Context, name string) string {
 	return path
 }
 
+// writeDocScreenshot writes a picture of the docs (make screenshot) to out,
+// a path absolute or relative to the module root, where make runs.
+func writeDocScreenshot(t *testing.T, out string, png []byte) {
+	t.Helper()
+	if !filepath.IsAbs(out) {
+		out = filepath.Join("..", out)
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", out)
+}
+
 // column is what the page shows for one model.
 type column struct {
 	Model        string `json:"model"`

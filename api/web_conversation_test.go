@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -278,13 +277,7 @@ func TestScreenshotConversation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !filepath.IsAbs(out) {
-		out = filepath.Join("..", out) // relative to the module root, where make runs
-	}
-	if err := os.WriteFile(out, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", out)
+	writeDocScreenshot(t, out, png)
 }
 
 // wsSpy wraps the page's WebSocket before any script runs: it keeps what the

@@ -630,13 +630,7 @@ func TestScreenshotPhone(t *testing.T) {
 		}
 		return b
 	}()
-	if !filepath.IsAbs(out) {
-		out = filepath.Join("..", out) // relative to the module root, where make runs
-	}
-	if err := os.WriteFile(out, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", out)
+	writeDocScreenshot(t, out, png)
 }
 
 // TestBrowserThinkingLive: a model that thinks before it answers (the demo

@@ -110,6 +110,19 @@ export async function rate(id, rid, score) {
   const { response } = await request('PUT', `/sessions/${enc(id)}/responses/${enc(rid)}/rating`, { score });
   return response;
 }
+// Blind comparisons (docs/api.md "Blind comparisons and the leaderboard").
+// A viewer votes with the share token it came with; the owner reveals.
+export async function vote(id, choice, share) {
+  const { vote } = await request('PUT', `/sessions/${enc(id)}/vote${shareQS(share)}`, { choice });
+  return vote;
+}
+export async function reveal(id) {
+  const { session } = await request('POST', `/sessions/${enc(id)}/reveal`);
+  return session;
+}
+export function leaderboard(scope, includeLeaks) {
+  return request('GET', `/leaderboard?scope=${enc(scope)}${includeLeaks ? '&leaks=include' : ''}`);
+}
 export async function modelStats() {
   const { models } = await request('GET', '/stats/models');
   return models || [];

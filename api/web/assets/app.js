@@ -3,11 +3,12 @@
 // api.js, the live events of live.js and the renderers of view.js.
 
 import * as api from './api.js';
+import { Leaderboard } from './leaderboard.js';
 import { LiveClient } from './live.js';
 import { warmUp } from './markdown.js';
 import {
-  Column, el, fillTurnHead, flash, fmtCost, historyItem, isEnded, isOwnScroll, limitModels, markBest, promptTitle,
-  quotaText, relTime, renderDiff, renderModels, renderStats, setScroll, settingsPopover,
+  Column, el, fillTurnHead, flash, fmtCost, historyItem, isEnded, isOwnScroll, limitModels, markBest, maskedName,
+  promptTitle, quotaText, relTime, renderDiff, renderModels, renderStats, setScroll, settingsPopover,
 } from './view.js';
 
 const MAX_MODELS = 8;
@@ -17,6 +18,8 @@ const MAX_MODELS = 8;
 // THREAD_POLL_MAX_MS.
 const THREAD_POLL_MS = 3000;
 const THREAD_POLL_MAX_MS = 60000;
+// How often a shared blind session is read again for its vote count, until its reveal.
+const VOTE_POLL_MS = 5000;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -41,6 +44,13 @@ const state = {
   viewer: false,
   history: { cursor: null, done: false, loading: false, started: false },
   stats: { rows: [], key: 'runs', dir: 'descending' },
+  // Blind comparisons: the caller's vote per session (a choice: responseId,
+  // "tie" or "all_bad") and the tally each reveal brought, per session.
+  votes: new Map(),
+  tallies: new Map(),
+  sharing: new Map(),   // session id -> shared, as this page last set it
+  votePoll: null,       // the timer of scheduleVotePoll
+  view: 'compare',      // compare | leaderboard: what /?view=… shows
 };
 
 const live = new LiveClient({
@@ -95,6 +105,14 @@ function modelName(id) {
   return m && m.name ? m.name : id;
 }
 
+/** columnName is what a response is called: its model's name, or its label while blind. */
+function columnName(r) {
+  return r.model ? modelName(r.model) : maskedName(r.label);
+}
+
+/** isMasked: a blind session before its reveal (its models are null). */
+const isMasked = (s) => !!(s && s.blind && !s.revealed);
+
 // ---- accounts ----
 
 function renderAccount() {
@@ -132,6 +150,17 @@ function signedIn(user) {
   renderAccount();
   loadHistory(true);
   scheduleEstimate();
+  applyRoute(routeOf(location));
+}
+
+/**
+ * nextURL is where a sign-in started elsewhere wants to go back to: a viewer
+ * of a shared link who logs in to vote (/?next=/s/TOKEN). Only a viewer
+ * path of this page is followed, never another site.
+ */
+function nextURL() {
+  const next = new URLSearchParams(location.search).get('next') || '';
+  return /^\/s\/[^/?#\\]+$/.test(next) ? next : null;
 }
 
 function signedOut() {
@@ -165,6 +194,8 @@ function wireAuthForm(form, call, errEl) {
     try {
       const user = await call(email, password); // the access token is not kept: the cookie is the credential
       form.reset();
+      const next = nextURL();
+      if (next) { location.assign(next); return; }
       signedIn(user);
       $('prompt').focus();
     } catch (e) {
@@ -254,6 +285,17 @@ function refreshModelLimit() {
   const n = state.selected.size + state.extras.length;
   for (const b of $('model-list').querySelectorAll('.add-again')) b.disabled = n >= MAX_MODELS;
   $('models-count').textContent = n ? `(${n} of up to ${MAX_MODELS} chosen)` : `(up to ${MAX_MODELS})`;
+  refreshBlindOption();
+}
+
+/** refreshBlindOption warns, under the "Blind" switch, when too few models are chosen for it. */
+function refreshBlindOption() {
+  const n = state.selected.size + state.extras.length;
+  const short = $('blind').checked && n < 2;
+  $('blind-hint').classList.toggle('warn', short);
+  $('blind-hint').textContent = short
+    ? `A blind comparison needs two or more models (${n} chosen): the vote is between answers.`
+    : 'Hide which model wrote which answer: the columns are labelled A, B, … until the vote reveals them. Needs two or more models.';
 }
 
 /** requestBody reads the form into a POST /sessions body, or throws a message. */
@@ -275,6 +317,10 @@ function requestBody() {
   const body = { prompt, models, params: { temperature, maxTokens } };
   const system = $('system').value;
   if (system.trim()) body.system = system;
+  if ($('blind').checked) {
+    if (models.length < 2) throw Object.assign(new Error('A blind comparison needs two or more models.'), { field: 'blind' });
+    body.blind = true;
+  }
   return body;
 }
 
@@ -372,12 +418,22 @@ async function rateResponse(rid, score) {
   } catch (e) { notice(errorText(e)); }
 }
 
-async function shareSession() {
+/** markShared records that this page shared (or unshared) session id, over any older snapshot. */
+function markShared(id, on) {
+  state.sharing.set(id, on);
   const s = state.session;
-  if (!s) return;
+  if (!s || s.id !== id) return null; // another comparison is on screen now
+  s.shared = on;
+  return s;
+}
+
+async function shareSession() {
+  if (!state.session) return;
+  const id = state.session.id;
   try {
-    const token = await api.share(s.id);
-    s.shared = true;
+    const token = await api.share(id);
+    const s = markShared(id, true);
+    if (!s) return;
     $('share-link').value = `${location.origin}/s/${encodeURIComponent(token)}`;
     $('share-box').hidden = false;
     refreshToolbar();
@@ -388,11 +444,12 @@ async function shareSession() {
 }
 
 async function unshareSession() {
-  const s = state.session;
-  if (!s) return;
+  if (!state.session) return;
+  const id = state.session.id;
   try {
-    await api.unshare(s.id);
-    s.shared = false;
+    await api.unshare(id);
+    const s = markShared(id, false);
+    if (!s) return;
     $('share-box').hidden = true;
     $('share-link').value = '';
     refreshToolbar();
@@ -436,6 +493,7 @@ function reusePrompt() {
   if (s.system) $('system-details').open = true;
   state.selected = new Set(s.responses.map((r) => r.model)
     .filter((id) => state.models.some((m) => m.id === id && m.available)));
+  $('blind').checked = !!s.blind;
   drawModels();
   if (s.params) {
     if (typeof s.params.temperature === 'number') $('temperature').value = s.params.temperature;
@@ -463,6 +521,9 @@ function closeSession() {
   $('diff').hidden = true;
   $('diff-output').replaceChildren();
   $('presence').hidden = true;
+  $('blind-bar').hidden = true;
+  clearTimeout(state.votePoll);
+  state.votePoll = null;
   markCurrentHistory(null);
 }
 
@@ -489,7 +550,10 @@ function openSession(session, { owner, shareToken = null }) {
   markCurrentHistory(session.rootId || session.id);
   renderTurnHead();
   // A viewer follows the conversation: `next` tells of each new turn.
-  if (state.viewer || session.status === 'running') live.watch(session.id, { shareToken, follow: state.viewer });
+  // A blind session is followed until its reveal, which arrives as an event.
+  if (state.viewer || session.status === 'running' || isMasked(session)) {
+    live.watch(session.id, { shareToken, follow: state.viewer });
+  }
 }
 
 // ---- the conversation: the turns around the one in focus, and follow-ups ----
@@ -555,6 +619,7 @@ async function refreshThread() {
   if (!state.session || state.session.id !== cur.id) return;
   const i = all.findIndex((s) => s.id === cur.id);
   if (i < 0) return;
+  if (isMasked(cur) && all[i].revealed) applyRevealedSession(all[i]); // a reveal whose event was missed (SSE)
   if (state.viewer && i < all.length - 1) {
     advanceTo(all.at(-1), { owner: false, shareToken: state.shareToken }, all.slice(0, -1));
     return;
@@ -601,7 +666,7 @@ function renderThread() {
 /** turnView draws a turn around the one in focus: its prompt, then its columns side by side. */
 function turnView(s, n, isLast) {
   const cols = (s.responses || []).map((r) => {
-    const c = new Column(r, { modelName: modelName(r.model), onCarryOn: carryOn });
+    const c = new Column(r, { modelName: columnName(r), onCarryOn: carryOn });
     c.stick = false; // a turn drawn whole is read from its start, not followed to its end
     c.md.flush();    // its text is whole: render it now, not on a frame a background tab may never get
     c.setControls({ owner: false, carryOn: state.owner && isLast });
@@ -710,10 +775,12 @@ function syncColumns(session) {
     seen.add(r.id);
     let col = state.columns.get(r.id);
     if (!col) {
-      col = new Column(r, { modelName: modelName(r.model), onStop: stopResponse, onRate: rateResponse, onFocus: toggleFocus, onCarryOn: carryOn });
+      col = new Column(r, { modelName: columnName(r), onStop: stopResponse, onRate: rateResponse, onFocus: toggleFocus,
+        onCarryOn: carryOn, onVote: castVote });
       state.columns.set(r.id, col);
       box.append(col.el);
     } else {
+      if (col.masked && r.model) col.reveal(r.model, modelName(r.model)); // revealed in the meantime
       col.update(r);
     }
     col.setControls({ owner: state.owner, carryOn: state.owner && !state.after.length });
@@ -784,7 +851,7 @@ function refreshToolbar() {
   const running = s.status === 'running';
   const owner = state.owner;
   $('stop').hidden = !(owner && running);
-  $('rerun').hidden = !(owner && !running);
+  $('rerun').hidden = !(owner && !running && !isMasked(s)); // a rerun names its models
   $('share').hidden = !owner;
   $('share').textContent = s.shared ? 'Share link' : 'Share';
   $('unshare').hidden = !(owner && s.shared);
@@ -794,6 +861,7 @@ function refreshToolbar() {
   $('session').dataset.status = s.status;
   refreshDiff();
   refreshFollowup();
+  renderBlind();
 }
 
 /** refreshDiff offers the word diff once two or more answers have ended. */
@@ -804,7 +872,7 @@ function refreshDiff() {
   if (!ended) { $('diff').open = false; $('diff-output').replaceChildren(); return; }
   for (const [sel, pick] of [[$('diff-a'), 0], [$('diff-b'), 1]]) {
     const keep = sel.value;
-    sel.replaceChildren(...s.responses.map((r) => el('option', { value: r.id, text: modelName(r.model) })));
+    sel.replaceChildren(...s.responses.map((r) => el('option', { value: r.id, text: columnName(r) })));
     sel.value = s.responses.some((r) => r.id === keep) ? keep : s.responses[pick].id;
   }
 }
@@ -831,8 +899,13 @@ function onEvent(ev) {
   if (!s || ev.sessionId !== s.id) return;
   switch (ev.type) {
     case 'snapshot': {
+      // A snapshot may have been taken before this page shared the session
+      // or saw it revealed (it answers a subscribe sent earlier): what the
+      // page did or saw since stays.
       const old = s;
-      state.session = { ...ev.session, shared: ev.session.shared ?? old.shared };
+      const shared = state.sharing.get(s.id) ?? ev.session.shared ?? old.shared;
+      const votes = ev.session.votes ?? old.votes; // a snapshot has no vote count: keep the last read
+      state.session = keepRevealed(old, { ...ev.session, shared, votes });
       syncColumns(state.session);
       renderSessionHead();
       refreshToolbar();
@@ -849,17 +922,19 @@ function onEvent(ev) {
       if (isEnded(ev.status)) col.md.flush();
       if (ev.status === 'complete') refreshFollowup();
       renderColumnNav();
-      if (ev.status === 'complete') announce(`${modelName(r.model)} finished`);
-      else if (ev.status === 'error') announce(`${modelName(r.model)} failed: ${r.error ? r.error.message : 'error'}`);
-      else if (ev.status === 'cancelled') announce(`${modelName(r.model)} stopped`);
+      if (ev.status === 'complete') announce(`${columnName(r)} finished`);
+      else if (ev.status === 'error') announce(`${columnName(r)} failed: ${r.error ? r.error.message : 'error'}`);
+      else if (ev.status === 'cancelled') announce(`${columnName(r)} stopped`);
       break;
     }
     case 'chunk': {
       const r = findResponse(ev.responseId);
       const col = state.columns.get(ev.responseId);
       if (!r || !col) break;
+      const first = !r.text;
       if (col.appendChunk(ev.index, ev.text)) r.text = (r.text || '') + ev.text;
       if (r.status === 'pending') { r.status = 'streaming'; col.setStatus('streaming'); }
+      if (first && r.text && isMasked(s)) renderBlind(); // votes are taken from the first chunk on
       break;
     }
     case 'reasoning': {
@@ -899,6 +974,9 @@ function onEvent(ev) {
       }).catch((e) => notice(errorText(e)));
       break;
     }
+    case 'reveal':
+      applyReveal(ev.responses || [], ev.votes || null);
+      break;
     case 'presence': {
       const p = $('presence');
       p.textContent = `${ev.viewers} watching`;
@@ -914,6 +992,210 @@ function onEvent(ev) {
       }
       break;
     default:
+  }
+}
+
+// ---- blind comparisons: votes and the reveal ----
+
+/** choiceText puts a vote's choice into words: "answer B", "a tie", "all bad". */
+function choiceText(choice) {
+  if (choice === 'tie') return 'a tie';
+  if (choice === 'all_bad') return 'all bad';
+  const r = findResponse(choice);
+  if (!r) return 'an answer';
+  return r.model ? `answer ${r.label} (${modelName(r.model)})` : `answer ${r.label}`;
+}
+
+/**
+ * renderBlind draws what a blind session asks of the person looking at it:
+ * before the reveal, the votes (the owner's and a signed-in viewer's; an
+ * anonymous viewer is asked to log in), the viewers' vote count of a shared
+ * session and the owner's Reveal button; after it, the tally.
+ */
+function renderBlind() {
+  const s = state.session;
+  const bar = $('blind-bar');
+  if (!s || !s.blind) {
+    scheduleVotePoll();
+    bar.hidden = true;
+    for (const col of state.columns.values()) { col.setVote(false, false); col.setTally(null); }
+    return;
+  }
+  const masked = isMasked(s);
+  const vote = state.votes.get(s.id) || null;
+  const mine = vote ? vote.choice : null;
+  const signedIn = state.owner || !!state.user;
+  const open = masked && signedIn;
+  bar.hidden = false;
+  bar.dataset.state = masked ? 'voting' : 'revealed';
+  for (const col of state.columns.values()) col.setVote(open, mine === col.id);
+  const anyText = (s.responses || []).some((r) => r.text);
+  for (const b of [$('vote-tie'), $('vote-all-bad')]) {
+    const chosen = mine === b.dataset.choice;
+    b.hidden = !open && !chosen;
+    b.disabled = !open || !anyText;
+    b.setAttribute('aria-pressed', String(chosen));
+  }
+  const signin = $('vote-signin');
+  signin.hidden = !(masked && !signedIn);
+  signin.href = `/?next=${encodeURIComponent(location.pathname)}`;
+  $('reveal').hidden = !(masked && state.owner && s.shared);
+
+  let note;
+  if (!masked) note = 'Blind comparison, revealed.';
+  else if (state.owner && s.shared) note = 'Blind comparison: the models stay hidden until you reveal them, so that everyone signed in with the link can vote first. Votes may change until then.';
+  else if (state.owner) note = 'Blind comparison: the models are hidden. Vote for the best answer, a tie or all bad, and your vote reveals them. Share it first to let others vote too.';
+  else if (signedIn) note = 'Blind comparison: the models stay hidden until the owner reveals them. Vote for the best answer; you may change your vote until then.';
+  else note = 'Blind comparison: the models stay hidden until the owner reveals them. Votes are taken from signed-in accounts.';
+  $('blind-note').textContent = note;
+  $('vote-status').textContent = mine ? `Your vote: ${choiceText(mine)}` : (open ? 'You have not voted yet.' : '');
+
+  scheduleVotePoll();
+  const count = viewerVoteCount(s);
+  $('vote-count').hidden = !(masked && isShared(s) && count !== null);
+  $('vote-count').textContent = count === null ? '' : `${count} vote${count === 1 ? '' : 's'} so far`;
+  $('vote-leak').hidden = !(vote && vote.identityLeak);
+
+  const tally = masked ? null : state.tallies.get(s.id) || null;
+  const n = (rid) => (tally && typeof tally[rid] === 'number' ? tally[rid] : 0);
+  const most = tally ? Math.max(0, ...s.responses.map((r) => n(r.id))) : 0;
+  for (const col of state.columns.values()) col.setTally(tally ? n(col.id) : null, most > 0 && n(col.id) === most);
+  const line = $('tally');
+  line.hidden = !tally;
+  if (tally) {
+    const parts = s.responses.map((r) => `${r.label} ${n(r.id)}`);
+    const total = s.responses.reduce((a, r) => a + n(r.id), 0) + n('tie') + n('all_bad');
+    line.textContent = `Votes: ${parts.join(' · ')} · tie ${n('tie')} · all bad ${n('all_bad')} (${total} in all)`;
+  }
+}
+
+/** isShared: the session has a live share token (a viewer came with one, whatever a snapshot says). */
+const isShared = (s) => !!s.shared || state.viewer;
+
+/** viewerVoteCount is how many have voted on a blind session so far (docs/api.md: its `votes`), or null. */
+function viewerVoteCount(s) {
+  return typeof s.votes === 'number' ? s.votes : null;
+}
+
+/**
+ * scheduleVotePoll reads a shared blind session again every VOTE_POLL_MS
+ * until its reveal: the vote count is not sent live (only a GET has it),
+ * and an SSE viewer's stream has ended by the time the owner reveals.
+ */
+function scheduleVotePoll() {
+  const s = state.session;
+  if (!(isMasked(s) && isShared(s))) { clearTimeout(state.votePoll); state.votePoll = null; return; }
+  if (state.votePoll) return;
+  state.votePoll = setTimeout(async () => {
+    state.votePoll = null;
+    if (state.session) await refreshBlind(state.session.id);
+    scheduleVotePoll();
+  }, VOTE_POLL_MS);
+}
+
+// One vote in flight at a time; a click meanwhile is cast after it (the last one wins).
+const voting = { busy: false, next: null };
+/** castVote records the caller's vote (a responseId, "tie" or "all_bad"); a later one replaces it. */
+async function castVote(choice) {
+  const s = state.session;
+  if (!s || !isMasked(s)) return;
+  if (voting.busy) { voting.next = { id: s.id, choice }; return; }
+  voting.busy = true;
+  $('blind-bar').setAttribute('aria-busy', 'true');
+  let reread = false;
+  try {
+    const v = await api.vote(s.id, choice, state.shareToken);
+    if (onScreen(s.id)) {
+      state.votes.set(s.id, { choice: v.choice || choice, identityLeak: !!v.identityLeak });
+      renderBlind();
+      announce(`Your vote: ${choiceText(v.choice || choice)}`);
+    }
+    reread = true; // the owner's vote on an unshared session reveals it; a shared one has one more vote
+  } catch (e) {
+    reread = e.status === 409;
+    if (e.status === 409) notice('The models were revealed before this vote arrived.', 'info');
+    else notice(errorText(e));
+  } finally {
+    voting.busy = false;
+    $('blind-bar').removeAttribute('aria-busy');
+  }
+  const next = voting.next;
+  voting.next = null;
+  if (next && onScreen(next.id)) { castVote(next.choice); return; }
+  if (reread && onScreen(s.id)) await refreshBlind(s.id);
+}
+
+/**
+ * keepRevealed: a blind session the page has seen revealed stays so when a
+ * snapshot taken before the reveal arrives late (the reveal is not in the
+ * log, so no later event would say it again).
+ */
+function keepRevealed(old, next) {
+  if (!old.blind || old.id !== next.id || !old.revealed || next.revealed) return next;
+  const model = new Map(old.responses.map((r) => [r.id, r.model]));
+  return { ...next, revealed: true, responses: next.responses.map((r) => ({ ...r, model: r.model || model.get(r.id) || null })) };
+}
+
+/** onScreen: session id is still the one in focus (a snapshot may have replaced its object meanwhile). */
+const onScreen = (id) => !!state.session && state.session.id === id;
+
+/** refreshBlind reads a blind session again: revealed now, or a new vote count. */
+async function refreshBlind(id) {
+  let fresh;
+  try { fresh = await api.getSession(id, state.shareToken); } catch { return; }
+  if (!onScreen(id)) return;
+  if (fresh.revealed) { applyRevealedSession(fresh); return; }
+  if (typeof fresh.votes === 'number') state.session.votes = fresh.votes;
+  renderBlind();
+}
+
+async function revealSession() {
+  const s = state.session;
+  if (!s) return;
+  $('reveal').disabled = true;
+  try {
+    const fresh = await api.reveal(s.id);
+    if (onScreen(fresh.id)) applyRevealedSession(fresh);
+  } catch (e) {
+    notice(errorText(e));
+  } finally {
+    $('reveal').disabled = false;
+  }
+}
+
+/** applyRevealedSession shows the models of a revealed Session (from GET, or the reveal's answer). */
+function applyRevealedSession(fresh) {
+  applyReveal((fresh.responses || []).map((r) => ({
+    responseId: r.id, label: r.label, model: r.model, costUsd: r.metrics ? r.metrics.costUsd : undefined,
+  })), null);
+}
+
+/**
+ * applyReveal names the columns of the blind session on screen (the
+ * `reveal` event, or a revealed Session), with the tally when the event
+ * brought one. It may come twice (the event and the owner's own answer):
+ * the second only adds what the first lacked.
+ */
+function applyReveal(responses, votes) {
+  const s = state.session;
+  if (!s || !s.blind) return;
+  const was = isMasked(s);
+  for (const x of responses) {
+    const r = findResponse(x.responseId);
+    if (!r || !x.model) continue;
+    r.model = x.model;
+    if (r.metrics && x.costUsd !== undefined) r.metrics = { ...r.metrics, costUsd: x.costUsd };
+    const col = state.columns.get(x.responseId);
+    if (col) col.reveal(x.model, modelName(x.model), x.costUsd);
+  }
+  if (s.responses.every((r) => r.model)) s.revealed = true;
+  if (votes) state.tallies.set(s.id, votes);
+  renderColumnNav();
+  markBest([...state.columns.values()]);
+  refreshToolbar();
+  if (was && !isMasked(s)) {
+    announce(`Revealed: ${s.responses.map((r) => `${r.label} is ${modelName(r.model)}`).join(', ')}`);
+    if (state.owner) updateHistoryItem(s);
   }
 }
 
@@ -990,6 +1272,7 @@ const historyObserver = new IntersectionObserver((entries) => {
 });
 
 async function openHistory(id) {
+  if (state.view !== 'compare') go({ view: 'compare' });
   try {
     await openConversation(id, { owner: true });
     $('session').scrollIntoView({ block: 'start' });
@@ -1024,6 +1307,63 @@ function drawStats() {
   renderStats(document.querySelector('#stats-table tbody'), rows, key, dir);
 }
 
+// ---- views: the comparison and the leaderboard, by URL ----
+
+const leaderboard = new Leaderboard({
+  modelName,
+  errorText,
+  onChange: (q) => go({ view: 'leaderboard', ...q }, true),
+});
+
+/**
+ * routeOf reads the view a URL asks for: /?view=leaderboard, with
+ * &scope=all (everyone's votes, else the caller's) and &leaks=include, is
+ * the leaderboard; anything else the comparison (whose own parameters,
+ * ?models=…&prompt=…, prefillFromURL reads).
+ */
+function routeOf(loc) {
+  const q = new URLSearchParams(loc.search);
+  if (q.get('view') !== 'leaderboard') return { view: 'compare' };
+  return { view: 'leaderboard', scope: q.get('scope') === 'all' ? 'all' : 'me', leaks: q.get('leaks') === 'include' };
+}
+
+function urlOf(route) {
+  if (route.view !== 'leaderboard') return '/';
+  let u = '/?view=leaderboard';
+  if (route.scope === 'all') u += '&scope=all';
+  if (route.leaks) u += '&leaks=include';
+  return u;
+}
+
+/** go shows a view and puts its URL in the address bar (replace: as the same history entry). */
+function go(route, replace = false) {
+  const url = urlOf(route);
+  if (url !== location.pathname + location.search) history[replace ? 'replaceState' : 'pushState'](null, '', url);
+  applyRoute(route);
+}
+
+function applyRoute(route) {
+  if (state.viewer) return;
+  const lb = route.view === 'leaderboard';
+  state.view = route.view;
+  $('main').dataset.view = route.view;
+  $('leaderboard').hidden = !lb;
+  for (const [id, on] of [['nav-compare', !lb], ['nav-leaderboard', lb]]) {
+    if (on) $(id).setAttribute('aria-current', 'page'); else $(id).removeAttribute('aria-current');
+  }
+  if (lb && state.user) leaderboard.show(route);
+}
+
+/** navLink makes a link of the page's navigation change the view in place; other clicks (a new tab) go as links do. */
+function navLink(a, route) {
+  a.addEventListener('click', (e) => {
+    if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    go(route());
+    (state.view === 'leaderboard' ? $('leaderboard-title') : $('prompt')).focus();
+  });
+}
+
 // ---- viewer mode ----
 
 async function bootViewer(token) {
@@ -1034,6 +1374,9 @@ async function bootViewer(token) {
   $('history').hidden = true;
   $('compose').hidden = true;
   api.models().then((m) => { state.models = m; }).catch(() => {});
+  // A signed-in viewer may vote on a blind comparison; an anonymous one is
+  // asked to log in. Asked beside the comparison, so watching starts at once.
+  api.me().then((u) => { state.user = u; renderBlind(); }).catch(() => {});
   try {
     const s = await api.getShared(token);
     await openConversation(s.id, { owner: false, shareToken: token });
@@ -1060,16 +1403,19 @@ function wire() {
       sendFollowup();
       return;
     }
-    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !$('workspace').hidden && !$('compose').hidden) {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !$('workspace').hidden && !$('compose').hidden && state.view === 'compare') {
       e.preventDefault();
       start();
     }
   });
   for (const id of ['prompt', 'system', 'max-tokens', 'temperature']) $(id).addEventListener('input', scheduleEstimate);
+  $('blind').addEventListener('change', () => { refreshBlindOption(); scheduleEstimate(); });
   $('temperature').addEventListener('input', () => { $('temperature-value').textContent = $('temperature').value; });
   $('stop').addEventListener('click', stopSession);
   $('diff-form').addEventListener('submit', (e) => { e.preventDefault(); showDiff(); });
   $('share').addEventListener('click', shareSession);
+  $('reveal').addEventListener('click', revealSession);
+  for (const b of [$('vote-tie'), $('vote-all-bad')]) b.addEventListener('click', () => castVote(b.dataset.choice));
   $('unshare').addEventListener('click', unshareSession);
   $('share-copy').addEventListener('click', copyShareLink);
   $('rerun').addEventListener('click', rerunSession);
@@ -1079,7 +1425,16 @@ function wire() {
     const id = e.currentTarget.dataset.sessionId;
     if (id) openHistory(id);
   });
-  $('new-comparison').addEventListener('click', () => { closeSession(); clearThread(); $('prompt').focus(); });
+  $('new-comparison').addEventListener('click', () => {
+    if (state.view !== 'compare') go({ view: 'compare' });
+    closeSession();
+    clearThread();
+    $('prompt').focus();
+  });
+  navLink($('nav-compare'), () => ({ view: 'compare' }));
+  navLink($('leaderboard-back'), () => ({ view: 'compare' }));
+  navLink($('nav-leaderboard'), () => ({ view: 'leaderboard', ...leaderboard.query }));
+  window.addEventListener('popstate', () => applyRoute(routeOf(location)));
   $('stats-toggle').addEventListener('click', () => toggleStats($('stats').hidden));
   $('stats-close').addEventListener('click', () => { toggleStats(false); $('stats-toggle').focus(); });
   for (const th of document.querySelectorAll('#stats-table th[data-key]')) {
@@ -1118,6 +1473,7 @@ function prefillFromURL() {
   if (prompt) $('prompt').value = prompt.slice(0, 32000);
   if (system) { $('system').value = system.slice(0, 32000); $('system-details').open = true; }
   if (models.length) state.selected = new Set(models.slice(0, MAX_MODELS));
+  if (q.get('blind') === '1' || q.get('blind') === 'true') $('blind').checked = true;
 }
 
 async function boot() {
@@ -1129,10 +1485,14 @@ async function boot() {
   prefillFromURL();
   loadModels();
   try {
-    signedIn(await api.me());
+    const user = await api.me();
+    const next = nextURL();
+    if (next) { location.replace(next); return; } // signed in already: back to the shared comparison
+    signedIn(user);
   } catch (e) {
     if (e.status !== 401) notice(errorText(e));
     signedOut();
+    if (e.status === 401 && nextURL()) notice('Log in or create an account to vote: you will be taken back to the shared comparison.', 'info');
   }
 }
 

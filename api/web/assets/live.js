@@ -12,6 +12,8 @@
 import { streamURL } from './api.js';
 
 const SESSION_EVENTS = ['snapshot', 'status', 'chunk', 'reasoning', 'metrics', 'done'];
+// Events that are not part of a session's log: no seq, never replayed.
+const UNLOGGED_EVENTS = ['presence', 'next', 'reveal'];
 const PING_MS = 25000;
 
 /** backoff returns the wait before reconnect attempt n (0-based): doubling
@@ -208,7 +210,8 @@ export class LiveClient {
         if (sub) sub.resyncing = false;
         return;
       case 'presence':
-      case 'next': // not part of the log: no seq
+      case 'next':
+      case 'reveal': // not part of the log: no seq
         if (sub) this.emit(msg);
         return;
       case 'error':
@@ -285,7 +288,7 @@ export class LiveClient {
       this.dispatch(msg);
       if (msg.type === 'done' && sub.done) this.closeSSE(sub); // the server ends the stream; do not reconnect
     };
-    for (const t of [...SESSION_EVENTS, 'presence']) es.addEventListener(t, handle(t));
+    for (const t of [...SESSION_EVENTS, ...UNLOGGED_EVENTS]) es.addEventListener(t, handle(t));
     es.addEventListener('error', (e) => {
       if (sub.es !== es) return;
       if (e instanceof MessageEvent && e.data) { handle('error')(e); return; } // an error event from the server

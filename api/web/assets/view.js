@@ -81,38 +81,38 @@ export const shortModel = (id) => String(id);
 const ENDED = new Set(['complete', 'error', 'cancelled']);
 export const isEnded = (status) => ENDED.has(status);
 
+/** maskedName is what a blind session's column is called before the reveal. */
+export const maskedName = (label) => `Answer ${label}`;
+
 /**
  * Column is one model's answer: status badge, the model's thinking, the
  * answer (rendered Markdown, or the raw text on request), metrics and tools.
  * The raw text lives in a single Text node that chunks are appended to, so
  * the .text element's textContent is exactly the response's text.
+ *
+ * A column of a blind session before its reveal is masked: its model is
+ * null, it is called by its label, it shows no cost, and it offers a vote
+ * instead of a rating; reveal() names it.
  */
 export class Column {
-  constructor(response, { modelName, onStop, onRate, onFocus, onCarryOn }) {
+  constructor(response, { modelName, onStop, onRate, onFocus, onCarryOn, onVote }) {
     const tpl = document.getElementById('column-template');
     this.el = tpl.content.firstElementChild.cloneNode(true);
     this.id = response.id;
-    this.model = response.model;
-    this.name = modelName || response.model;
-    this.el.dataset.model = response.model;
-    this.el.dataset.responseId = response.id;
-    this.el.setAttribute('aria-label', this.name);
     this.label = response.label || '';
+    this.el.dataset.responseId = response.id;
     this.el.dataset.label = this.label;
     $('.col-label', this.el).textContent = this.label;
     $('.col-label', this.el).hidden = !this.label;
     this.nameEl = $('.model-name', this.el);
-    this.nameEl.textContent = this.name;
-    this.nameEl.title = response.model;
+    this.tallyEl = $('.tally', this.el);
     this.statusEl = $('.status', this.el);
     this.detailEl = $('.status-detail', this.el);
     this.errorEl = $('.error-message', this.el);
     this.textEl = $('.text', this.el);
-    this.textEl.setAttribute('aria-label', `Answer from ${this.name}, as written`);
     this.textNode = document.createTextNode('');
     this.textEl.append(this.textNode);
     this.answerEl = $('.answer', this.el);
-    this.answerEl.setAttribute('aria-label', `Answer from ${this.name}`);
     this.md = new MarkdownView(this.answerEl, () => this.followBottom());
     this.thinkingEl = $('.thinking', this.el);
     this.thinkingNode = document.createTextNode('');
@@ -124,12 +124,10 @@ export class Column {
     this.focusBtn = $('.focus-one', this.el);
     this.ratingEl = $('.rating', this.el);
     this.carryBtn = $('.carry-on', this.el);
-    this.carryBtn.setAttribute('aria-label', `Carry on with ${this.label ? `answer ${this.label}, ` : ''}${this.name}`);
+    this.voteBtn = $('.vote-best', this.el);
+    this.setModel(response.model, modelName);
     this.carryBtn.addEventListener('click', () => onCarryOn && onCarryOn(this));
-    this.copyBtn.setAttribute('aria-label', `Copy the answer from ${this.name}`);
-    this.stopBtn.setAttribute('aria-label', `Stop ${this.name}`);
-    this.rawBtn.setAttribute('aria-label', `Show the raw text of ${this.name}'s answer`);
-    this.focusBtn.setAttribute('aria-label', `Focus on ${this.name}`);
+    this.voteBtn.addEventListener('click', () => onVote && onVote(this.id));
     this.copyBtn.addEventListener('click', () => this.copy());
     this.stopBtn.addEventListener('click', () => onStop && onStop(this.id));
     this.rawBtn.addEventListener('click', () => this.setRaw(!this.raw));
@@ -155,8 +153,78 @@ export class Column {
     this.raw = false;
     this.stick = true;     // keep the newest text in view while it streams
     this.controls = { owner: false, carryOn: false };
+    this.voting = { open: false, chosen: false };
     this.status = '';
     this.update(response);
+  }
+
+  /**
+   * setModel names the column: by its model, or, with none (a blind session
+   * before the reveal), by its label alone. Every accessible name follows.
+   */
+  setModel(model, modelName) {
+    this.model = model || null;
+    this.masked = !model;
+    this.name = model ? (modelName || model) : maskedName(this.label);
+    this.el.dataset.model = model || '';
+    this.el.setAttribute('aria-label', this.name);
+    this.el.classList.toggle('masked', this.masked);
+    this.nameEl.textContent = model ? this.name : 'model hidden';
+    this.nameEl.classList.toggle('masked-name', this.masked);
+    if (model) this.nameEl.title = model; else this.nameEl.removeAttribute('title');
+    const who = model ? `${this.label ? `answer ${this.label}, ` : ''}${this.name}` : `answer ${this.label}`;
+    this.textEl.setAttribute('aria-label', `Answer from ${this.name}, as written`);
+    this.answerEl.setAttribute('aria-label', `Answer from ${this.name}`);
+    this.carryBtn.setAttribute('aria-label', `Carry on with ${who}`);
+    this.copyBtn.setAttribute('aria-label', `Copy the answer from ${this.name}`);
+    this.stopBtn.setAttribute('aria-label', `Stop ${this.name}`);
+    this.rawBtn.setAttribute('aria-label', `Show the raw text of ${this.name}'s answer`);
+    this.focusBtn.setAttribute('aria-label', `Focus on ${this.name}`);
+    this.voteBtn.setAttribute('aria-label', `Vote for answer ${this.label}: the best`);
+  }
+
+  /**
+   * reveal names a masked column once its blind session is revealed; the
+   * name comes in with an animation (none when the reader asks for reduced
+   * motion: see style.css). The cost, hidden until now, is shown.
+   */
+  reveal(model, modelName, costUsd) {
+    if (!model) return;
+    const was = this.masked;
+    this.setModel(model, modelName);
+    if (this.metrics && costUsd !== undefined) this.metrics = { ...this.metrics, costUsd };
+    this.setMetrics(this.metrics);
+    this.refreshTools();
+    if (was) {
+      this.nameEl.classList.remove('revealed');
+      void this.nameEl.offsetWidth; // restart the animation
+      this.nameEl.classList.add('revealed');
+    }
+  }
+
+  /** setVote offers this column's vote button (open) and shows whether it is the caller's vote (chosen). */
+  setVote(open, chosen) {
+    this.voting = { open, chosen };
+    this.refreshVote();
+  }
+
+  /** A vote is taken from the first chunk on: before it, there is nothing to judge. */
+  refreshVote() {
+    const { open, chosen } = this.voting;
+    this.voteBtn.hidden = !open && !chosen;
+    this.voteBtn.disabled = !open || !this.textNode.data;
+    this.voteBtn.setAttribute('aria-pressed', String(chosen));
+    this.voteBtn.textContent = chosen ? 'Your pick' : 'Best';
+    this.el.classList.toggle('voted', chosen);
+  }
+
+  /** setTally shows the votes this answer got, once revealed; lead marks the most. */
+  setTally(n, lead) {
+    const on = isNum(n);
+    this.tallyEl.hidden = !on;
+    this.tallyEl.textContent = on ? `${n} vote${n === 1 ? '' : 's'}` : '';
+    this.tallyEl.dataset.votes = on ? String(n) : '';
+    this.tallyEl.classList.toggle('lead', on && lead);
   }
 
   /** body is the element that shows the answer now: rendered or raw. */
@@ -182,8 +250,8 @@ export class Column {
   refreshTools() {
     const running = !isEnded(this.status);
     this.stopBtn.hidden = !(this.controls.owner && running);
-    this.ratingEl.hidden = !(this.controls.owner && !running);
-    this.carryBtn.hidden = !(this.controls.carryOn && this.status === 'complete');
+    this.ratingEl.hidden = !(this.controls.owner && !running && !this.masked);
+    this.carryBtn.hidden = !(this.controls.carryOn && this.status === 'complete' && !this.masked);
   }
 
   /** setRaw shows the answer as written (true) or rendered (false). */
@@ -258,8 +326,10 @@ export class Column {
     if (isNum(index) && this.nextIndex !== null && index < this.nextIndex) return false;
     if (isNum(index)) this.nextIndex = index + 1;
     if (text && !this.textNode.data && !this.thinkingEl.hidden) this.thinkingEl.open = false; // the answer has begun
+    const first = !this.textNode.data && !!text;
     this.textNode.appendData(text || '');
     this.md.append(text || '');
+    if (first) this.refreshVote();
     if (this.raw) this.followBottom();
     return true;
   }
@@ -287,6 +357,7 @@ export class Column {
   setText(text) {
     this.textNode.data = text;
     this.md.set(text);
+    this.refreshVote();
   }
 
   get text() {
@@ -307,7 +378,8 @@ export class Column {
       ['duration', 'Duration', fmtMs(m.durationMs)],
       ['tps', 'Tokens/s', fmtRate(m.tokensPerSecond)],
       ['tokens', 'Tokens in/out', `${fmtInt(m.promptTokens)} / ${fmtInt(m.completionTokens)}`],
-      ['cost', 'Cost', fmtCost(m.costUsd)],
+      // A blind session shows no cost until the reveal: the price would tell the model.
+      ...(this.masked ? [] : [['cost', 'Cost', fmtCost(m.costUsd)]]),
     ];
     if (isNum(m.attempts) && m.attempts > 1) rows.push(['attempts', 'Attempts', String(m.attempts)]);
     if (m.finishReason && m.finishReason !== 'stop') rows.push(['finish', 'Finish', m.finishReason]);
@@ -533,9 +605,10 @@ export function historyItem(s, onOpen) {
       ' · ',
       `${models.length} model${models.length === 1 ? '' : 's'}`,
       s.shared ? ' · shared' : '',
+      s.blind ? (s.revealed ? ' · blind, revealed' : ' · blind') : '',
       el('span', { class: 'history-turns', dataset: { turns: String(s.turns || 1) },
         text: (s.turns || 1) > 1 ? ` · ${s.turns} turns` : '' })));
-  btn.title = models.join(', ');
+  btn.title = models.filter(Boolean).join(', '); // a blind session names none until the reveal
   btn.addEventListener('click', () => onOpen(s.id));
   return el('li', { dataset: { sessionId: s.id } }, btn);
 }
