@@ -7,16 +7,20 @@ import (
 	"github.com/uptrace/bun/migrate"
 )
 
-// UndoLastMigration takes the schema one migration back, as a database
-// written by the previous release has it, so that a test can write rows
-// the old way and migrate them forward.
-func UndoLastMigration(ctx context.Context, d *DB) error {
+// UndoMigrationsFrom takes the schema back to before the migration named
+// from, newest first, as a database written by an older release has it,
+// so that a test can write rows the old way and migrate them forward.
+func UndoMigrationsFrom(ctx context.Context, d *DB, from string) error {
 	ms := migrations(d.dialect).Sorted()
-	last := ms[len(ms)-1]
 	m := migrate.NewMigrator(d.db, migrations(d.dialect))
-	if err := last.Down(ctx, m, &last); err != nil {
-		return fmt.Errorf("undo %s: %w", last.Name, err)
+	for i := len(ms) - 1; i >= 0 && ms[i].Name >= from; i-- {
+		mig := ms[i]
+		if err := mig.Down(ctx, m, &mig); err != nil {
+			return fmt.Errorf("undo %s: %w", mig.Name, err)
+		}
+		if _, err := d.db.NewDelete().Table("bun_migrations").Where("name = ?", mig.Name).Exec(ctx); err != nil {
+			return err
+		}
 	}
-	_, err := d.db.NewDelete().Table("bun_migrations").Where("name = ?", last.Name).Exec(ctx)
-	return err
+	return nil
 }
