@@ -91,11 +91,20 @@ fuzz-smoke:
 		rm -f "$$dir/fuzz.test"; \
 	done
 
-## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 20 minutes;
-## installs Centrifugo into a temporary directory; BENCHFLAGS="-quick" for a smoke run)
+## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 30 minutes;
+## installs Centrifugo into a temporary directory; BENCHFLAGS="-quick" for a smoke run). The
+## fan-out runs beside the floor, and beside the playground built from BENCHBASE (default main;
+## empty: none), old and new alternating in one run
 BENCHFLAGS ?= -warmup 1s -window 3s
+BENCHBASE ?= main
 bench:
-	$(GO) run ./cmd/playbench all $(BENCHFLAGS) -out docs/benchmarks.md
+	@set -e; base=$$(mktemp -d); trap 'rm -rf "$$base"' EXIT; flags=""; \
+	if [ -n "$(BENCHBASE)" ]; then \
+		git archive "$(BENCHBASE)" | tar -x -C "$$base"; \
+		(cd "$$base" && $(GO) build -o "$$base/playground-base" ./cmd/playground); \
+		flags="-baseline-bin $$base/playground-base"; \
+	fi; \
+	$(GO) run ./cmd/playbench all $(BENCHFLAGS) $$flags -out docs/benchmarks.md
 
 ## soak: two instances over a throwaway PostgreSQL cluster and a redis-server of its own, under
 ## load for SOAKTIME (10 minutes), the database and Redis each restarted once; not part of make test

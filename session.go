@@ -452,14 +452,21 @@ func (p *Params) validate(prefix string) error {
 }
 
 // ResponseCheckpoint is the running state of one response, written at
-// least every two seconds while a session streams.
+// least every two seconds while a session streams. A checkpoint carries
+// only what the last one did not: Text is the response's text from byte
+// TextFrom on, Reasoning its thinking from byte ReasoningFrom on, so the
+// bytes written for a response grow with its length, not its square.
+// Written again at the same offsets (a retry after a failed write), the
+// longer text replaces the shorter: nothing is stored twice.
 type ResponseCheckpoint struct {
-	ID        string
-	Status    string
-	Text      string
-	Reasoning string
-	NextIndex int
-	Attempts  int
+	ID            string
+	Status        string
+	TextFrom      int
+	Text          string
+	ReasoningFrom int
+	Reasoning     string
+	NextIndex     int
+	Attempts      int
 }
 
 // ModelStats is one row of GET /stats/models.

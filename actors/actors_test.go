@@ -29,6 +29,7 @@ type step struct {
 	reasoning string
 	err       error
 	wait      time.Duration
+	hold      func() <-chan struct{} // waited on before the step, when set
 	usage     *playground.Usage
 }
 
@@ -80,6 +81,13 @@ func (s *fakeStream) Recv() (playground.Delta, error) {
 	}
 	st := s.steps[0]
 	s.steps = s.steps[1:]
+	if st.hold != nil {
+		select {
+		case <-st.hold():
+		case <-s.ctx.Done():
+			return playground.Delta{}, s.ctx.Err()
+		}
+	}
 	if st.wait > 0 {
 		select {
 		case <-time.After(st.wait):
@@ -115,7 +123,12 @@ type rig struct {
 }
 
 func newRig(t *testing.T, policy Policy, breakers *Breakers) *rig {
-	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	return newRigOn(t, dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{}), policy, breakers)
+}
+
+// newRigOn is newRig on a database the test opened (of another dialect,
+// or with a query hook).
+func newRigOn(t *testing.T, d *db.DB, policy Policy, breakers *Breakers) *rig {
 	prov := &fakeProvider{name: "fake", scripts: map[string][]script{}, attempts: map[string]int{}}
 	h := hub.New(hub.Options{Store: d.Sessions()})
 	e := New(Options{Hub: h, Store: d.Sessions(), Catalog: fakeCatalog{prov}, Policy: policy, Breakers: breakers,

@@ -319,14 +319,34 @@ func (a *sessionActor) checkpoint() {
 // checkpointWriter writes checkpoints off the streaming path. It is
 // started by run and ends when run closes a.ckpt after the last model
 // actor has ended; run waits for it through ckptDone.
+//
+// A job holds each response's whole text (strings the actor's builders
+// share, not copies); the writer sends the store only what it has not
+// written yet, from the offsets of its last write that succeeded. A write
+// that failed is sent again, longer, from the same offsets by the next
+// job, and replaces whatever of it the store may have kept.
 func (a *sessionActor) checkpointWriter() {
 	defer close(a.ckptDone)
+	type offsets struct{ text, reasoning int }
+	written := map[string]offsets{}
 	for job := range a.ckpt {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := a.e.store.Checkpoint(ctx, a.sess.ID, job.lastSeq, job.responses); err != nil {
-			a.e.log.Warn("actors: checkpoint", "session", a.sess.ID, "err", err)
+		rs := make([]playground.ResponseCheckpoint, len(job.responses))
+		for i, c := range job.responses {
+			w := written[c.ID]
+			c.TextFrom, c.Text = w.text, c.Text[w.text:]
+			c.ReasoningFrom, c.Reasoning = w.reasoning, c.Reasoning[w.reasoning:]
+			rs[i] = c
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := a.e.store.Checkpoint(ctx, a.sess.ID, job.lastSeq, rs)
 		cancel()
+		if err != nil {
+			a.e.log.Warn("actors: checkpoint", "session", a.sess.ID, "err", err)
+			continue
+		}
+		for _, c := range job.responses {
+			written[c.ID] = offsets{len(c.Text), len(c.Reasoning)}
+		}
 	}
 }
 

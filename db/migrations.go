@@ -56,6 +56,12 @@ func migrations(dialect string) *migrate.Migrations {
 			"ALTER TABLE sessions DROP COLUMN blind",
 		}),
 	})
+	ms.Add(migrate.Migration{
+		Name:    "20261207000002",
+		Comment: "response_chunks",
+		Up:      ddlMigration(chunkSchema()),
+		Down:    ddlMigration([]string{"DROP TABLE IF EXISTS response_chunks"}),
+	})
 	return ms
 }
 
@@ -80,6 +86,26 @@ func blindSchema(dialect string) []string {
 		)`,
 		// The leaderboard of one account reads its votes.
 		`CREATE INDEX IF NOT EXISTS votes_user_idx ON votes (user_id)`,
+	}
+}
+
+// chunkSchema holds the text of running responses as it arrives: each
+// checkpoint appends a row with what the last one did not carry, keyed by
+// the byte offsets it starts at, so a retried write at the same offsets
+// replaces its row instead of doubling it. The final row of a response
+// (responses.text, written once when it ends) replaces its chunks, which
+// are then deleted. Responses still running from before this table read
+// the text of their last whole-text checkpoint, as before.
+func chunkSchema() []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS response_chunks (
+			response_id TEXT NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+			text_from BIGINT NOT NULL,
+			reasoning_from BIGINT NOT NULL,
+			text TEXT NOT NULL,
+			reasoning TEXT NOT NULL,
+			PRIMARY KEY (response_id, text_from, reasoning_from)
+		)`,
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 func TestMigrate_OldRowsReadAsFirstTurns(t *testing.T) {
 	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
 		u := mustCreateUser(t, d, "old@example.com")
-		// Back to before conversations (and blind comparisons, after them).
-		if err := db.UndoMigrations(ctx, d, 2); err != nil {
+		// Back to before conversations (and everything after them).
+		if err := db.UndoMigrationsFrom(ctx, d, "20261206000001"); err != nil {
 			t.Fatal(err)
 		}
 		b := d.Bun()
@@ -68,6 +68,27 @@ func TestMigrate_OldRowsReadAsFirstTurns(t *testing.T) {
 		}
 		if len(list) != 1 || list[0].ID != "s_a" || list[0].Turns != 3 {
 			t.Fatalf("list: %d items (first %+v), want one conversation s_a of 3 turns", len(list), list)
+		}
+	})
+}
+
+// A response still running when the chunk table arrived keeps the text of
+// its last whole-text checkpoint: recovery ends it with that text.
+func TestMigrate_RunningTextKept(t *testing.T) {
+	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
+		u := mustCreateUser(t, d, "old@example.com")
+		s := mustCreateSession(t, d, u.ID, "demo/a")
+		if err := db.UndoMigrationsFrom(ctx, d, "20261207000002"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Bun().ExecContext(ctx, `UPDATE responses SET text = 'so far', status = 'streaming' WHERE id = ?`, s.Responses[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Migrate(ctx); err != nil {
+			t.Fatalf("migrate forward: %v", err)
+		}
+		if got := mustFindSession(t, d, s.ID).Responses[0]; got.Text != "so far" || got.Status != playground.StatusStreaming {
+			t.Fatalf("after the migration: %s %q, want streaming %q", got.Status, got.Text, "so far")
 		}
 	})
 }

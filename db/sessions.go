@@ -335,6 +335,7 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
+	running := map[string]*playground.Response{}
 	for _, rr := range rrows {
 		r, err := toResponse(rr)
 		if err != nil {
@@ -342,6 +343,12 @@ func (d *DB) withResponses(ctx context.Context, rows []*sessionRow, withText boo
 		}
 		s := byID[rr.SessionID]
 		s.Responses = append(s.Responses, r)
+		if withText && !r.Ended() {
+			running[r.ID] = r
+		}
+	}
+	if err := d.withChunks(ctx, running); err != nil {
+		return nil, err
 	}
 	if err := d.voteCounts(ctx, out); err != nil {
 		return nil, err
@@ -539,20 +546,35 @@ func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 }
 
 // Checkpoint writes the running state of responses that have not ended,
-// and the session's last seq while it runs, in one transaction. An ended
-// response is never overwritten: its final row came from FinishResponse.
+// and the session's last seq while it runs, in one transaction. Text and
+// reasoning are appended as a chunk at their offsets (see
+// playground.ResponseCheckpoint); status, next index and attempts are
+// small and set in place. An ended response is never written: its final
+// row came from FinishResponse.
 func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs []playground.ResponseCheckpoint) error {
 	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for _, c := range rs {
-			if _, err := tx.NewUpdate().Table("responses").
-				Set("text = ?", c.Text).
-				Set("reasoning = ?", c.Reasoning).
+			// The update comes first: on PostgreSQL it locks the row, so a
+			// retry waits for an earlier attempt still in flight.
+			res, err := tx.NewUpdate().Table("responses").
 				Set("status = ?", c.Status).
 				Set("next_index = ?", c.NextIndex).
 				Set("attempts = ?", c.Attempts).
 				Where("id = ? AND session_id = ?", c.ID, sessionID).
 				Where("status IN ('pending', 'streaming')").
-				Exec(ctx); err != nil {
+				Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 || (c.Text == "" && c.Reasoning == "") {
+				continue
+			}
+			if _, err := tx.NewRaw("INSERT INTO response_chunks (response_id, text_from, reasoning_from, text, reasoning)"+
+				" VALUES (?, ?, ?, ?, ?) ON CONFLICT (response_id, text_from, reasoning_from)"+
+				" DO UPDATE SET text = excluded.text, reasoning = excluded.reasoning",
+				c.ID, c.TextFrom, c.ReasoningFrom, c.Text, c.Reasoning).Exec(ctx); err != nil {
 				return err
 			}
 		}
@@ -564,6 +586,65 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		return fail("checkpoint", err)
 	}
 	return nil
+}
+
+// chunkRow is a row of response_chunks.
+type chunkRow struct {
+	ResponseID    string `bun:"response_id"`
+	TextFrom      int    `bun:"text_from"`
+	ReasoningFrom int    `bun:"reasoning_from"`
+	Text          string `bun:"text"`
+	Reasoning     string `bun:"reasoning"`
+}
+
+// withChunks gives each running response the text and reasoning its
+// checkpoints appended so far.
+func (d *DB) withChunks(ctx context.Context, running map[string]*playground.Response) error {
+	if len(running) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(running))
+	for id := range running {
+		ids = append(ids, id)
+	}
+	var rows []chunkRow
+	if err := d.db.NewSelect().Table("response_chunks").
+		Column("response_id", "text_from", "reasoning_from", "text", "reasoning").
+		Where("response_id IN (?)", bun.List(ids)).
+		Order("response_id", "text_from", "reasoning_from").Scan(ctx, &rows); err != nil {
+		return err
+	}
+	var text, reasoning strings.Builder
+	flush := func(id string) {
+		if r := running[id]; r != nil {
+			r.Text, r.Reasoning = text.String(), reasoning.String()
+		}
+		text, reasoning = strings.Builder{}, strings.Builder{}
+	}
+	for i, c := range rows {
+		if i > 0 && rows[i-1].ResponseID != c.ResponseID {
+			flush(rows[i-1].ResponseID)
+		}
+		appendAt(&text, c.TextFrom, c.Text)
+		appendAt(&reasoning, c.ReasoningFrom, c.Reasoning)
+	}
+	if len(rows) > 0 {
+		flush(rows[len(rows)-1].ResponseID)
+	}
+	return nil
+}
+
+// appendAt lays part, which starts at byte from of the whole, over b:
+// the part of it b already holds (a chunk rewritten longer at the same
+// offset, read with its older neighbour) is not added twice.
+func appendAt(b *strings.Builder, from int, part string) {
+	if skip := b.Len() - from; skip > 0 {
+		if skip >= len(part) {
+			return
+		}
+		part = part[skip:]
+	}
+	b.WriteString(part)
 }
 
 // FinishResponse writes r's final row, once: a response that has ended
@@ -627,6 +708,10 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 			// Ended before (or not this session's): report what was stored.
 			return tx.NewSelect().Table("responses").Column("refunded").
 				Where("id = ? AND session_id = ?", r.ID, sessionID).Scan(ctx, &refunded)
+		}
+		// The final row holds the whole text: the chunks are done with.
+		if _, err := tx.NewDelete().Table("response_chunks").Where("response_id = ?", r.ID).Exec(ctx); err != nil {
+			return err
 		}
 		if !refund {
 			return nil

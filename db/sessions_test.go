@@ -436,3 +436,54 @@ func TestListSessions_Cursor(t *testing.T) {
 		}
 	})
 }
+
+// A checkpoint appends what the last one did not carry; a reader sees the
+// text so far, a retry at the same offsets does not double it, and the
+// final row replaces the chunks.
+func TestCheckpoint_Appends(t *testing.T) {
+	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
+		u := mustCreateUser(t, d, "a@example.com")
+		s := mustCreateSession(t, d, u.ID, "demo/a")
+		r := s.Responses[0]
+		write := func(seq int64, textFrom int, text string, reasoningFrom int, reasoning string, next int) {
+			t.Helper()
+			if err := d.Checkpoint(ctx, s.ID, seq, []playground.ResponseCheckpoint{{ID: r.ID, Status: playground.StatusStreaming,
+				TextFrom: textFrom, Text: text, ReasoningFrom: reasoningFrom, Reasoning: reasoning, NextIndex: next, Attempts: 1}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := func(text, reasoning string, next int) {
+			t.Helper()
+			got := mustFindSession(t, d, s.ID).Responses[0]
+			if got.Text != text || got.Reasoning != reasoning || got.NextIndex != next {
+				t.Fatalf("stored text %q reasoning %q next %d, want %q %q %d", got.Text, got.Reasoning, got.NextIndex, text, reasoning, next)
+			}
+		}
+		write(2, 0, "Hello", 0, "Hm", 1)
+		want("Hello", "Hm", 1)
+		write(3, 5, ", wor", 2, "", 2)
+		want("Hello, wor", "Hm", 2)
+		// The write of seq 4 failed as far as its writer knew, yet was
+		// stored; sent again longer from the same offsets, it is kept once.
+		write(4, 10, "ld", 2, ".", 3)
+		write(5, 10, "ld!", 2, ". Ok", 4)
+		want("Hello, world!", "Hm. Ok", 4)
+		if running, err := d.RunningSessions(ctx); err != nil || len(running) != 1 || running[0].Responses[0].Text != "Hello, world!" {
+			t.Fatalf("running sessions: %v, %+v", err, running)
+		}
+
+		r.Status, r.Text, r.Reasoning, r.NextIndex = playground.StatusComplete, "Hello, world! Bye.", "Hm. Ok.", 5
+		r.Metrics = &playground.Metrics{DurationMs: 10, Attempts: 1, FinishReason: "stop"}
+		if err := d.FinishResponse(ctx, s.ID, r, false); err != nil {
+			t.Fatal(err)
+		}
+		want("Hello, world! Bye.", "Hm. Ok.", 5)
+		var left int
+		if err := d.Bun().NewSelect().Table("response_chunks").ColumnExpr("COUNT(*)").Scan(ctx, &left); err != nil || left != 0 {
+			t.Fatalf("chunks left after the final row: %d (%v)", left, err)
+		}
+		// A late checkpoint of the ended response writes nothing.
+		write(6, 13, " more", 6, "", 6)
+		want("Hello, world! Bye.", "Hm. Ok.", 5)
+	})
+}

@@ -91,10 +91,11 @@ func boolInt(b bool) int {
 const usage = `usage: go run ./cmd/playbench <scenario> [flags]
 
 scenarios:
-  fanout        one session, V WebSocket viewers, N chunks/s
+  fanout        one session, V WebSocket viewers, N chunks/s, beside the floor (the same frames
+                written to as many sockets by a bare program from one goroutine)
   fanout-sse    the same with SSE viewers
   fanout-redis  two instances on one Redis against one instance without it
-  centrifugo    Playground (WebSocket) against Centrifugo v6, same grid
+  centrifugo    Playground (WebSocket) against Centrifugo v6 and the floor, same grid
   gateway       added latency against the upstream read directly and a reverse proxy
   all           the standard report (make bench)
   soak          two instances over a PostgreSQL and a Redis of its own, under load for -duration
@@ -129,6 +130,7 @@ type options struct {
 	inproc    bool   // the smoke test: the server in this process
 	keep      bool
 	bin       string // a prebuilt playground binary (A/B of a hot-path change)
+	baseBin   string // a baseline playground binary, run alternately with the one under test
 	args      []string
 }
 
@@ -165,6 +167,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.profile, "profile", "", "write server CPU and allocation profiles of each measured window here (runs the server in-process as `playbench _serve`)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, databases)")
 	fs.StringVar(&o.bin, "playground-bin", "", "use this playground binary instead of building ./cmd/playground")
+	fs.StringVar(&o.baseBin, "baseline-bin", "", "also run this playground binary (as playground-ws-base and playground-sse-base), alternating with the one under test, and report new / old")
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, err
 	}
@@ -318,6 +321,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			return serveProxy(ctx, *listen, *target)
+		case "_floor":
+			return serveFloor(ctx)
 		case "soak":
 			return runSoak(ctx, args[1:], stdout, stderr)
 		case "flood":

@@ -21,6 +21,18 @@ func (b *bench) runScenario(ctx context.Context, rep *report) error {
 		return func() target { return &pgTarget{b: b, label: label, transport: transport, redisURL: redisURL} }
 	}
 	cf := func() target { return &cfTarget{b: b} }
+	floor := func() target { return &floorTarget{b: b} }
+	// With a baseline binary, each system of ours runs old and new in turn.
+	withBase := func(label, transport string) []func() target {
+		out := []func() target{ours(label, transport, "")}
+		if b.opt.baseBin != "" {
+			bin, _ := filepath.Abs(b.opt.baseBin)
+			out = append(out, func() target {
+				return &pgTarget{b: b, label: label + "-base", transport: transport, bin: bin}
+			})
+		}
+		return out
+	}
 	withGrid := func(viewers, rates, sizes []int, f func()) {
 		saved := b.opt
 		if viewers != nil {
@@ -35,18 +47,18 @@ func (b *bench) runScenario(ctx context.Context, rep *report) error {
 		f()
 		b.opt.viewers, b.opt.rates, b.opt.sizes = saved.viewers, saved.rates, saved.sizes
 	}
-	sse := func() { rep.sse = b.fanout(ctx, []func() target{ours("playground-sse", "sse", "")}) }
+	sse := func() { rep.sse = b.fanout(ctx, withBase("playground-sse", "sse")) }
 	redis := func() {
 		rep.redis = b.fanout(ctx, []func() target{ours("playground", "ws", ""), ours("playground-redis", "ws", b.opt.redisURL)})
 	}
 	centrifugo := func() {
 		if _, err := b.centrifugoBin(ctx); err != nil {
 			b.logf("%v", err)
-			rep.notes = append(rep.notes, "Centrifugo was unavailable in this run: "+firstLine(err.Error()))
-			rep.fanout = b.fanout(ctx, []func() target{ours("playground-ws", "ws", "")})
+			rep.notes = append(rep.notes, "Centrifugo was unavailable in this run ("+firstLine(err.Error())+"): the fan-out is compared with the floor only")
+			rep.fanout = b.fanout(ctx, append(withBase("playground-ws", "ws"), floor))
 			return
 		}
-		rep.fanout = b.fanout(ctx, []func() target{ours("playground-ws", "ws", ""), cf})
+		rep.fanout = b.fanout(ctx, append(withBase("playground-ws", "ws"), cf, floor))
 	}
 	gateway := func() error {
 		res, err := b.gateway(ctx)
@@ -55,7 +67,7 @@ func (b *bench) runScenario(ctx context.Context, rep *report) error {
 	}
 	switch b.opt.scenario {
 	case "fanout":
-		rep.fanout = b.fanout(ctx, []func() target{ours("playground-ws", "ws", "")})
+		rep.fanout = b.fanout(ctx, append(withBase("playground-ws", "ws"), floor))
 	case "fanout-sse":
 		sse()
 	case "fanout-redis":
@@ -303,6 +315,17 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&w, "### Playground / Centrifugo\n\n")
 			targets = append(targets, centrifugoTable(&w, as)...)
 		}
+		if slices.Contains(systems(as), "floor") {
+			fmt.Fprintf(&w, "### Against the floor\n\n")
+			if !slices.Contains(systems(as), "centrifugo") {
+				fmt.Fprintf(&w, "Centrifugo did not run (see the notes): floor ratios only.\n\n")
+			}
+			targets = append(targets, floorTable(&w, as)...)
+		}
+		if slices.Contains(systems(as), "playground-ws-base") {
+			fmt.Fprintf(&w, "### New / baseline binary\n\n")
+			ratioTable(&w, as, "playground-ws", "playground-ws-base")
+		}
 	}
 	if len(r.sse) > 0 {
 		as := aggregate(r.sse)
@@ -314,7 +337,12 @@ func (r *report) markdown() string {
 			fanoutTable(&w, as, s)
 		}
 		if len(r.fanout) > 0 {
-			ratioTable(&w, aggregate(append(slices.Clone(r.fanout), r.sse...)), "playground-sse", "playground-ws")
+			all := aggregate(append(slices.Clone(r.fanout), r.sse...))
+			ratioTable(&w, all, "playground-sse", "playground-ws")
+			targets = append(targets, sseTargets(all)...)
+		}
+		if slices.Contains(systems(as), "playground-sse-base") {
+			ratioTable(&w, as, "playground-sse", "playground-sse-base")
 		}
 	}
 	if len(r.redis) > 0 {
@@ -654,4 +682,66 @@ func signed(d time.Duration) string {
 		return "−" + fmtDur(-d)
 	}
 	return "+" + fmtDur(d)
+}
+
+// floorTable sets every system of the fan-out beside the floor of the
+// same run: p99 and CPU per delivery as multiples of the floor's.
+func floorTable(w io.Writer, as []*agg) []targetLine {
+	var others []string
+	for _, s := range systems(as) {
+		if s != "floor" {
+			others = append(others, s)
+		}
+	}
+	fmt.Fprintf(w, "| V | N/s | chunk | floor p99 | floor CPU-s per M |")
+	for _, s := range others {
+		fmt.Fprintf(w, " %s p99 / floor | %s CPU / floor |", s, s)
+	}
+	fmt.Fprintf(w, "\n|---:|---:|---:|---:|---:|%s\n", strings.Repeat("---:|---:|", len(others)))
+	var out []targetLine
+	for _, f := range as {
+		if f.system != "floor" {
+			continue
+		}
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %.2f |", f.V, f.N, sizeStr(f.Size), fmtDur(f.p99), f.cpuPerM)
+		for _, s := range others {
+			if a := pick(as, s, f.cell); a != nil {
+				fmt.Fprintf(w, " %s | %s |", ratio(float64(a.p99), float64(f.p99)), ratio(a.cpuPerM, f.cpuPerM))
+			} else {
+				fmt.Fprintf(w, " – | – |")
+			}
+		}
+		fmt.Fprintln(w, "")
+		if a := pick(as, "playground-ws", f.cell); a != nil && a.p99 > 0 && f.p99 > 0 && f.cpuPerM > 0 {
+			p, c := float64(a.p99)/float64(f.p99), a.cpuPerM/f.cpuPerM
+			out = append(out, targetLine{name: fmt.Sprintf("%s: p99 and CPU per delivery ≤ 1.1 × the floor", f.cell),
+				measured: fmt.Sprintf("p99 %.2f×, CPU %.2f×%s", p, c, invalidNote(a)), met: a.valid && f.valid && p <= 1.1 && c <= 1.1})
+		}
+	}
+	fmt.Fprintln(w)
+	return out
+}
+
+// sseTargets: an SSE viewer costs at most 1.2 × a WebSocket viewer per
+// delivery, and at most 16 KiB when idle.
+func sseTargets(as []*agg) []targetLine {
+	var out []targetLine
+	var big *agg
+	for _, a := range as {
+		if a.system != "playground-sse" {
+			continue
+		}
+		if ws := pick(as, "playground-ws", a.cell); ws != nil && ws.cpuPerM > 0 && a.cpuPerM > 0 {
+			r := a.cpuPerM / ws.cpuPerM
+			out = append(out, targetLine{name: fmt.Sprintf("%s: SSE CPU per delivery ≤ 1.2 × WebSocket's", a.cell),
+				measured: fmt.Sprintf("%.2f×", r), met: a.valid && ws.valid && r <= 1.2})
+		}
+		if a.rss > 0 && (big == nil || a.V > big.V) {
+			big = a
+		}
+	}
+	if big != nil {
+		out = append(out, targetLine{name: "≤ 16 KiB RSS per idle SSE viewer", measured: fmt.Sprintf("%s at %d viewers", kib(big.rss), big.V), met: big.rss <= 16*1024})
+	}
+	return out
 }

@@ -52,6 +52,16 @@ func smokeBench(t *testing.T, args ...string) (*bench, *report) {
 	return b, rep
 }
 
+func resultsOf(rs []cellResult, system string) []cellResult {
+	var out []cellResult
+	for _, r := range rs {
+		if r.System == system {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func checkFanout(t *testing.T, rs []cellResult, wantViewers int) {
 	t.Helper()
 	if len(rs) != 1 {
@@ -78,9 +88,11 @@ func checkFanout(t *testing.T, rs []cellResult, wantViewers int) {
 
 func TestSmokeFanout(t *testing.T) {
 	_, rep := smokeBench(t, "fanout", "-V", "10", "-N", "100", "-window", "1500ms")
-	checkFanout(t, rep.fanout, 10)
+	checkFanout(t, resultsOf(rep.fanout, "playground-ws"), 10)
+	// The floor: the same frames to as many sockets, with nothing else.
+	checkFanout(t, resultsOf(rep.fanout, "floor"), 10)
 	md := rep.markdown()
-	for _, want := range []string{"## Fan-out over WebSocket", "| 10 | 100 | 100 B |", "## Targets"} {
+	for _, want := range []string{"## Fan-out over WebSocket", "| 10 | 100 | 100 B |", "### Against the floor", "playground-ws p99 / floor", "## Targets"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -62,6 +62,12 @@ func (b *bench) pgEnv(port int, dbURL string) map[string]string {
 // startPlayground starts one instance on CPU 0 (GOMAXPROCS=1), or in
 // this process for the smoke test.
 func (b *bench) startPlayground(ctx context.Context, name, dbURL string, extra map[string]string) (*pgServer, error) {
+	return b.startPlaygroundOf(ctx, "", name, dbURL, extra)
+}
+
+// startPlaygroundOf is startPlayground running the binary bin ("" for
+// the one under test): the baseline of an A/B run.
+func (b *bench) startPlaygroundOf(ctx context.Context, bin, name, dbURL string, extra map[string]string) (*pgServer, error) {
 	if b.opt.inproc {
 		env := b.pgEnv(0, dbURL)
 		for k, v := range extra {
@@ -78,13 +84,13 @@ func (b *bench) startPlayground(ctx context.Context, name, dbURL string, extra m
 		}
 		return &pgServer{url: s.URL, pid: selfPID, inproc: s}, nil
 	}
-	return b.startPlaygroundProcess(ctx, name, dbURL, extra)
+	return b.startPlaygroundProcess(ctx, bin, name, dbURL, extra)
 }
 
 // startPlaygroundProcess starts one playground process on a socket bound
 // here and passed to it (LISTEN_FDS), so no viewer connection's ephemeral
 // port can take the port before the server has it.
-func (b *bench) startPlaygroundProcess(ctx context.Context, name, dbURL string, extra map[string]string) (*pgServer, error) {
+func (b *bench) startPlaygroundProcess(ctx context.Context, bin, name, dbURL string, extra map[string]string) (*pgServer, error) {
 	lns, err := listenLoopback(1 + boolInt(b.opt.profile != ""))
 	if err != nil {
 		return nil, err
@@ -105,9 +111,10 @@ func (b *bench) startPlaygroundProcess(ctx context.Context, name, dbURL string, 
 		cmd = pinned(ctx, serverCPU, self, "_serve") // the second socket is its pprof listener
 		srv.pprof = "http://" + lns[1].Addr().String()
 	} else {
-		bin, err := b.playgroundBin(ctx)
-		if err != nil {
-			return nil, err
+		if bin == "" {
+			if bin, err = b.playgroundBin(ctx); err != nil {
+				return nil, err
+			}
 		}
 		cmd = pinned(ctx, serverCPU, bin, "serve")
 	}
@@ -134,6 +141,7 @@ type pgTarget struct {
 	label     string
 	transport string // "ws" or "sse"
 	redisURL  string // set: two instances on this Redis
+	bin       string // set: this playground binary (the baseline of an A/B run)
 	servers   []*pgServer
 	clients   []*pgClient
 	seq       int
@@ -152,10 +160,10 @@ func (t *pgTarget) start(ctx context.Context) error {
 		n, extra = 2, map[string]string{"REDIS_URL": t.redisURL}
 	}
 	for i := range n {
-		s, err := t.b.startPlayground(ctx, fmt.Sprintf("playground%d", i), dbURL, extra)
+		s, err := t.b.startPlaygroundOf(ctx, t.bin, fmt.Sprintf("playground%d", i), dbURL, extra)
 		for try := 0; err != nil && strings.Contains(err.Error(), "address already in use") && try < 3; try++ {
 			// The free port was taken (by a viewer's ephemeral port) before the server bound it.
-			s, err = t.b.startPlayground(ctx, fmt.Sprintf("playground%d", i), dbURL, extra)
+			s, err = t.b.startPlaygroundOf(ctx, t.bin, fmt.Sprintf("playground%d", i), dbURL, extra)
 		}
 		if err != nil {
 			t.stop()
@@ -324,7 +332,7 @@ func (t *cfTarget) connect(ctx context.Context, _ int) (viewer, error) {
 }
 
 func (t *cfTarget) prepare(_ context.Context, rate, size int) (feed, error) {
-	return &cfFeed{t: t, every: time.Second / time.Duration(rate), size: size, stopc: make(chan struct{}), done: make(chan struct{})}, nil
+	return &cfFeed{loopFeed: newLoopFeed(rate), t: t, size: size}, nil
 }
 
 func (t *cfTarget) stop() {
@@ -337,38 +345,86 @@ func (t *cfTarget) stop() {
 // cfFeed publishes open-loop into the channel "bench": each publication
 // is posted on its own goroutine, so a slow answer never delays the next.
 type cfFeed struct {
-	t       *cfTarget
+	loopFeed
+	t    *cfTarget
+	size int
+	errs int // under loopFeed.mu
+	pubs sync.WaitGroup
+}
+
+func (f *cfFeed) session() string { return "bench" }
+
+func (f *cfFeed) start() {
+	f.run(func(_ int, stamp int64) bool {
+		f.pubs.Add(1)
+		go f.publish(stamp)
+		return true
+	})
+}
+
+// loopFeed is the open-loop part of a feed: its goroutine, started once
+// and stopped once, and the creation stamps of its chunks.
+type loopFeed struct {
 	every   time.Duration
-	size    int
 	stopc   chan struct{}
 	done    chan struct{}
 	started bool
 	once    sync.Once
 	mu      sync.Mutex
 	created []int64
-	errs    int
-	pubs    sync.WaitGroup
 }
 
-func (f *cfFeed) session() string { return "bench" }
+func newLoopFeed(rate int) loopFeed {
+	return loopFeed{every: time.Second / time.Duration(rate), stopc: make(chan struct{}), done: make(chan struct{})}
+}
 
-func (f *cfFeed) start() {
+// run starts the goroutine, which records each chunk's stamp and hands
+// it to each until stop (or each returns false).
+func (f *loopFeed) run(each func(i int, stamp int64) bool) {
 	f.started = true
-	go f.run()
+	go func() {
+		defer close(f.done)
+		openLoop(f.every, f.stopc, func(i int, stamp int64) bool {
+			f.mu.Lock()
+			f.created = append(f.created, stamp)
+			f.mu.Unlock()
+			return each(i, stamp)
+		})
+	}()
 }
 
-func (f *cfFeed) run() {
-	defer close(f.done)
+// halt stops the goroutine and waits for it, then calls then; once.
+func (f *loopFeed) halt(then func()) {
+	f.once.Do(func() {
+		close(f.stopc)
+		if f.started {
+			<-f.done
+		}
+		then()
+	})
+}
+
+func (f *loopFeed) countIn(t0, t1 int64) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return countCreated(f.created, t0, t1)
+}
+
+// openLoop calls each every period until stop is closed or each returns
+// false, with the chunk's number and creation stamp: a chunk built more
+// than 1 ms late carries its due time, so that a stall of the load
+// generator counts against the system rather than hiding.
+func openLoop(every time.Duration, stop <-chan struct{}, each func(i int, stamp int64) bool) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	start := time.Now()
 	for i := 0; ; i++ {
-		due := start.Add(time.Duration(i+1) * f.every)
+		due := start.Add(time.Duration(i+1) * every)
 		if d := time.Until(due); d > 0 {
 			t.Reset(d)
 			select {
 			case <-t.C:
-			case <-f.stopc:
+			case <-stop:
 				return
 			}
 		}
@@ -377,11 +433,9 @@ func (f *cfFeed) run() {
 		if now.Sub(due) > time.Millisecond {
 			stamp = due.UnixNano()
 		}
-		f.mu.Lock()
-		f.created = append(f.created, stamp)
-		f.mu.Unlock()
-		f.pubs.Add(1)
-		go f.publish(stamp)
+		if !each(i, stamp) {
+			return
+		}
 	}
 }
 
@@ -417,18 +471,4 @@ func (f *cfFeed) publish(stamp int64) {
 	}
 }
 
-func (f *cfFeed) stop() {
-	f.once.Do(func() {
-		close(f.stopc)
-		if f.started {
-			<-f.done
-		}
-		f.pubs.Wait()
-	})
-}
-
-func (f *cfFeed) countIn(t0, t1 int64) int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return countCreated(f.created, t0, t1)
-}
+func (f *cfFeed) stop() { f.halt(f.pubs.Wait) }
