@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/playground
 
-.PHONY: run build static check test test-short tools chromium fuzz fuzz-smoke bench soak screenshot web-vendor vet clean
+.PHONY: run build static check test test-short tools chromium fuzz fuzz-smoke bench soak loadtest screenshot web-vendor vet clean
 
 ## run: build and serve on http://localhost:8080 (embedded SQLite, demo models, no keys)
 run: build
@@ -38,10 +38,11 @@ test: tools
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -race -count=1 -parallel $(TESTPARALLEL) -timeout 15m ./...
 
-## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), each
+## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), nginx
+## (the load-balancer test and make loadtest, which run it with a configuration of their own), each
 ## only if missing, with apt-get: that needs root on Debian or Ubuntu. Elsewhere, install them with
 ## your package manager; without them those tests fail (they never skip).
-TOOLS := chromium curl jq
+TOOLS := chromium curl jq nginx
 tools:
 	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || printf ' %s' $$t; done); \
 	if [ -n "$$missing" ]; then \
@@ -111,6 +112,15 @@ bench:
 SOAKTIME ?= 10m
 soak:
 	$(GO) run ./cmd/playbench soak -duration $(SOAKTIME)
+
+## loadtest: three instances behind Debian's nginx (installed by tools), round robin, no sticky
+## sessions, over a throwaway PostgreSQL cluster and a redis-server of its own: LOADTIME (5 minutes)
+## of 200 comparisons at a time of four demo models with 20 WebSocket viewers each, all through the
+## balancer; one instance killed (SIGKILL) halfway; not part of make test
+LOADTIME ?= 5m
+LOADFLAGS ?=
+loadtest: tools
+	$(GO) run ./cmd/playbench lb -duration $(LOADTIME) $(LOADFLAGS)
 
 ## screenshot: regenerate docs/screenshot.png of a two-turn conversation of two models,
 ## docs/screenshot-phone.png of a three-model comparison on a phone and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -14,6 +15,10 @@ const (
 	RedisCluster  = "cluster"
 	RedisSentinel = "sentinel"
 )
+
+// clusterReload is how often a cluster client reads the cluster's
+// topology again while it is in use: one CLUSTER SLOTS a second.
+const clusterReload = time.Second
 
 // RedisClient returns a constructor of the client REDIS_URL and REDIS_MODE
 // describe, or an error that names both when they do not fit together.
@@ -37,6 +42,11 @@ func (c *Config) RedisClient() (func() redis.UniversalClient, error) {
 	case RedisCluster:
 		var o *redis.ClusterOptions
 		if o, err = redis.ParseClusterURL(c.RedisURL); err == nil {
+			// go-redis learns of a failover only from a MOVED reply or
+			// its periodic reload (60 s by default); a dead master sends
+			// no MOVED, so its slots' commands would go on failing against
+			// it for up to a minute after its replica took over.
+			o.ClusterStateReloadInterval = clusterReload
 			open = func() redis.UniversalClient { return redis.NewClusterClient(o) }
 		}
 	case RedisSentinel:

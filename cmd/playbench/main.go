@@ -101,6 +101,12 @@ scenarios:
   soak          two instances over a PostgreSQL and a Redis of its own, under load for -duration
                 (default 10m), each restarted once; prints errors, lost or doubled events, RSS,
                 goroutines and delivery spread (make soak)
+  lb            three instances behind Debian's nginx (round robin, no sticky sessions) over a
+                PostgreSQL and a Redis of its own, under load for -duration (default 5m: 200
+                comparisons at a time of four demo models, 20 viewers each, all through the
+                balancer); one instance killed halfway; prints delivery, lost and doubled events,
+                each instance's CPU and memory, and how long the killed instance's viewers took to
+                be told and to subscribe again (make loadtest)
   flood         -addr HOST:PORT: idle WebSockets from one loopback address against a running
                 server, /healthz and a registration timed from another
 `
@@ -325,6 +331,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return serveFloor(ctx)
 		case "soak":
 			return runSoak(ctx, args[1:], stdout, stderr)
+		case "lb":
+			return runLB(ctx, args[1:], stdout, stderr)
 		case "flood":
 			return runFlood(ctx, args[1:], stdout)
 		}

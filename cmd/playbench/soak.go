@@ -53,42 +53,15 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, err := newBench(options{keep: o.keep || o.stacks}, stderr)
+	sv, err := startServices(ctx, o.keep || o.stacks, stderr)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	raiseFileLimit()
-
-	pg, err := startThrowawayPostgres(ctx, b)
+	defer sv.close()
+	b, pg, rd := sv.b, sv.pg, sv.rd
+	servers, err := sv.startInstances(ctx, "soak", 2, nil)
 	if err != nil {
 		return err
-	}
-	defer pg.drop(b)
-	rd, err := startOwnRedis(b)
-	if err != nil {
-		return err
-	}
-	defer rd.stop()
-
-	// demo/error fails every time, and ten of them can end before any
-	// other column completes: the demo provider's breaker would open and
-	// refuse the soak's comparisons (400 model_unavailable), which is the
-	// breaker working, not what the soak measures.
-	extra := map[string]string{"MODELS": strings.Join(soakModels, ","), "REDIS_URL": rd.url(),
-		"LOG_LEVEL": "warn", "QUOTA_FREE_PER_DAY": "1000000000", "PROVIDER_BREAKER_FAILURES": "1000000"}
-	var servers []*pgServer
-	defer func() {
-		for _, s := range servers {
-			s.stop()
-		}
-	}()
-	for i := range 2 {
-		s, err := b.startPlayground(ctx, fmt.Sprintf("soak%d", i), pg.url(), extra)
-		if err != nil {
-			return err
-		}
-		servers = append(servers, s)
 	}
 	// One client per instance, shared by every comparison, so that the
 	// load keeps a bounded pool of connections rather than one per request.
@@ -171,6 +144,69 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
+// services are what the soak and the load test run their instances
+// against: a throwaway PostgreSQL cluster and a redis-server of their
+// own, in a bench of their own; close stops the instances, drops the
+// database and stops Redis.
+type services struct {
+	b         *bench
+	pg        *throwawayPostgres
+	rd        *ownRedis
+	instances []*pgServer
+}
+
+func startServices(ctx context.Context, keep bool, log io.Writer) (*services, error) {
+	b, err := newBench(options{keep: keep}, log)
+	if err != nil {
+		return nil, err
+	}
+	raiseFileLimit()
+	sv := &services{b: b}
+	if sv.pg, err = startThrowawayPostgres(ctx, b); err != nil {
+		b.close()
+		return nil, err
+	}
+	if sv.rd, err = startOwnRedis(b); err != nil {
+		sv.pg.drop(b)
+		b.close()
+		return nil, err
+	}
+	return sv, nil
+}
+
+// startInstances starts n instances on the services (plus extra
+// settings), named prefix0, prefix1 …
+func (sv *services) startInstances(ctx context.Context, prefix string, n int, extra map[string]string) ([]*pgServer, error) {
+	// demo/error fails every time, and ten of them can end before any
+	// other column completes: the demo provider's breaker would open and
+	// refuse the comparisons (400 model_unavailable), which is the
+	// breaker working, not what the soak measures.
+	env := map[string]string{"MODELS": strings.Join(soakModels, ","), "REDIS_URL": sv.rd.url(),
+		"LOG_LEVEL": "warn", "QUOTA_FREE_PER_DAY": "1000000000", "PROVIDER_BREAKER_FAILURES": "1000000"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	var started []*pgServer
+	for i := range n {
+		s, err := sv.b.startPlayground(ctx, fmt.Sprintf("%s%d", prefix, i), sv.pg.url(), env)
+		if err != nil {
+			return nil, err
+		}
+		started = append(started, s)
+		sv.instances = append(sv.instances, s)
+	}
+	return started, nil
+}
+
+func (sv *services) close() {
+	for _, s := range sv.instances {
+		s.stop()
+	}
+	sv.rd.stop()
+	sv.pg.drop(sv.b)
+	sv.b.close()
+}
+
 // soakStats are the soak's counts; every field is safe for concurrent use.
 type soakStats struct {
 	sessions, complete      atomic.Int64
@@ -179,11 +215,25 @@ type soakStats struct {
 	mismatches, interrupted atomic.Int64
 	events                  atomic.Int64
 
-	mu        sync.Mutex
-	spread    []time.Duration // each delivery after the earliest of the same event
-	start     []processFigures
-	end       []processFigures
-	lastError string
+	// killed is when the load test killed an instance (UnixNano; 0
+	// before): viewers cut off after it count in told, and their next
+	// subscription in resumed, both measured from the kill.
+	killed atomic.Int64
+
+	mu      sync.Mutex
+	spread  []time.Duration // each delivery after the earliest of the same event
+	told    []time.Duration
+	resumed []time.Duration
+
+	// The load test's: Redis calls and database writes over the run.
+	redisCalls map[string]int64
+	pgWrites   map[string]int64
+	elapsed    time.Duration
+	redisCores float64
+	genCores   float64
+	start      []processFigures
+	end        []processFigures
+	lastError  string
 }
 
 func (st *soakStats) fail(counter *atomic.Int64, err error) {
@@ -285,6 +335,7 @@ func (st *soakStats) watch(ctx context.Context, base, token, id string) (map[int
 	got := map[int64]time.Time{}
 	texts := map[string]string{}
 	var last int64
+	cut := false // dropped after an instance was killed, not yet subscribed again
 	url := "ws" + strings.TrimPrefix(base, "http") + "/ws"
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
@@ -302,20 +353,21 @@ func (st *soakStats) watch(ctx context.Context, base, token, id string) (map[int
 			c.CloseNow()
 			continue
 		}
-		done, err := st.read(ctx, c, got, texts, &last)
+		done, err := st.read(ctx, c, got, texts, &last, &cut)
 		c.CloseNow()
 		if done {
 			return got, texts
 		}
 		if err != nil && ctx.Err() == nil {
 			st.fail(&st.viewErrs, err)
+			cut = st.sinceKill(&st.told, time.Now())
 		}
 	}
 	return got, texts
 }
 
 // read handles one connection's frames; it reports whether done came.
-func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]time.Time, texts map[string]string, last *int64) (bool, error) {
+func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]time.Time, texts map[string]string, last *int64, cut *bool) (bool, error) {
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
@@ -342,7 +394,13 @@ func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]
 				}
 				*last = ev.Seq
 				continue
-			case "subscribed", "presence", "pong", "next", "reveal":
+			case "subscribed":
+				if *cut {
+					st.sinceKill(&st.resumed, now)
+					*cut = false
+				}
+				continue
+			case "presence", "pong", "next", "reveal":
 				continue
 			}
 			st.events.Add(1)
@@ -363,6 +421,19 @@ func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]
 			}
 		}
 	}
+}
+
+// sinceKill records at − the kill in figures, when an instance was
+// killed at most a minute before at; it reports whether it did.
+func (st *soakStats) sinceKill(figures *[]time.Duration, at time.Time) bool {
+	k := st.killed.Load()
+	if k == 0 || at.UnixNano() < k || at.Sub(time.Unix(0, k)) > time.Minute {
+		return false
+	}
+	st.mu.Lock()
+	*figures = append(*figures, at.Sub(time.Unix(0, k)))
+	st.mu.Unlock()
+	return true
 }
 
 // processFigures are an instance's figures from its /metrics.

@@ -186,8 +186,19 @@ func (b *Broker) presenceKey(sid string) string { return b.sessionKey(sid, "view
 func (b *Broker) recoverKey(sid string) string  { return b.sessionKey(sid, "recovering") }
 func (b *Broker) controlChannel() string        { return b.prefix + "control" }
 
-// Ping reports whether Redis answers (for /readyz).
-func (b *Broker) Ping(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }
+// Ping reports whether Redis answers (for /readyz). In a cluster every
+// master must answer, as the cluster describes itself now: while a dead
+// master's slots have no live master, part of the sessions can neither
+// be written nor followed, and one PING to a random node would not say
+// so; once its replica is promoted, the fresh description names it.
+func (b *Broker) Ping(ctx context.Context) error {
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
+			return master.Ping(ctx).Err()
+		})
+	}
+	return b.rdb.Ping(ctx).Err()
+}
 
 // Close writes what is still waiting for the streams (the last events of
 // sessions ended by a shutdown), stops the broker's goroutines and its

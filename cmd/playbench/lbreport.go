@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// sampleInstances records each live instance's CPU (cores) and RSS once a
+// second until ctx ends.
+func sampleInstances(ctx context.Context, servers []*pgServer, loads []*instanceLoad) {
+	prev := make([]time.Duration, len(servers))
+	for i, s := range servers {
+		prev[i], _ = cpuTime(s.pid)
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			wall := now.Sub(last)
+			last = now
+			for i, s := range servers {
+				c, err := cpuTime(s.pid)
+				r, rerr := rss(s.pid)
+				if err != nil || rerr != nil { // the killed instance is gone
+					continue
+				}
+				loads[i].cpu = append(loads[i].cpu, (c-prev[i]).Seconds()/wall.Seconds())
+				prev[i] = c
+				loads[i].rssPeak = max(loads[i].rssPeak, r)
+				loads[i].rssLast = r
+			}
+		}
+	}
+}
+
+// redisCommands are Redis's calls per command so far (INFO commandstats).
+func redisCommands(ctx context.Context, url string) map[string]int64 {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		// cmdstat_xadd:calls=12,usec=...
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		out[name] = n
+	}
+	return out
+}
+
+// pgWrites are the database's committed transactions and rows written so
+// far (pg_stat_database, through psql).
+func pgWrites(ctx context.Context, url string) map[string]int64 {
+	out, err := exec.CommandContext(ctx, "psql", url, "-Atc",
+		"select xact_commit, tup_inserted, tup_updated, tup_deleted from pg_stat_database where datname = current_database()").Output()
+	if err != nil {
+		return nil
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), "|")
+	m := map[string]int64{}
+	for i, k := range []string{"commits", "inserted", "updated", "deleted"} {
+		if i < len(f) {
+			m[k], _ = strconv.ParseInt(f[i], 10, 64)
+		}
+	}
+	return m
+}
+
+func diffCounts(before, after map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range after {
+		out[k] = v - before[k]
+	}
+	return out
+}
+
+// scrapeMetric reads one gauge from an instance's /metrics ("?" if it cannot).
+func scrapeMetric(ctx context.Context, base, name string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "?"
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if val, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return val
+		}
+	}
+	return "?"
+}
+
+func durPct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+func (st *soakStats) lbReport(o lbOptions, loads []*instanceLoad, victim int) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "## Behind nginx: %s, %d instances, %d comparisons at a time of %d demo models, %d viewers each\n\n",
+		o.duration, o.instances, o.sessions, len(soakModels), o.viewers)
+	fmt.Fprintf(&sb, "| figure | value |\n|---|---:|\n")
+	row := func(k string, v any) { fmt.Fprintf(&sb, "| %s | %v |\n", k, v) }
+	row("comparisons started / checked at the end", fmt.Sprintf("%d / %d", st.sessions.Load(), st.complete.Load()))
+	row("viewer events received", st.events.Load())
+	row("events lost (a seq skipped) / doubled (a seq seen twice)", fmt.Sprintf("%d / %d", st.lost.Load(), st.twice.Load()))
+	row("viewer texts differing from the stored text", st.mismatches.Load())
+	row("responses ended interrupted", st.interrupted.Load())
+	row("create errors / viewer errors / viewer reconnects", fmt.Sprintf("%d / %d / %d", st.createErrors.Load(), st.viewErrs.Load(), st.reconnects.Load()))
+	row("delivery after the session's first viewer, p50 / p99 / max", fmt.Sprintf("%v / %v / %v",
+		durPct(st.spread, 0.5).Round(time.Microsecond), durPct(st.spread, 0.99).Round(time.Microsecond), durPct(st.spread, 1).Round(time.Microsecond)))
+	for i, l := range loads {
+		var sum, peak float64
+		for _, c := range l.cpu {
+			sum += c
+			peak = max(peak, c)
+		}
+		avg := 0.0
+		if len(l.cpu) > 0 {
+			avg = sum / float64(len(l.cpu))
+		}
+		what := fmt.Sprintf("instance %d", i)
+		if l.killed {
+			what += fmt.Sprintf(" (killed at %s)", l.aliveTime.Round(time.Second))
+		}
+		row(what+": CPU mean / peak (cores), RSS peak / last, viewers before the kill",
+			fmt.Sprintf("%.2f / %.2f, %.0f / %.0f MiB, %s", avg, peak, float64(l.rssPeak)/(1<<20), float64(l.rssLast)/(1<<20), l.viewers))
+	}
+	secs := st.elapsed.Seconds()
+	var calls int64
+	for _, n := range st.redisCalls {
+		calls += n
+	}
+	if xadd := st.redisCalls["xadd"]; xadd > 0 {
+		row("events appended to Redis streams (XADD), per second", fmt.Sprintf("%d, %.0f/s", xadd, float64(xadd)/secs))
+		row("Redis commands in all, per second, per appended event", fmt.Sprintf("%d, %.0f/s, %.2f", calls, float64(calls)/secs, float64(calls)/float64(xadd)))
+		row("Redis server CPU (cores), CPU-µs per command", fmt.Sprintf("%.2f, %.1f", st.redisCores, st.redisCores*secs*1e6/float64(calls)))
+		var top []string
+		for k, n := range st.redisCalls {
+			if n > 0 {
+				top = append(top, fmt.Sprintf("%s %.2f", k, float64(n)/float64(xadd)))
+			}
+		}
+		slices.Sort(top)
+		row("Redis commands per appended event, by command", strings.Join(top, ", "))
+	}
+	if st.pgWrites != nil {
+		row("PostgreSQL commits / rows inserted / rows updated, per second", fmt.Sprintf("%.0f / %.0f / %.0f",
+			float64(st.pgWrites["commits"])/secs, float64(st.pgWrites["inserted"])/secs, float64(st.pgWrites["updated"])/secs))
+	}
+	row("load generator CPU (cores; playbench, all viewers and clients)", fmt.Sprintf("%.2f", st.genCores))
+	if victim >= 0 {
+		row("viewers cut off by the kill", len(st.told))
+		row("told (connection closed) after the kill, p50 / p99 / max", fmt.Sprintf("%v / %v / %v",
+			durPct(st.told, 0.5).Round(time.Millisecond), durPct(st.told, 0.99).Round(time.Millisecond), durPct(st.told, 1).Round(time.Millisecond)))
+		row("subscribed again elsewhere after the kill, p50 / p99 / max", fmt.Sprintf("%v / %v / %v",
+			durPct(st.resumed, 0.5).Round(time.Millisecond), durPct(st.resumed, 0.99).Round(time.Millisecond), durPct(st.resumed, 1).Round(time.Millisecond)))
+	}
+	if st.lastError != "" {
+		fmt.Fprintf(&sb, "\nLast error seen: %s\n", st.lastError)
+	}
+	sb.WriteString("\nDelivery is measured from the moment the first of a comparison's viewers got an event to each other viewer's receipt " +
+		"(the demo models put no timestamp in their text); every viewer connects through nginx, so about a third are on the instance running the comparison. " +
+		"A viewer cut off reconnects after 200 ms and subscribes from its last seq.\n")
+	return sb.String()
+}
