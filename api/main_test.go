@@ -25,13 +25,9 @@ import (
 // TestMain checks that no test leaves a goroutine behind. It is the one
 // TestMain of package api: tests of the live endpoints share it, and the
 // browser tests (package api_test) close what they share through
-// RunAfterTests. The browser tests run the whole server in this process
-// (package app), so the check covers its goroutines too.
+// RunAfterTests.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(afterTests{m},
-		// OpenCensus (a dependency of the Gemini SDK, which the whole
-		// server links) starts a worker in init.
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(afterTests{m})
 }
 
 // afterTests runs the functions given to RunAfterTests once every test

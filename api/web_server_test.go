@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,8 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/playground-dev/playground/app"
-	"github.com/playground-dev/playground/config"
+	"github.com/playground-dev/playground/internal/listenfd"
 )
 
 // testServer is the real Playground server with the demo provider, as the
@@ -27,13 +28,10 @@ import (
 type testServer struct {
 	URL   string // http://127.0.0.1:<proxy port>
 	proxy *cutProxy
-	app   *app.App
-	ln    net.Listener // the server's socket
-	logs  *lockedBuffer
-	// alive ends, with the reason as its cause, when the server stops
-	// serving before the test stops it; the test's browser tabs hang off
-	// it, so a dead server fails the browser steps at once, not at their
-	// timeouts.
+	proc  *serverProcess
+	// alive ends, with the reason as its cause, when the server process
+	// exits before the test stops it; the test's browser tabs hang off it,
+	// so a dead server fails the browser steps at once, not at their timeouts.
 	alive context.Context
 }
 
@@ -47,13 +45,14 @@ func (s *testServer) WebSocketsOpened() int { return s.proxy.opened("/ws") }
 // serversByTest finds the server a browser test started, for newBrowser.
 var serversByTest sync.Map // *testing.T -> *testServer
 
-// startTestServer starts the real server in this process, built by
-// app.New as `playground serve` builds it, with `make run`'s settings: a
-// fresh SQLite database, the demo provider only and no shared state. It
-// serves on a socket the test bound on 127.0.0.1:0, and the browser
-// reaches it through a TCP proxy that can cut the page's WebSockets from
-// the server side. The server stops when the test ends; if it stops
-// serving before, the test's browser steps fail at once with its log.
+// startTestServer starts the real server on 127.0.0.1: the built
+// ./cmd/playground binary run as `playground serve`, exactly as a person
+// runs it, with a fresh SQLite database and the demo provider only, and
+// stops it when the test ends. The test binds the port and hands the
+// socket to the server (LISTEN_FDS), so no other process can take the port
+// in between; the browser reaches it through a TCP proxy that can cut the
+// page's WebSockets from the server side. If the server exits early, the
+// test fails within seconds with its log.
 //
 // extraEnv adds settings, e.g. "QUOTA_FREE_PER_DAY=2".
 func startTestServer(t *testing.T, extraEnv ...string) *testServer {
@@ -62,61 +61,200 @@ func startTestServer(t *testing.T, extraEnv ...string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, logs, err := buildServer(t.Context(), t.TempDir(), ln, extraEnv...)
+	alive, died := context.WithCancelCause(context.Background())
+	proc, err := startServerProcess(serverBinary(t), t.TempDir(), serverEnv(extraEnv...), ln, serverReadyTimeout,
+		func(p *serverProcess) {
+			died(fmt.Errorf("the server exited during the test: %v\n%s", p.err, p.logs.String()))
+		})
 	if err != nil {
+		died(err)
 		t.Fatal(err)
 	}
-	a.Start()
-	alive, died := context.WithCancelCause(context.Background())
-	watched := make(chan struct{})
-	go func() { // owned by the test: ends when the server stops serving, at the latest in the cleanup
-		defer close(watched)
-		<-a.Done()
-		if err := a.Err(); err != nil {
-			died(fmt.Errorf("the server stopped serving during the test: %v\n%s", err, logs.String()))
-		}
-	}()
 	t.Cleanup(func() {
-		// Comparisons still running get a second, not serve's drain: the
-		// test is over.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
+		if err := proc.stop(); err != nil {
 			t.Errorf("stop the server: %v", err)
 		}
-		<-watched
 		died(nil)
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+			t.Logf("server log:\n%s", proc.logs.String())
 		}
 	})
-	p := startCutProxy(t, a.Addr())
-	srv := &testServer{URL: "http://" + p.addr, proxy: p, app: a, ln: ln, logs: logs, alive: alive}
+	p := startCutProxy(t, ln.Addr().String())
+	srv := &testServer{URL: "http://" + p.addr, proxy: p, proc: proc, alive: alive}
 	serversByTest.Store(t, srv)
 	t.Cleanup(func() { serversByTest.Delete(t) })
 	return srv
 }
 
-// buildServer builds the server with `make run`'s settings and its SQLite
-// file in dir, plus extraEnv ("KEY=value"), on ln (nil: PORT, as serve
-// does). Its log, from warnings up, goes to the returned buffer.
-func buildServer(ctx context.Context, dir string, ln net.Listener, extraEnv ...string) (*app.App, *lockedBuffer, error) {
-	env := map[string]string{"ENV": "development", "DATABASE_URL": filepath.Join(dir, "playground.db")}
-	for _, kv := range extraEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
+// serverReadyTimeout bounds the wait for /healthz. The server answers in
+// well under a second; the margin is for a machine busy compiling.
+const serverReadyTimeout = 30 * time.Second
+
+// serverEnv is `make run`'s environment for a test: no DATABASE_URL (the
+// SQLite file lands in the working directory), only the demo provider, no
+// shared state, plus extra.
+func serverEnv(extra ...string) []string {
+	env := []string{"ENV=development", "LOG_LEVEL=warn"}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasSuffix(k, "_API_KEY"), strings.HasSuffix(k, "_BASE_URL"), strings.HasPrefix(k, "LISTEN_"),
+			k == "DATABASE_URL", k == "REDIS_URL", k == "MODELS", k == "PORT", k == "ENV",
+			k == "PLAYGROUND_CONFIG", k == "JWT_SECRET", k == "LOG_LEVEL", k == "FRONTEND_URL":
+			continue // no real provider, no shared state: only the demo provider answers
+		}
+		env = append(env, kv)
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	return append(env, extra...)
+}
+
+// serverProcess is one `playground serve` child process.
+type serverProcess struct {
+	cmd    *exec.Cmd
+	logs   lockedBuffer
+	exited chan struct{} // closed once the process has ended; err is set before
+	err    error
+	once   sync.Once
+}
+
+// startServerProcess runs `bin serve` in dir and waits until it answers
+// /healthz. With ln, the server gets that socket (the caller may close its
+// copy afterwards; the server keeps it open); without, it binds what env
+// says. It returns an error as soon as the process exits, and after
+// timeout at the latest, having stopped the process. onExit, when set, is
+// called once the process has ended, whether stopped or not.
+func startServerProcess(bin, dir string, env []string, ln net.Listener, timeout time.Duration, onExit func(*serverProcess)) (*serverProcess, error) {
+	p := &serverProcess{exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, "serve")
+	p.cmd.Dir = dir
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	release := func() {}
+	addr := ""
+	if ln != nil {
+		var err error
+		if release, err = listenfd.Pass(p.cmd, ln); err != nil {
+			return nil, err
+		}
+		addr = ln.Addr().String()
+	} else {
+		for _, kv := range env {
+			if port, ok := strings.CutPrefix(kv, "PORT="); ok {
+				addr = "127.0.0.1:" + port
+			}
+		}
+	}
+	err := p.cmd.Start()
+	release()
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("start %s serve: %w", bin, err)
 	}
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Listener: ln})
-	if err != nil {
-		return nil, nil, fmt.Errorf("the server did not start: %w\n%s", err, logs.String())
+	// Owned by p: ends when the process does, which stop brings about.
+	go func() {
+		p.err = p.cmd.Wait()
+		if onExit != nil {
+			onExit(p)
+		}
+		close(p.exited)
+	}()
+	if err := p.waitReady("http://"+addr+"/healthz", timeout); err != nil {
+		_ = p.stop()
+		return nil, err
 	}
-	return a, logs, nil
+	return p, nil
+}
+
+// waitReady polls url until it answers 200, failing as soon as the
+// process exits.
+func (p *serverProcess) waitReady(url string, timeout time.Duration) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.After(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if res, err := hc.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("the server exited before it was ready (%v); its log:\n%s", p.err, p.logs.String())
+		case <-deadline:
+			return fmt.Errorf("the server did not answer %s within %s; its log:\n%s", url, timeout, p.logs.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// stop interrupts the server as Ctrl-C would and waits for it, killing it
+// after 15 s. It reports a server that did not stop cleanly (one that had
+// already died is reported by its exit, not here); calling it again only
+// waits.
+func (p *serverProcess) stop() error {
+	var err error
+	p.once.Do(func() {
+		select {
+		case <-p.exited:
+			return // it ended by itself
+		default:
+		}
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.exited:
+			if p.err != nil {
+				err = fmt.Errorf("serve after an interrupt: %w", p.err)
+			}
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			err = fmt.Errorf("serve did not stop within 15 s of an interrupt")
+		}
+	})
+	<-p.exited
+	return err
+}
+
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildErr  error
+)
+
+// serverBinary builds ./cmd/playground once per test process into the
+// module's bin/, where `make build` puts it (or takes
+// $PLAYGROUND_TEST_BINARY). go build relinks only when something changed,
+// so a warm run costs no link.
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("PLAYGROUND_TEST_BINARY"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		root, err := filepath.Abs("..") // the module root
+		if err != nil {
+			buildErr = err
+			return
+		}
+		bin := filepath.Join(root, "bin", "playground")
+		// Built as `make static` builds the release binary (no cgo,
+		// -trimpath), so this build, `make vet` and the release test share
+		// one compile of every dependency.
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/playground")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build ./cmd/playground: %w\n%s", err, out)
+			return
+		}
+		buildBin = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
 }
 
 type lockedBuffer struct {
@@ -260,13 +398,14 @@ func (p *cutProxy) close() {
 	p.wg.Wait()
 }
 
-// TestServerHarnessFailsFast: a server that cannot start, or stops
-// serving during a test, fails the test within seconds with the reason,
-// and the cleanup does not hang. (A port taken between the harness
-// choosing it and the server binding it once left the suite waiting until
-// its 15-minute timeout.)
+// TestServerHarnessFailsFast: a server that cannot start, or dies during a
+// test, fails the test within seconds with the reason, and the cleanup
+// does not hang. (A port taken between the harness choosing it and the
+// server binding it once left the suite waiting until its 15-minute
+// timeout.)
 func TestServerHarnessFailsFast(t *testing.T) {
 	t.Parallel()
+	bin := serverBinary(t)
 	t.Run("port taken", func(t *testing.T) {
 		held, err := net.Listen("tcp", ":0") // every address, as serve binds
 		if err != nil {
@@ -275,10 +414,10 @@ func TestServerHarnessFailsFast(t *testing.T) {
 		defer held.Close()
 		port := held.Addr().(*net.TCPAddr).Port
 		start := time.Now()
-		a, _, err := buildServer(t.Context(), t.TempDir(), nil, fmt.Sprintf("PORT=%d", port))
+		p, err := startServerProcess(bin, t.TempDir(), serverEnv(fmt.Sprintf("PORT=%d", port)), nil, serverReadyTimeout, nil)
 		if err == nil {
-			_ = a.Shutdown(t.Context())
-			t.Fatalf("the server started on port %d, which another socket holds", port)
+			_ = p.stop()
+			t.Fatalf("the server started on port %d, which another process holds", port)
 		}
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("gave up after %s, want seconds", took.Round(time.Millisecond))
@@ -287,10 +426,12 @@ func TestServerHarnessFailsFast(t *testing.T) {
 			t.Errorf("the error does not say why: %v", err)
 		}
 	})
-	t.Run("stops serving mid-test", func(t *testing.T) {
+	t.Run("killed mid-test", func(t *testing.T) {
 		srv := startTestServer(t)
 		tab := newBrowser(t)
-		srv.ln.Close() // the server's socket fails under it
+		if err := srv.proc.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
 		// A step with a long timeout, as the tests' waits have: it must end
 		// as soon as the server is gone, saying so.
@@ -298,14 +439,13 @@ func TestServerHarnessFailsFast(t *testing.T) {
 		defer cancel()
 		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`false`, chromedp.WithPollingTimeout(time.Minute)))
 		if err == nil {
-			t.Fatal("a browser step went on after the server stopped serving")
+			t.Fatal("a browser step went on after the server died")
 		}
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("the step failed after %s, want seconds", took.Round(time.Millisecond))
 		}
-		if msg := browserErr(tab, err).Error(); !strings.Contains(msg, "the server stopped serving during the test") ||
-			!strings.Contains(msg, "use of closed network connection") {
-			t.Errorf("the failure does not say the server stopped: %s", msg)
+		if msg := browserErr(tab, err).Error(); !strings.Contains(msg, "the server exited during the test") || !strings.Contains(msg, "killed") {
+			t.Errorf("the failure does not say the server died: %s", msg)
 		}
 	})
 }

@@ -344,7 +344,7 @@ func replayView(t *testing.T, evs []playground.WireEvent) (map[string]string, in
 // TestSlowViewerDropped: a viewer that stops reading is cut off (1008)
 // while the others finish on time.
 func TestSlowViewerDropped(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: it measures how soon the fast viewer finishes.
 	up := newFakeOpenAI(t, 400, time.Millisecond)
 	up.size = 2 << 10
 	smallBuffers.Store(t.Name(), true)
@@ -389,7 +389,8 @@ func TestSlowViewerDropped(t *testing.T) {
 // succeed each time, the rest are 402, and the database agrees (nothing
 // remains, and exactly 100 comparisons are stored).
 func TestQuotaRace(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: a thousand requests at once, which must all be
+	// answered within the client's timeout.
 	eachDialect(t, func(t *testing.T, dialect string) {
 		ts := startServer(t, dialect, map[string]string{"QUOTA_FREE_PER_DAY": "5", "MODELS": "demo/fast"}, nil)
 		quotaRace(t, []*testServer{ts}, 20, 5)
