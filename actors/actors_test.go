@@ -160,7 +160,7 @@ func (r *rig) start(models ...string) (*playground.Session, *hub.Queue) {
 	if err := r.db.Sessions().CreateSession(context.Background(), s); err != nil {
 		r.t.Fatal(err)
 	}
-	q := hub.NewQueue(1<<20, 1<<30)
+	q := hub.NewQueue(1 << 20)
 	if err := r.engine.Start(s); err != nil {
 		r.t.Fatal(err)
 	}

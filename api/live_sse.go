@@ -35,7 +35,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sub := &hub.Subscriber{Queue: hub.NewQueue(s.opts.QueueSize, s.opts.QueueBytes)}
+	sub := &hub.Subscriber{Queue: hub.NewQueue(s.opts.QueueSize)}
 	if !owner {
 		sub.ShareToken = share
 	}

@@ -28,7 +28,7 @@ func announced(t *testing.T, q *Queue) []playground.NextEvent {
 func TestFollowersHearOfTheirSessionsTurns(t *testing.T) {
 	h := New(Options{})
 	defer h.Close()
-	owner, shared, other := NewFollower(NewQueue(8, 0), ""), NewFollower(NewQueue(8, 0), "tok"), NewFollower(NewQueue(8, 0), "")
+	owner, shared, other := NewFollower(NewQueue(8), ""), NewFollower(NewQueue(8), "tok"), NewFollower(NewQueue(8), "")
 	h.AddFollower("s_1", owner)
 	h.AddFollower("s_1", shared)
 	h.AddFollower("s_2", other)

@@ -18,7 +18,7 @@ func frame(seq int64) playground.Frame {
 }
 
 func TestQueueDropsAViewerThatFallsBehind(t *testing.T) {
-	q := NewQueue(3, 0)
+	q := NewQueue(3)
 	for i := range int64(3) {
 		if !q.Push(frame(i + 1)) {
 			t.Fatalf("push %d refused below the bound", i+1)
@@ -39,49 +39,6 @@ func TestQueueDropsAViewerThatFallsBehind(t *testing.T) {
 	q.Close() // twice is fine
 }
 
-// TestQueueByteBoundDropsBeforeFrameBound: with the default bounds, a
-// viewer of 1 KiB chunks that reads nothing is dropped when 256 KiB wait,
-// a quarter of the way to the frame bound; a replay larger than that does
-// not count against it, a drain starts the count again, and one frame
-// larger than the whole bound still reaches a viewer that is keeping up.
-func TestQueueByteBoundDropsBeforeFrameBound(t *testing.T) {
-	chunk := func(seq int64, size int) playground.Frame {
-		return playground.Frame{Seq: seq, Type: playground.EventChunk, Data: make([]byte, size)}
-	}
-	q := NewQueue(0, 0)
-	replay := make([]playground.Frame, 300)
-	for i := range replay {
-		replay[i] = chunk(int64(i+1), 1<<10)
-	}
-	q.PushAll(replay)
-	taken := 0
-	for seq := int64(301); q.Push(chunk(seq, 1<<10)); seq++ {
-		taken++
-		if taken > DefaultQueueSize {
-			t.Fatal("the frame bound was reached first")
-		}
-	}
-	if want := DefaultQueueBytes / (1 << 10); taken != want || !q.Overflowed() {
-		t.Fatalf("dropped after %d chunks of 1 KiB (overflowed %v), want %d", taken, q.Overflowed(), want)
-	}
-
-	q = NewQueue(0, 0)
-	for round := range 3 {
-		for i := range DefaultQueueBytes / (1 << 10) {
-			if !q.Push(chunk(int64(i), 1<<10)) {
-				t.Fatalf("round %d: chunk %d refused although the viewer drains between rounds", round, i)
-			}
-		}
-		q.Drain(nil)
-	}
-	if !q.Push(chunk(1, 2*DefaultQueueBytes)) {
-		t.Fatal("a frame larger than the bound was refused by an empty queue")
-	}
-	if q.Push(chunk(2, 1)) {
-		t.Fatal("a frame fit behind one larger than the bound")
-	}
-}
-
 // TestWakeQueueWakesItsWriter: a queue built with a wake function calls it
 // after every push and when it overflows, so a connection that keeps no
 // writer goroutine while idle starts one when it must, and learns it fell
@@ -89,7 +46,7 @@ func TestQueueByteBoundDropsBeforeFrameBound(t *testing.T) {
 func TestWakeQueueWakesItsWriter(t *testing.T) {
 	wakes := 0
 	var q *Queue
-	q = NewWakeQueue(2, 0, func() {
+	q = NewWakeQueue(2, func() {
 		wakes++
 		if wakes == 3 && !q.Overflowed() {
 			t.Error("the wake for the push that overflowed came before the overflow showed")
@@ -119,7 +76,7 @@ func TestWakeAll(t *testing.T) {
 		var woken atomic.Int64
 		subs := map[*Subscriber]int64{}
 		for i := range n {
-			q := NewWakeQueue(10, 0, func() { woken.Add(1) })
+			q := NewWakeQueue(10, func() { woken.Add(1) })
 			if i%2 == 0 {
 				q.PushHeld(frame(1))
 			}
@@ -136,7 +93,7 @@ func TestWakeAll(t *testing.T) {
 }
 
 func TestQueueDrainKeepsOrderAndReusesItsBuffer(t *testing.T) {
-	q := NewQueue(10, 0)
+	q := NewQueue(10)
 	q.Push(frame(1))
 	q.Push(frame(2))
 	<-q.Ready()
@@ -174,7 +131,7 @@ func TestSubscribeToAStoredSession(t *testing.T) {
 	})})
 	defer h.Close()
 
-	q := NewQueue(10, 0)
+	q := NewQueue(10)
 	src, live, err := h.Subscribe(context.Background(), &Subscriber{Queue: q, Subscribed: true}, "s_1", 0)
 	if err != nil || src != nil || live {
 		t.Fatalf("subscribe: %v %v %v", src, live, err)
@@ -193,12 +150,12 @@ func TestSubscribeToAStoredSession(t *testing.T) {
 		t.Fatalf("a stored session gave %+v", evs)
 	}
 	// A viewer that has seen everything gets nothing more.
-	q2 := NewQueue(10, 0)
+	q2 := NewQueue(10)
 	h.Subscribe(context.Background(), &Subscriber{Queue: q2}, "s_1", 9)
 	if got := q2.Drain(nil); len(got) != 0 {
 		t.Fatalf("caught-up viewer got %d frames", len(got))
 	}
-	if _, _, err := h.Subscribe(context.Background(), &Subscriber{Queue: NewQueue(1, 0)}, "s_2", 0); playground.ErrorCode(err) != playground.ENotFound {
+	if _, _, err := h.Subscribe(context.Background(), &Subscriber{Queue: NewQueue(1)}, "s_2", 0); playground.ErrorCode(err) != playground.ENotFound {
 		t.Fatalf("unknown session: %v", err)
 	}
 }

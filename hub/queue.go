@@ -11,22 +11,13 @@ import (
 // is dropped as too slow to keep up.
 const DefaultQueueSize = 1024
 
-// DefaultQueueBytes is how many bytes of events a viewer may have waiting,
-// beyond a replay, before it is dropped as too slow to keep up: 256 KiB,
-// about three seconds of eight models streaming 100-byte chunks at 50 a
-// second. A session of large chunks reaches it long before
-// DefaultQueueSize frames (256 chunks of 1 KiB), so an overloaded server
-// lets go of a slow viewer's backlog sooner.
-const DefaultQueueBytes = 256 << 10
-
 // Queue is one viewer connection's outbox: bounded, never blocking the
 // producer. Producers (session actors, followers, the hub) Push encoded
 // frames; the connection's single writer waits on Ready (or is started by
 // the wake function of NewWakeQueue), takes everything waiting with Drain
 // and sends it as one frame (or one SSE flush).
 //
-// A push that finds the queue full (its frames, or its bytes) marks it
-// overflowed and closes it: the
+// A push that finds the queue full marks it overflowed and closes it: the
 // producer drops that viewer, the others never wait for it, and the writer
 // sees Done and closes the connection (WebSocket code 1008). Memory is
 // only held while frames wait: an idle viewer's queue is a few words.
@@ -34,8 +25,6 @@ type Queue struct {
 	mu       sync.Mutex
 	items    []playground.Frame
 	max      int
-	maxBytes int
-	bytes    int // of the frames pushed one by one since the last Drain
 	closed   bool
 	overflow bool
 	ready    chan struct{} // capacity 1: "something is waiting"; nil with wake
@@ -43,25 +32,20 @@ type Queue struct {
 	done     chan struct{} // closed once, by Close or an overflow
 }
 
-// NewQueue returns a queue that holds at most max frames and maxBytes
-// bytes of events (zero or less: DefaultQueueSize, DefaultQueueBytes).
-// A single frame larger than maxBytes still fits an empty queue.
-func NewQueue(max, maxBytes int) *Queue {
+// NewQueue returns a queue that holds at most max frames.
+func NewQueue(max int) *Queue {
 	if max <= 0 {
 		max = DefaultQueueSize
 	}
-	if maxBytes <= 0 {
-		maxBytes = DefaultQueueBytes
-	}
-	return &Queue{max: max, maxBytes: maxBytes, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	return &Queue{max: max, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // NewWakeQueue returns a queue that calls wake, outside its lock, after
 // every push and when it overflows, instead of signalling Ready: for a
 // connection that keeps no goroutine waiting while it is idle and starts
 // its writer when there is something to send.
-func NewWakeQueue(max, maxBytes int, wake func()) *Queue {
-	q := NewQueue(max, maxBytes)
+func NewWakeQueue(max int, wake func()) *Queue {
+	q := NewQueue(max)
 	q.ready, q.wake = nil, wake
 	return q
 }
@@ -87,8 +71,7 @@ func (q *Queue) PushHeld(f playground.Frame) bool {
 		q.mu.Unlock()
 		return false
 	}
-	n := len(f.Data)
-	if len(q.items) >= q.max || (q.bytes > 0 && q.bytes+n > q.maxBytes) {
+	if len(q.items) >= q.max {
 		q.overflow = true
 		q.closeLocked()
 		q.mu.Unlock()
@@ -98,7 +81,6 @@ func (q *Queue) PushHeld(f playground.Frame) bool {
 		return false
 	}
 	q.items = append(q.items, f)
-	q.bytes += n
 	q.mu.Unlock()
 	return true
 }
@@ -115,9 +97,8 @@ func (q *Queue) Wake() {
 }
 
 // PushAll appends frames that must arrive together (a subscription's
-// replay), beyond the bounds if need be, and not counted against the
-// bytes of the frames that follow: a replay is bounded by the session's
-// own log, and cutting it short would leave the viewer with a gap.
+// replay), beyond the bound if need be: a replay is bounded by the
+// session's own log, and cutting it short would leave the viewer with a gap.
 func (q *Queue) PushAll(fs []playground.Frame) bool {
 	q.mu.Lock()
 	if q.closed {
@@ -203,7 +184,6 @@ func (q *Queue) Drain(spare []playground.Frame) []playground.Frame {
 	q.mu.Lock()
 	out := q.items
 	q.items = spare[:0]
-	q.bytes = 0
 	q.mu.Unlock()
 	return out
 }

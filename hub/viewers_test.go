@@ -68,12 +68,12 @@ func TestViewerSetReplaysAndDelivers(t *testing.T) {
 	if !ok || len(frames) != 2 || frames[0].Seq != 4 {
 		t.Fatalf("replay after 3 = %v, %v", frames, ok)
 	}
-	resumed := &Subscriber{Queue: NewQueue(16, 0), Subscribed: true}
+	resumed := &Subscriber{Queue: NewQueue(16), Subscribed: true}
 	if v.Add(resumed, frames, v.Last()) != Live {
 		t.Fatal("a running session's viewer is not live")
 	}
 	// A snapshot from elsewhere that already covers seq 7.
-	ahead := &Subscriber{Queue: NewQueue(16, 0)}
+	ahead := &Subscriber{Queue: NewQueue(16)}
 	v.Add(ahead, []playground.Frame{playground.SnapshotFrame(&playground.Session{ID: "s_1"}, 7)}, 7)
 	for seq := int64(6); seq <= 8; seq++ {
 		v.Publish(chunkAt(seq))
@@ -93,7 +93,7 @@ func TestViewerSetReplaysAndDelivers(t *testing.T) {
 // presence event counts one viewer fewer.
 func TestViewerSetDropsASlowViewer(t *testing.T) {
 	v := NewViewerSet("s_1", 0, noCount)
-	slow, fast := &Subscriber{Queue: NewQueue(2, 0)}, &Subscriber{Queue: NewQueue(16, 0)}
+	slow, fast := &Subscriber{Queue: NewQueue(2)}, &Subscriber{Queue: NewQueue(16)}
 	v.Add(slow, nil, 0)
 	v.Add(fast, nil, 0)
 	for seq := int64(1); seq <= 4; seq++ {
@@ -124,7 +124,7 @@ func TestViewerSetDropsASlowViewer(t *testing.T) {
 // no presence event is due.
 func TestViewerSetUnshareAfterDone(t *testing.T) {
 	v := NewViewerSet("s_1", 0, noCount)
-	owner, shared := &Subscriber{Queue: NewQueue(16, 0)}, &Subscriber{Queue: NewQueue(16, 0), ShareToken: "tok"}
+	owner, shared := &Subscriber{Queue: NewQueue(16)}, &Subscriber{Queue: NewQueue(16), ShareToken: "tok"}
 	v.Add(owner, nil, 0)
 	v.Add(shared, nil, 0)
 	v.Publish(chunkAt(1))
@@ -133,7 +133,7 @@ func TestViewerSetUnshareAfterDone(t *testing.T) {
 	if !v.Ended() || v.PresenceC() != nil {
 		t.Fatalf("after done: ended=%v, presence due=%v", v.Ended(), v.PresenceC() != nil)
 	}
-	late, lateOwner := &Subscriber{Queue: NewQueue(16, 0), ShareToken: "tok"}, &Subscriber{Queue: NewQueue(16, 0)}
+	late, lateOwner := &Subscriber{Queue: NewQueue(16), ShareToken: "tok"}, &Subscriber{Queue: NewQueue(16)}
 	if v.Add(late, nil, 2) != Ended || v.Add(lateOwner, nil, 2) != Ended {
 		t.Fatal("a viewer after done is not told the session has ended")
 	}
@@ -159,7 +159,7 @@ func TestViewerSetUnshareAfterDone(t *testing.T) {
 func TestViewerSetHoldsWritersUntilRelease(t *testing.T) {
 	v := NewViewerSet("s_1", 0, noCount)
 	wakes := 0
-	v.Add(&Subscriber{Queue: NewWakeQueue(16, 0, func() { wakes++ })}, nil, 0)
+	v.Add(&Subscriber{Queue: NewWakeQueue(16, func() { wakes++ })}, nil, 0)
 	wakes = 0
 	v.Hold()
 	v.Publish(chunkAt(1))
@@ -181,7 +181,7 @@ func TestViewerSetHoldsWritersUntilRelease(t *testing.T) {
 // the snapshot and goes on from its seq; the log starts again there.
 func TestViewerSetReset(t *testing.T) {
 	v := NewViewerSet("s_1", 0, noCount)
-	sub := &Subscriber{Queue: NewQueue(16, 0)}
+	sub := &Subscriber{Queue: NewQueue(16)}
 	v.Add(sub, nil, 0)
 	v.Publish(chunkAt(1))
 	v.Reset([]playground.Frame{playground.SnapshotFrame(&playground.Session{ID: "s_1"}, 9)}, 9)
@@ -229,7 +229,7 @@ func BenchmarkViewerSetPublish(b *testing.B) {
 			for range n {
 				var q *Queue
 				var spare []playground.Frame
-				q = NewWakeQueue(0, 0, func() { spare = q.Drain(spare) })
+				q = NewWakeQueue(0, func() { spare = q.Drain(spare) })
 				v.Add(&Subscriber{Queue: q}, nil, 0)
 			}
 			f := chunkAt(1)
