@@ -234,7 +234,8 @@ func TestBrowserComparison(t *testing.T) {
 // without an account, opens the share link mid-stream and ends with the
 // same three texts; both see how many are watching.
 func TestBrowserShareViewer(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it times a viewer joining against demo models that
+	// run on the wall clock, so it runs while no other browser test does.
 	srv := startTestServer(t)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)

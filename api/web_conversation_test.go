@@ -299,7 +299,8 @@ const wsSpy = `(() => {
 // the thread as the server has it. The event is handed to the page's socket
 // by the test, so this holds whether or not the server sends it yet.
 func TestBrowserViewerFollowsNext(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it times a viewer joining against demo models that
+	// run on the wall clock, so it runs while no other browser test does.
 	srv := startTestServer(t)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
