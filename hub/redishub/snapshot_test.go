@@ -178,11 +178,15 @@ func (v *view) apply(f playground.Frame) {
 }
 
 // watch subscribes a viewer on in, since seq, and follows the session to
-// its done, or until v.err or the deadline.
-func watch(ctx context.Context, in *instance, id string, v *view) {
+// its done, or until v.err or the deadline. taken, when not nil, is
+// called once the subscription has been taken.
+func watch(ctx context.Context, in *instance, id string, v *view, taken func()) {
 	q := hub.NewQueue(1 << 16)
 	sub := &hub.Subscriber{Queue: q, Subscribed: true}
 	src, _, err := in.hub.Subscribe(ctx, sub, id, v.seq)
+	if taken != nil {
+		taken()
+	}
 	if err != nil {
 		v.err = err
 		return
@@ -243,14 +247,14 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 				mu    sync.Mutex
 				views []*view
 			)
-			// A viewer joins every two milliseconds until done; one
-			// in three leaves after a few events and comes back from where
-			// it was.
+			// A viewer joins a millisecond after the last one was taken,
+			// until done; one in three leaves after a few events and comes
+			// back from where it was.
 			ended := make(chan struct{})
 			go func() {
 				defer close(ended)
 				first := &view{}
-				watch(ctx, other, s.ID, first)
+				watch(ctx, other, s.ID, first, nil)
 				mu.Lock()
 				views = append(views, first)
 				mu.Unlock()
@@ -260,27 +264,34 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 				select {
 				case <-ended:
 					break joining
-				case <-time.After(2 * time.Millisecond):
+				case <-time.After(time.Millisecond):
 				}
+				taken := make(chan struct{})
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					v := &view{}
+					once := sync.OnceFunc(func() { close(taken) })
 					if n%3 == 0 {
 						short, stop := context.WithTimeout(ctx, 2*time.Millisecond)
-						watch(short, other, s.ID, v)
+						watch(short, other, s.ID, v, once)
 						stop()
 						if v.err != nil && !v.done && strings.HasPrefix(v.err.Error(), "no done") {
 							v.err = nil // it left; it comes back since its last seq
 						}
 					}
 					if v.err == nil && !v.done {
-						watch(ctx, other, s.ID, v)
+						watch(ctx, other, s.ID, v, once)
 					}
+					once()
 					mu.Lock()
 					views = append(views, v)
 					mu.Unlock()
 				}()
+				select {
+				case <-taken:
+				case <-ended:
+				}
 			}
 			wg.Wait()
 			cancel()
