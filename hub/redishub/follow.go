@@ -321,6 +321,9 @@ func (f *follower) deliver(frames []playground.Frame) {
 // resync gives every viewer a snapshot from the database plus the
 // stream's tail, and goes on from there.
 func (f *follower) resync(ctx context.Context) {
+	// The stream itself has the gap: the state kept so far cannot be
+	// brought across it, and only the database's can.
+	f.logged = nil
 	s, err := f.restore(ctx)
 	if err != nil {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
