@@ -2,12 +2,10 @@ package redishub_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,31 +20,11 @@ import (
 	"github.com/playground-dev/playground/db/dbtest"
 	"github.com/playground-dev/playground/hub"
 	"github.com/playground-dev/playground/hub/redishub"
+	"github.com/playground-dev/playground/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"))
-}
-
-// redisClient is the Redis the test shares with others (under a key
-// prefix of its own); the test runs only when PLAYGROUND_TEST_REDIS_URL
-// is set, and then a Redis that does not answer fails it.
-func redisClient(t *testing.T) *redis.Client {
-	t.Helper()
-	u := os.Getenv("PLAYGROUND_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("PLAYGROUND_TEST_REDIS_URL is not set: the scale-out tests need Redis")
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { c.Close() })
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("PLAYGROUND_TEST_REDIS_URL does not answer: %v", err)
-	}
-	return c
 }
 
 // chunkyProvider streams, for every model, its thinking then its answer
@@ -219,8 +197,8 @@ func watch(ctx context.Context, in *instance, id string, v *view, taken func()) 
 // with exactly the text and the thinking stored for each answer: a
 // snapshot holds every event up to the seq it claims, and none after.
 func TestSnapshotsMatchTheLog(t *testing.T) {
-	rdb := redisClient(t)
-	prefix := "test:" + rand.Text()[:10] + ":"
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
 	dbtest.Each(t, db.Options{}, func(t *testing.T, d *db.DB) {
 		owner := startInstance(t, rdb, prefix, "a", d, true)
 		other := startInstance(t, rdb, prefix, "b", d, false)
@@ -309,8 +287,8 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 				for _, r := range stored.Responses {
 					if v.texts[r.ID] != r.Text || v.reasoning[r.ID] != r.Reasoning {
 						bad++
-						t.Errorf("session %s, %s: a viewer has %d bytes of text and %d of thinking, %d and %d stored (first difference at %d)",
-							s.ID, r.Model, len(v.texts[r.ID]), len(v.reasoning[r.ID]), len(r.Text), len(r.Reasoning), firstDiff(v.texts[r.ID], r.Text))
+						t.Errorf("session %s, %s: a viewer has %d bytes of text and %d of thinking, %d and %d stored",
+							s.ID, r.Model, len(v.texts[r.ID]), len(v.reasoning[r.ID]), len(r.Text), len(r.Reasoning))
 					}
 				}
 			}
@@ -320,15 +298,4 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 		}
 		t.Logf("%d viewers, %d texts differ", viewers, bad)
 	})
-}
-
-// firstDiff is the byte offset at which a and b first differ.
-func firstDiff(a, b string) int {
-	n := min(len(a), len(b))
-	for i := range n {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return n
 }
