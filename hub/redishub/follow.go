@@ -31,6 +31,10 @@ type follower struct {
 	// logged is the session as its log tells it, up to its LastSeq (see
 	// restore); nil until a snapshot needs it, or after a gap.
 	logged *playground.Session
+	// recovered is the seq after which the session's events came from a
+	// recovery (see Broker.Recovered), when isRecovered.
+	recovered   int64
+	isRecovered bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -237,7 +241,9 @@ func (f *follower) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResu
 	last := f.view.Last()
 	frames, replayed := f.view.Replay(since)
 	base := since
-	if replayed {
+	if since > 0 && f.recoveredBefore(ctx, since) {
+		replayed = false // what it has after the mark may have died with the owner
+	} else if replayed {
 		base = last
 	} else if since > 0 && since <= last {
 		// Older than this follower's log: the stream may still hold what
@@ -260,6 +266,18 @@ func (f *follower) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResu
 		frames, base = hub.StateFrames(s), s.LastSeq
 	}
 	return f.view.Add(sub, frames, base)
+}
+
+// recoveredBefore reports whether the session was recovered from a seq
+// below since: the viewer's events after that seq came from the dead
+// owner, and may be none of the log's.
+func (f *follower) recoveredBefore(ctx context.Context, since int64) bool {
+	if !f.isRecovered {
+		if n, err := f.b.rdb.Get(ctx, f.b.recoveredKey(f.sid)).Int64(); err == nil {
+			f.recovered, f.isRecovered = n, true
+		}
+	}
+	return f.isRecovered && since > f.recovered
 }
 
 // contiguous reports whether frames follow one another with no seq

@@ -299,3 +299,80 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 		t.Logf("%d viewers, %d texts differ", viewers, bad)
 	})
 }
+
+// TestResumeAfterRecoveryGetsASnapshot: the owner of a comparison showed
+// its own viewer two chunks that never reached the stream, and died; the
+// instance that ends it publishes the ending under the seqs those chunks
+// had. The viewer, resuming on a third instance from the last seq it saw,
+// gets a snapshot of the log (its two lost chunks gone from its text),
+// not the events after its seq, which would leave them there.
+func TestResumeAfterRecoveryGetsASnapshot(t *testing.T) {
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
+	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+	if err := d.Users().CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
+		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
+	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	rescuer := startInstance(t, rdb, prefix, "b", d, false)
+	other := startInstance(t, rdb, prefix, "c", d, false)
+	rid := s.Responses[0].ID
+	chunk := func(seq int64, i int, text string) playground.Frame {
+		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
+	}
+	logged := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			fs, err := owner.broker.Tail(context.Background(), s.ID, 0)
+			if err == nil && len(fs) == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stream holds %d events, not %d", len(fs), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	owner.broker.Own(context.Background(), s.ID)
+	for _, f := range []playground.Frame{
+		playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}),
+		chunk(2, 0, "kept "), chunk(3, 1, "too "),
+	} {
+		owner.broker.Publish(s.ID, f)
+	}
+	logged(3)
+	// The owner's own viewer saw chunks 4 and 5 ("lost " twice) before
+	// the owner died with them; it resumes from 5.
+	viewer := &view{seq: 5, texts: map[string]string{rid: "kept too lost lost "}, reasoning: map[string]string{}}
+
+	// The recovery: the log's last seq is 3, and the ending takes 4 to 6.
+	if err := rescuer.broker.Recovered(context.Background(), s.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	rerr := &playground.ResponseError{Code: playground.RErrInterrupted, Retryable: true, Message: "gone"}
+	for _, f := range []playground.Frame{
+		playground.MetricsFrame(s.ID, 4, playground.MetricsEvent{ResponseID: rid, Metrics: &playground.Metrics{Attempts: 1}}),
+		playground.StatusFrame(s.ID, 5, playground.StatusEvent{ResponseID: rid, Status: playground.StatusError, Error: rerr}),
+		playground.DoneFrame(s.ID, 6, playground.SessionError),
+	} {
+		rescuer.broker.Publish(s.ID, f)
+	}
+	logged(6)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	watch(ctx, other, s.ID, viewer, nil)
+	if viewer.err != nil || !viewer.done {
+		t.Fatalf("the viewer: done %v, %v", viewer.done, viewer.err)
+	}
+	if got := viewer.texts[rid]; got != "kept too " {
+		t.Fatalf("the viewer ends with %q, the log with %q", got, "kept too ")
+	}
+}
