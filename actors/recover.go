@@ -64,6 +64,13 @@ func (e *Engine) Watch(every time.Duration, orphan func(context.Context, *playgr
 	}()
 }
 
+// RecoveryMarker is a Publisher that must hear of a recovery before it
+// publishes: the session's events after seq come from the instance ending
+// it, not from its owner (see redishub.Broker.Recovered).
+type RecoveryMarker interface {
+	Recovered(ctx context.Context, sessionID string, seq int64) error
+}
+
 // interrupt ends an orphaned session. The event log (the Redis stream,
 // never trimmed while a session runs) is read from its start and laid over
 // the last checkpoint, so that text newer than the checkpoint is kept and
@@ -89,6 +96,14 @@ func (e *Engine) interrupt(ctx context.Context, s *playground.Session) error {
 	}
 	doneLogged := s.Status != playground.SessionRunning
 	seq := s.LastSeq
+	if m, ok := e.publisher.(RecoveryMarker); ok && !doneLogged {
+		// Before the first event of ours: a viewer of the dead owner may
+		// have seen events after seq that neither the log nor the
+		// database got, and ours take their seqs.
+		if err := m.Recovered(ctx, s.ID, seq); err != nil {
+			e.log.Warn("actors: recover: mark the log", "session", s.ID, "err", err)
+		}
+	}
 	for _, r := range s.Responses {
 		if storedEnded[r.ID] {
 			continue

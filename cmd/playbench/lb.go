@@ -66,9 +66,12 @@ func runLB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	st := &soakStats{}
+	st.diffs.names = map[string]string{}
 	var upstreams []string
-	for _, s := range servers {
+	for i, s := range servers {
 		upstreams = append(upstreams, strings.TrimPrefix(s.url, "http://"))
+		st.diffs.names[upstreams[i]] = fmt.Sprintf("lb%d", i)
 	}
 	dir := filepath.Join(b.tmp, "nginx")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -86,7 +89,6 @@ func runLB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	b.logf("lb: %s, %d comparisons at a time of %d demo models, %d viewers each, %d instances behind nginx on %s",
 		o.duration, o.sessions, len(soakModels), o.viewers, o.instances, lb.URL)
 
-	st := &soakStats{}
 	loads := make([]*instanceLoad, len(servers))
 	for i := range servers {
 		loads[i] = &instanceLoad{name: fmt.Sprintf("lb%d", i)}

@@ -214,6 +214,9 @@ type soakStats struct {
 	reconnects, lost, twice atomic.Int64
 	mismatches, interrupted atomic.Int64
 	events                  atomic.Int64
+	// diffs describes the viewer texts that differ from the stored ones
+	// (see textDiff): the first few, and a count per reason.
+	diffs diffLog
 
 	// killed is when the load test killed an instance (UnixNano; 0
 	// before): viewers cut off after it count in told, and their next
@@ -263,7 +266,7 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 		mu    sync.Mutex
 		first = map[int64]time.Time{}
 		seen  = make([]map[int64]time.Time, viewers)
-		texts = make([]map[string]string, viewers)
+		views = make([]*viewerLog, viewers)
 	)
 	for v := range viewers {
 		wg.Add(1)
@@ -273,10 +276,10 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 			// started is watched to its end.
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
-			got, txt := st.watch(vctx, servers[v%len(servers)].url, token, id)
+			vl := st.watch(vctx, servers[v%len(servers)].url, token, id)
 			mu.Lock()
-			seen[v], texts[v] = got, txt
-			for seq, at := range got {
+			seen[v], views[v] = vl.got, vl
+			for seq, at := range vl.got {
 				if f, ok := first[seq]; !ok || at.Before(f) {
 					first[seq] = at
 				}
@@ -307,12 +310,14 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 	}
 	st.complete.Add(1)
 	for _, r := range stored.Session.Responses {
-		if r.Error != nil && r.Error.Code == "interrupted" {
+		interrupted := r.Error != nil && r.Error.Code == "interrupted"
+		if interrupted {
 			st.interrupted.Add(1)
 		}
-		for v := range viewers {
-			if texts[v] != nil && texts[v][r.ID] != r.Text {
+		for v, vl := range views {
+			if vl != nil && vl.texts[r.ID] != r.Text {
 				st.mismatches.Add(1)
+				st.diffs.add(textDiff{session: id, response: r.ID, viewer: v, view: vl, stored: r.Text, interrupted: interrupted})
 			}
 		}
 	}
@@ -327,13 +332,24 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 	st.mu.Unlock()
 }
 
+// viewerLog is what one viewer of a comparison saw: when each seq
+// arrived, the texts its snapshots and chunks add up to, and how it got
+// them.
+type viewerLog struct {
+	got       map[int64]time.Time
+	texts     map[string]string
+	done      bool     // it saw done
+	served    []string // the instance behind each connection, in order
+	snapshots int      // snapshots it was sent
+	cut       bool     // cut off by the instance kill, then subscribed again
+}
+
 // watch follows one session over the WebSocket until done, resuming from
 // the last seq after a drop. It counts events missing (a seq skipped) and
 // doubled (a seq seen again), and returns when each seq arrived and the
 // texts the chunks add up to.
-func (st *soakStats) watch(ctx context.Context, base, token, id string) (map[int64]time.Time, map[string]string) {
-	got := map[int64]time.Time{}
-	texts := map[string]string{}
+func (st *soakStats) watch(ctx context.Context, base, token, id string) *viewerLog {
+	vl := &viewerLog{got: map[int64]time.Time{}, texts: map[string]string{}}
 	var last int64
 	cut := false // dropped after an instance was killed, not yet subscribed again
 	url := "ws" + strings.TrimPrefix(base, "http") + "/ws"
@@ -342,32 +358,37 @@ func (st *soakStats) watch(ctx context.Context, base, token, id string) (map[int
 			st.reconnects.Add(1)
 			time.Sleep(min(time.Duration(attempt)*200*time.Millisecond, 2*time.Second))
 		}
-		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
 		if err != nil {
 			st.fail(&st.viewErrs, err)
 			continue
 		}
+		// The balancer names the instance behind the connection.
+		vl.served = append(vl.served, resp.Header.Get("X-Upstream"))
 		c.SetReadLimit(16 << 20)
 		sub, _ := json.Marshal(map[string]any{"type": "subscribe", "sessionId": id, "since": last})
 		if err := c.Write(ctx, websocket.MessageText, sub); err != nil {
 			c.CloseNow()
 			continue
 		}
-		done, err := st.read(ctx, c, got, texts, &last, &cut)
+		done, err := st.read(ctx, c, vl, &last, &cut)
 		c.CloseNow()
 		if done {
-			return got, texts
+			vl.done = true
+			return vl
 		}
 		if err != nil && ctx.Err() == nil {
 			st.fail(&st.viewErrs, err)
 			cut = st.sinceKill(&st.told, time.Now())
+			vl.cut = vl.cut || cut
 		}
 	}
-	return got, texts
+	return vl
 }
 
 // read handles one connection's frames; it reports whether done came.
-func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]time.Time, texts map[string]string, last *int64, cut *bool) (bool, error) {
+func (st *soakStats) read(ctx context.Context, c *websocket.Conn, vl *viewerLog, last *int64, cut *bool) (bool, error) {
+	got, texts := vl.got, vl.texts
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
@@ -392,6 +413,7 @@ func (st *soakStats) read(ctx context.Context, c *websocket.Conn, got map[int64]
 				for _, r := range ev.Session.Responses {
 					texts[r.ID] = r.Text
 				}
+				vl.snapshots++
 				*last = ev.Seq
 				continue
 			case "subscribed":
@@ -502,6 +524,7 @@ func (st *soakStats) report(o soakOptions) string {
 	if st.lastError != "" {
 		fmt.Fprintf(&sb, "\nLast error seen: %s\n", st.lastError)
 	}
+	st.diffs.write(&sb)
 	sb.WriteString("\nThe delivery spread is, for each event, how long after the first viewer to get it each other viewer got it, across both instances.\n")
 	return sb.String()
 }

@@ -24,28 +24,11 @@ import (
 	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db/dbtest"
 	"github.com/playground-dev/playground/hub/redishub"
+	"github.com/playground-dev/playground/internal/redistest"
 )
 
-// redisURL is the Redis the scale-out tests share; they run only when
-// PLAYGROUND_TEST_REDIS_URL is set (.ci/run sets it), and then a Redis
-// that does not answer fails them.
-func redisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("PLAYGROUND_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("PLAYGROUND_TEST_REDIS_URL is not set: the scale-out tests need Redis")
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("PLAYGROUND_TEST_REDIS_URL does not answer: %v", err)
-	}
-	return u
-}
+// redisURL is the Redis the scale-out tests share (see redistest.URL).
+func redisURL(t *testing.T) string { return redistest.URL(t) }
 
 // cluster is several instances on one database and one Redis, with a key
 // prefix of their own so parallel packages never meet.

@@ -180,11 +180,12 @@ func (b *Broker) handlers() Control {
 func (b *Broker) sessionKey(sid, part string) string {
 	return b.prefix + "s:{" + sid + "}:" + part
 }
-func (b *Broker) streamKey(sid string) string   { return b.sessionKey(sid, "log") }
-func (b *Broker) ownerKey(sid string) string    { return b.sessionKey(sid, "owner") }
-func (b *Broker) presenceKey(sid string) string { return b.sessionKey(sid, "viewers") }
-func (b *Broker) recoverKey(sid string) string  { return b.sessionKey(sid, "recovering") }
-func (b *Broker) controlChannel() string        { return b.prefix + "control" }
+func (b *Broker) streamKey(sid string) string    { return b.sessionKey(sid, "log") }
+func (b *Broker) ownerKey(sid string) string     { return b.sessionKey(sid, "owner") }
+func (b *Broker) presenceKey(sid string) string  { return b.sessionKey(sid, "viewers") }
+func (b *Broker) recoverKey(sid string) string   { return b.sessionKey(sid, "recovering") }
+func (b *Broker) recoveredKey(sid string) string { return b.sessionKey(sid, "recovered") }
+func (b *Broker) controlChannel() string         { return b.prefix + "control" }
 
 // Ping reports whether Redis answers (for /readyz). In a cluster every
 // master must answer, as the cluster describes itself now: while a dead
@@ -441,6 +442,17 @@ func (b *Broker) settled() bool {
 func (b *Broker) ClaimRecovery(ctx context.Context, sid string) bool {
 	ok, err := b.rdb.SetNX(ctx, b.recoverKey(sid), b.instance, b.lease).Result()
 	return err == nil && ok
+}
+
+// Recovered records, before an instance ending an orphaned session
+// publishes its first event, the seq the log had reached: the events
+// after it are the recovery's. A viewer of the dead owner may have seen
+// events after that seq that neither the stream nor the database got,
+// under the seqs the recovery's events now take; a follower gives a
+// viewer resuming after it a snapshot rather than a replay that would
+// leave those events in its text. The mark lasts as long as the stream.
+func (b *Broker) Recovered(ctx context.Context, sid string, seq int64) error {
+	return b.rdb.Set(ctx, b.recoveredKey(sid), seq, b.replay+b.lease).Err()
 }
 
 // Tail returns the logged frames after seq, as far as the stream has them.

@@ -28,6 +28,13 @@ type follower struct {
 	ctrl    chan followerReq
 	batches chan []playground.Frame
 	view    *hub.ViewerSet // made by run, which knows where the stream starts
+	// logged is the session as its log tells it, up to its LastSeq (see
+	// restore); nil until a snapshot needs it, or after a gap.
+	logged *playground.Session
+	// recovered is the seq after which the session's events came from a
+	// recovery (see Broker.Recovered), when isRecovered.
+	recovered   int64
+	isRecovered bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -226,34 +233,82 @@ func (f *follower) handle(req followerReq) {
 }
 
 // subscribe replays from the stream when it still holds every event after
-// since, and otherwise sends a snapshot built from the database's last
-// checkpoint plus the stream's tail.
+// since, and otherwise sends a snapshot of the session as its log tells
+// it (see restore).
 func (f *follower) subscribe(sub *hub.Subscriber, since int64) hub.SubscribeResult {
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
 	last := f.view.Last()
 	frames, replayed := f.view.Replay(since)
 	base := since
-	if replayed {
+	if since > 0 && f.recoveredBefore(ctx, since) {
+		replayed = false // what it has after the mark may have died with the owner
+	} else if replayed {
 		base = last
-	} else if since > 0 {
+	} else if since > 0 && since <= last {
+		// Older than this follower's log: the stream may still hold what
+		// came after since, from since+1 on with no gap.
 		tail, err := f.b.Tail(ctx, f.sid, since)
-		if err == nil && ((len(tail) > 0 && tail[0].Seq == since+1) || (len(tail) == 0 && since <= last)) {
-			frames, replayed = tail, true
-			if len(tail) > 0 {
-				base = tail[len(tail)-1].Seq
-			}
+		if err == nil && len(tail) > 0 && tail[0].Seq == since+1 && contiguous(tail) && tail[len(tail)-1].Seq >= last {
+			frames, replayed, base = tail, true, tail[len(tail)-1].Seq
 		}
 	}
 	if !replayed {
 		s, err := f.restore(ctx)
+		if err == nil && s.LastSeq < last {
+			err = errBehind
+		}
 		if err != nil {
-			sub.Queue.PushAll([]playground.Frame{playground.ErrorFrame(f.sid, err)})
+			f.b.log.Warn("redis: snapshot of a followed session", "session", f.sid, "err", err)
+			sub.Queue.PushAll([]playground.Frame{playground.ErrorFrame(f.sid, unavailable(err))})
 			return hub.Ended
 		}
 		frames, base = hub.StateFrames(s), s.LastSeq
 	}
 	return f.view.Add(sub, frames, base)
+}
+
+// recoveredBefore reports whether the session was recovered from a seq
+// below since: the viewer's events after that seq came from the dead
+// owner, and may be none of the log's.
+func (f *follower) recoveredBefore(ctx context.Context, since int64) bool {
+	if !f.isRecovered {
+		if n, err := f.b.rdb.Get(ctx, f.b.recoveredKey(f.sid)).Int64(); err == nil {
+			f.recovered, f.isRecovered = n, true
+		}
+	}
+	return f.isRecovered && since > f.recovered
+}
+
+// contiguous reports whether frames follow one another with no seq
+// skipped.
+func contiguous(frames []playground.Frame) bool {
+	for i := 1; i < len(frames); i++ {
+		if frames[i].Seq != frames[i-1].Seq+1 {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	// errGap: neither the stream nor this follower holds every event
+	// after the database's last checkpoint (Redis lost part of the log).
+	errGap = errors.New("the event log has a gap after the last checkpoint")
+	// errBehind: the snapshot would cover less than this follower has
+	// already delivered.
+	errBehind = errors.New("the stored state is behind the delivered events")
+)
+
+// unavailable is what a viewer is told when no snapshot can be built
+// that matches the events it would get after it: a playground error
+// passes as it is; anything else asks it to subscribe again shortly.
+func unavailable(err error) error {
+	var pe *playground.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return playground.Errorf(playground.EUnavailable, "The session's live state cannot be read right now; subscribe again in a moment.")
 }
 
 // deliver fans a batch out, skipping what a viewer already has. A gap
@@ -284,6 +339,9 @@ func (f *follower) deliver(frames []playground.Frame) {
 // resync gives every viewer a snapshot from the database plus the
 // stream's tail, and goes on from there.
 func (f *follower) resync(ctx context.Context) {
+	// The stream itself has the gap: the state kept so far cannot be
+	// brought across it, and only the database's can.
+	f.logged = nil
 	s, err := f.restore(ctx)
 	if err != nil {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
@@ -292,23 +350,40 @@ func (f *follower) resync(ctx context.Context) {
 	f.view.Reset(hub.StateFrames(s), s.LastSeq) // the snapshot is the new starting point
 }
 
-// restore builds the session as far as anyone knows it: the database's
-// last checkpoint, then the stream's tail, then what this follower
-// delivered that neither has (Redis away). Chunks apply by index, so
-// overlaps are skipped rather than doubled.
+// restore builds the session as its event log tells it, so that the
+// snapshot made of it, at its LastSeq, holds every event up to that seq
+// and none after it. The stream, never trimmed while a session runs,
+// normally holds the whole log: the answers are rebuilt from it once
+// (logged), brought forward from this follower's own log at each later
+// snapshot, and laid over the freshly stored session for the rest
+// (hub.Overlay). The database's rows cannot stand in for the log: a
+// response's final row is committed before the events that end it, and a
+// checkpoint may land between the reads of one session. Only when the
+// stream has lost its start (Redis lost its data) does the database's
+// last checkpoint stand in for it, followed by the stream's tail and what
+// this follower delivered, with no gap.
 func (f *follower) restore(ctx context.Context) (*playground.Session, error) {
 	s, err := f.b.store.FindSession(ctx, f.sid)
 	if err != nil {
 		return nil, err
 	}
-	tail, _ := f.b.Tail(ctx, f.sid, s.LastSeq)
-	for _, fr := range tail {
-		hub.Apply(s, fr)
-	}
-	for _, fr := range f.view.Log() {
-		if fr.Seq > s.LastSeq {
-			hub.Apply(s, fr)
+	if f.logged == nil || !hub.Extend(f.logged, f.view.Log()) || f.logged.LastSeq < f.view.Last() {
+		f.logged = nil
+		all, err := f.b.Tail(ctx, f.sid, 0)
+		if err != nil {
+			all = nil
+		} else if l, ok := hub.FromLog(s, all); ok && hub.Extend(l, f.view.Log()) && l.LastSeq >= f.view.Last() {
+			f.logged = l
 		}
+		if f.logged == nil && len(all) > 0 && !hub.Extend(s, all) {
+			return nil, errGap
+		}
+	}
+	if f.logged != nil {
+		return hub.Overlay(s, f.logged), nil
+	}
+	if !hub.Extend(s, f.view.Log()) {
+		return nil, errGap
 	}
 	return s, nil
 }

@@ -104,6 +104,8 @@ http {
             proxy_buffering off;
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
+            # Which instance answered (the load test tells its viewers apart by it).
+            add_header X-Upstream $upstream_addr always;
         }
     }
 }

@@ -1,0 +1,378 @@
+package redishub_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/actors"
+	"github.com/playground-dev/playground/db"
+	"github.com/playground-dev/playground/db/dbtest"
+	"github.com/playground-dev/playground/hub"
+	"github.com/playground-dev/playground/hub/redishub"
+	"github.com/playground-dev/playground/internal/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"))
+}
+
+// chunkyProvider streams, for every model, its thinking then its answer
+// in many small pieces, some of which split a multi-byte character's
+// word from its neighbours (never the character itself: a provider's
+// deltas are whole strings).
+type chunkyProvider struct{ chunks int }
+
+func (chunkyProvider) Name() string { return "fake" }
+
+func (p chunkyProvider) Stream(ctx context.Context, req playground.ProviderRequest) (playground.Stream, error) {
+	return &chunkyStream{ctx: ctx, n: p.chunks}, nil
+}
+
+type chunkyStream struct {
+	ctx context.Context
+	n   int
+	i   int
+}
+
+// thinkingChunks is how many of a stream's first pieces are thinking.
+const thinkingChunks = 20
+
+func (s *chunkyStream) Recv() (playground.Delta, error) {
+	if s.i >= s.n {
+		return playground.Delta{FinishReason: playground.FinishStop}, io.EOF
+	}
+	select {
+	case <-s.ctx.Done():
+		return playground.Delta{}, s.ctx.Err()
+	case <-time.After(200 * time.Microsecond):
+	}
+	s.i++
+	if s.i <= thinkingChunks {
+		return playground.Delta{Reasoning: fmt.Sprintf("λ%d ", s.i)}, nil
+	}
+	return playground.Delta{Text: fmt.Sprintf("ж%d·", s.i)}, nil
+}
+
+func (s *chunkyStream) Close() error { return nil }
+
+type chunkyCatalog struct{ p chunkyProvider }
+
+func (chunkyCatalog) Models() []playground.Model { return nil }
+
+func (c chunkyCatalog) Lookup(id string) (playground.Model, playground.Provider, error) {
+	return playground.Model{ID: id, Provider: "fake"}, c.p, nil
+}
+
+// instance is one Playground instance's hub and broker (and engine, for
+// the one that runs the comparisons).
+type instance struct {
+	hub    *hub.Hub
+	broker *redishub.Broker
+	engine *actors.Engine
+}
+
+func startInstance(t *testing.T, rdb *redis.Client, prefix, name string, d *db.DB, run bool) *instance {
+	log := slog.New(slog.DiscardHandler)
+	b := redishub.NewBroker(redishub.Options{Client: rdb, Prefix: prefix, Instance: name, Store: d.Sessions(), Logger: log,
+		ReplayWindow: time.Minute, FollowerIdle: time.Second})
+	in := &instance{broker: b, hub: hub.New(hub.Options{Store: d.Sessions(), Broker: b, Logger: log})}
+	if run {
+		// Checkpoints as often as the database takes them, so that
+		// snapshots are built while they land.
+		in.engine = actors.New(actors.Options{Hub: in.hub, Store: d.Sessions(), Catalog: chunkyCatalog{chunkyProvider{chunks: 220}},
+			Policy: actors.Policy{MaxAttempts: 1, BaseDelay: time.Millisecond, FirstByte: 10 * time.Second, Idle: 10 * time.Second, Total: time.Minute},
+			Logger: log, Publisher: b, Remote: b, Tail: b.Tail, Viewers: b.Viewers, ReplayWindow: time.Minute, CheckpointEvery: time.Millisecond})
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if in.engine != nil {
+			in.engine.Shutdown(ctx)
+		}
+		in.hub.Close()
+		b.Close()
+	})
+	return in
+}
+
+// view is what one viewer made of the frames it was sent, as a client
+// does: a snapshot replaces everything, and each event after it adds to
+// it, in seq order with no gap and no repeat.
+type view struct {
+	seq       int64
+	texts     map[string]string
+	reasoning map[string]string
+	done      bool
+	err       error
+}
+
+func (v *view) apply(f playground.Frame) {
+	var ev playground.WireEvent
+	if err := json.Unmarshal(f.Data, &ev); err != nil {
+		v.err = err
+		return
+	}
+	switch ev.Type {
+	case playground.EventSubscribed, playground.EventPresence:
+		return
+	case playground.EventError:
+		v.err = fmt.Errorf("error event %s: %s", ev.Code, ev.Message)
+		return
+	case playground.EventSnapshot:
+		v.texts, v.reasoning = map[string]string{}, map[string]string{}
+		for _, r := range ev.Session.Responses {
+			v.texts[r.ID], v.reasoning[r.ID] = r.Text, r.Reasoning
+		}
+		v.seq = ev.Seq
+		return
+	}
+	if v.texts == nil {
+		v.texts, v.reasoning = map[string]string{}, map[string]string{}
+	}
+	if ev.Seq != v.seq+1 {
+		v.err = fmt.Errorf("%s event seq %d after %d", ev.Type, ev.Seq, v.seq)
+		return
+	}
+	v.seq = ev.Seq
+	switch ev.Type {
+	case playground.EventChunk:
+		v.texts[ev.ResponseID] += ev.Text
+	case playground.EventReasoning:
+		v.reasoning[ev.ResponseID] += ev.Text
+	case playground.EventDone:
+		v.done = true
+	}
+}
+
+// watch subscribes a viewer on in, since seq, and follows the session to
+// its done, or until v.err or the deadline. taken, when not nil, is
+// called once the subscription has been taken.
+func watch(ctx context.Context, in *instance, id string, v *view, taken func()) {
+	q := hub.NewQueue(1 << 16)
+	sub := &hub.Subscriber{Queue: q, Subscribed: true}
+	src, _, err := in.hub.Subscribe(ctx, sub, id, v.seq)
+	if taken != nil {
+		taken()
+	}
+	if err != nil {
+		v.err = err
+		return
+	}
+	if src != nil {
+		defer src.Unsubscribe(sub)
+	}
+	for !v.done && v.err == nil {
+		select {
+		case <-q.Ready():
+			for _, f := range q.Drain(nil) {
+				if v.apply(f); v.done || v.err != nil {
+					return
+				}
+			}
+		case <-q.Done():
+			v.err = fmt.Errorf("dropped as too slow")
+			return
+		case <-ctx.Done():
+			v.err = fmt.Errorf("no done: %w", ctx.Err())
+			return
+		}
+	}
+}
+
+// TestSnapshotsMatchTheLog: a comparison runs on one instance and is
+// watched from another, whose viewers keep joining while the models
+// stream, think and end and while checkpoints land, each from a snapshot
+// (a late join) or from where it left off (a resume). Every viewer ends
+// with exactly the text and the thinking stored for each answer: a
+// snapshot holds every event up to the seq it claims, and none after.
+func TestSnapshotsMatchTheLog(t *testing.T) {
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
+	dbtest.Each(t, db.Options{}, func(t *testing.T, d *db.DB) {
+		owner := startInstance(t, rdb, prefix, "a", d, true)
+		other := startInstance(t, rdb, prefix, "b", d, false)
+		u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+		if err := d.Users().CreateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		viewers, bad := 0, 0
+		for round := 0; time.Now().Before(deadline) || round < 2; round++ {
+			s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now()}
+			for i := range 4 {
+				s.Responses = append(s.Responses, &playground.Response{ID: db.NewID("r_"), Model: fmt.Sprintf("fake/m%d", i), Status: playground.StatusPending})
+			}
+			if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			if err := owner.engine.Start(s); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			var (
+				wg    sync.WaitGroup
+				mu    sync.Mutex
+				views []*view
+			)
+			// A viewer joins a millisecond after the last one was taken,
+			// until done; one in three leaves after a few events and comes
+			// back from where it was.
+			ended := make(chan struct{})
+			go func() {
+				defer close(ended)
+				first := &view{}
+				watch(ctx, other, s.ID, first, nil)
+				mu.Lock()
+				views = append(views, first)
+				mu.Unlock()
+			}()
+		joining:
+			for n := 0; ; n++ {
+				select {
+				case <-ended:
+					break joining
+				case <-time.After(time.Millisecond):
+				}
+				taken := make(chan struct{})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					v := &view{}
+					once := sync.OnceFunc(func() { close(taken) })
+					if n%3 == 0 {
+						short, stop := context.WithTimeout(ctx, 2*time.Millisecond)
+						watch(short, other, s.ID, v, once)
+						stop()
+						if v.err != nil && !v.done && strings.HasPrefix(v.err.Error(), "no done") {
+							v.err = nil // it left; it comes back since its last seq
+						}
+					}
+					if v.err == nil && !v.done {
+						watch(ctx, other, s.ID, v, once)
+					}
+					once()
+					mu.Lock()
+					views = append(views, v)
+					mu.Unlock()
+				}()
+				select {
+				case <-taken:
+				case <-ended:
+				}
+			}
+			wg.Wait()
+			cancel()
+			stored, err := d.Sessions().FindSession(context.Background(), s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range views {
+				viewers++
+				if v.err != nil {
+					bad++
+					t.Errorf("session %s: a viewer failed: %v", s.ID, v.err)
+					continue
+				}
+				for _, r := range stored.Responses {
+					if v.texts[r.ID] != r.Text || v.reasoning[r.ID] != r.Reasoning {
+						bad++
+						t.Errorf("session %s, %s: a viewer has %d bytes of text and %d of thinking, %d and %d stored",
+							s.ID, r.Model, len(v.texts[r.ID]), len(v.reasoning[r.ID]), len(r.Text), len(r.Reasoning))
+					}
+				}
+			}
+			if bad > 20 {
+				break
+			}
+		}
+		t.Logf("%d viewers, %d texts differ", viewers, bad)
+	})
+}
+
+// TestResumeAfterRecoveryGetsASnapshot: the owner of a comparison showed
+// its own viewer two chunks that never reached the stream, and died; the
+// instance that ends it publishes the ending under the seqs those chunks
+// had. The viewer, resuming on a third instance from the last seq it saw,
+// gets a snapshot of the log (its two lost chunks gone from its text),
+// not the events after its seq, which would leave them there.
+func TestResumeAfterRecoveryGetsASnapshot(t *testing.T) {
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
+	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+	if err := d.Users().CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
+		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
+	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	rescuer := startInstance(t, rdb, prefix, "b", d, false)
+	other := startInstance(t, rdb, prefix, "c", d, false)
+	rid := s.Responses[0].ID
+	chunk := func(seq int64, i int, text string) playground.Frame {
+		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
+	}
+	logged := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			fs, err := owner.broker.Tail(context.Background(), s.ID, 0)
+			if err == nil && len(fs) == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stream holds %d events, not %d", len(fs), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	owner.broker.Own(context.Background(), s.ID)
+	for _, f := range []playground.Frame{
+		playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}),
+		chunk(2, 0, "kept "), chunk(3, 1, "too "),
+	} {
+		owner.broker.Publish(s.ID, f)
+	}
+	logged(3)
+	// The owner's own viewer saw chunks 4 and 5 ("lost " twice) before
+	// the owner died with them; it resumes from 5.
+	viewer := &view{seq: 5, texts: map[string]string{rid: "kept too lost lost "}, reasoning: map[string]string{}}
+
+	// The recovery: the log's last seq is 3, and the ending takes 4 to 6.
+	if err := rescuer.broker.Recovered(context.Background(), s.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	rerr := &playground.ResponseError{Code: playground.RErrInterrupted, Retryable: true, Message: "gone"}
+	for _, f := range []playground.Frame{
+		playground.MetricsFrame(s.ID, 4, playground.MetricsEvent{ResponseID: rid, Metrics: &playground.Metrics{Attempts: 1}}),
+		playground.StatusFrame(s.ID, 5, playground.StatusEvent{ResponseID: rid, Status: playground.StatusError, Error: rerr}),
+		playground.DoneFrame(s.ID, 6, playground.SessionError),
+	} {
+		rescuer.broker.Publish(s.ID, f)
+	}
+	logged(6)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	watch(ctx, other, s.ID, viewer, nil)
+	if viewer.err != nil || !viewer.done {
+		t.Fatalf("the viewer: done %v, %v", viewer.done, viewer.err)
+	}
+	if got := viewer.texts[rid]; got != "kept too " {
+		t.Fatalf("the viewer ends with %q, the log with %q", got, "kept too ")
+	}
+}
