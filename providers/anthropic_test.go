@@ -23,15 +23,7 @@ func TestAnthropicStream(t *testing.T) {
 	srv := providertest.NewServer(t, providertest.ReplaySSE(t, "anthropic-stream.sse"))
 	p := providers.NewAnthropic("sk-ant-configured", srv.URL, srv.Client())
 	r := stream(t, p, "claude-sonnet-4-5", playground.Params{Temperature: floatp(0.3), TopP: floatp(1)})
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if want := "CRDTs let replicas merge without coordination."; r.text != want {
-		t.Fatalf("text = %q, want %q", r.text, want)
-	}
-	if r.finish != playground.FinishStop {
-		t.Fatalf("finish = %q", r.finish)
-	}
+	wantAnswer(t, r, "CRDTs let replicas merge without coordination.")
 	wantInt(t, "prompt", r.usage.PromptTokens, 25)
 	wantInt(t, "cached", r.usage.CachedTokens, 0)
 	wantInt(t, "completion", r.usage.CompletionTokens, 12)

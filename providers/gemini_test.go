@@ -31,15 +31,7 @@ func TestGeminiStream(t *testing.T) {
 	srv := providertest.NewServer(t, providertest.ReplaySSE(t, "gemini-stream.sse"))
 	p := newGemini(t, srv)
 	r := stream(t, p, "gemini-2.5-flash", playground.Params{MaxTokens: intp(200), TopP: floatp(0.9)})
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if want := "CRDTs are data structures that replicas can update independently."; r.text != want {
-		t.Fatalf("text = %q, want %q", r.text, want)
-	}
-	if r.finish != playground.FinishStop {
-		t.Fatalf("finish = %q", r.finish)
-	}
+	wantAnswer(t, r, "CRDTs are data structures that replicas can update independently.")
 	wantInt(t, "prompt", r.usage.PromptTokens, 9)
 	wantInt(t, "completion", r.usage.CompletionTokens, 12)
 	wantNil(t, "reasoning", r.usage.ReasoningTokens)

@@ -70,6 +70,21 @@ func stream(t *testing.T, p playground.Provider, model string, params playground
 	return drain(t, s)
 }
 
+// wantAnswer fails unless r is a whole answer: no error, text, and a
+// natural stop.
+func wantAnswer(t *testing.T, r result, text string) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.text != text {
+		t.Fatalf("text = %q, want %q", r.text, text)
+	}
+	if r.finish != playground.FinishStop {
+		t.Fatalf("finish = %q", r.finish)
+	}
+}
+
 func wantProviderError(t *testing.T, err error, code string, retryable bool) *playground.ProviderError {
 	t.Helper()
 	pe, ok := playground.AsProviderError(err)
