@@ -138,10 +138,7 @@ func (s *Server) liveSession(ctx context.Context, c caller, sessionID, share str
 	if err != nil {
 		return nil, false, err
 	}
-	if live, ok := s.opts.Runner.Live(sessionID); ok {
-		return mergeLive(row, live), owner, nil
-	}
-	return row, owner, nil
+	return s.withLive(row), owner, nil
 }
 
 // tokenEqual compares a stored share token with a presented one in

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"math/big"
 	"net/http"
+	"slices"
 
 	"github.com/playground-dev/playground"
 )
@@ -108,12 +109,9 @@ func (s *Server) identityLeak(sess *playground.Session) bool {
 			names[r.Model] = m.Name
 		}
 	}
-	for _, r := range sess.Responses {
-		if playground.IdentityLeak(r.Text, models, names) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(sess.Responses, func(r *playground.Response) bool {
+		return playground.IdentityLeak(r.Text, models, names)
+	})
 }
 
 // handleReveal shows a blind session's models: the owner only; revealing
@@ -148,9 +146,7 @@ func (s *Server) reveal(r *http.Request, sessionID string) error {
 	if err != nil {
 		return err
 	}
-	if live, ok := s.opts.Runner.Live(sessionID); ok {
-		sess = mergeLive(sess, live)
-	}
+	sess = s.withLive(sess)
 	tally, err := s.opts.Votes.Tally(ctx, sessionID)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/playground-dev/playground"
@@ -345,12 +346,7 @@ func rerunThreads(parent *playground.Session, conv *thread, columns []playground
 
 // anyContinues reports whether some response of s carries on a thread.
 func anyContinues(s *playground.Session) bool {
-	for _, r := range s.Responses {
-		if r.Continues != nil {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Responses, func(r *playground.Response) bool { return r.Continues != nil })
 }
 
 // handleThread answers every session of {id}'s conversation that the
@@ -372,10 +368,7 @@ func (s *Server) handleThread(w http.ResponseWriter, r *http.Request) error {
 		if !owner && !tokenEqual(t.ShareToken, share) {
 			continue
 		}
-		if live, ok := s.opts.Runner.Live(t.ID); ok {
-			t = mergeLive(t, live)
-		}
-		out = append(out, t)
+		out = append(out, s.withLive(t))
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 	return nil

@@ -272,11 +272,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	}
 	items := make([]*sessionSummary, 0, len(list))
 	for _, sess := range list {
-		// A session running here is further along than its last checkpoint.
-		if live, ok := s.opts.Runner.Live(sess.ID); ok {
-			sess = mergeLive(sess, live)
-		}
-		items = append(items, summarize(sess))
+		items = append(items, summarize(s.withLive(sess)))
 	}
 	var cursor *string
 	if next != "" {
@@ -313,12 +309,17 @@ func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) error {
 	if !tokenEqual(row.ShareToken, token) {
 		return playground.Errorf(playground.ENotFound, "No such session.")
 	}
-	sess := row
-	if live, ok := s.opts.Runner.Live(row.ID); ok {
-		sess = mergeLive(row, live)
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+	s.writeJSON(w, http.StatusOK, map[string]any{"session": s.withLive(row)})
 	return nil
+}
+
+// withLive is row as it stands: a session running here is further along
+// than its last checkpoint, so its live copy merged with row; else row.
+func (s *Server) withLive(row *playground.Session) *playground.Session {
+	if live, ok := s.opts.Runner.Live(row.ID); ok {
+		return mergeLive(row, live)
+	}
+	return row
 }
 
 // mergeLive returns the live copy of a session with what only the
