@@ -136,21 +136,11 @@ func (u *Usage) Merge(o *Usage) {
 	if o == nil {
 		return
 	}
-	if o.PromptTokens != nil {
-		u.PromptTokens = o.PromptTokens
-	}
-	if o.CompletionTokens != nil {
-		u.CompletionTokens = o.CompletionTokens
-	}
-	if o.ReasoningTokens != nil {
-		u.ReasoningTokens = o.ReasoningTokens
-	}
-	if o.CachedTokens != nil {
-		u.CachedTokens = o.CachedTokens
-	}
-	if o.CostUSD != nil {
-		u.CostUSD = o.CostUSD
-	}
+	overlay(&u.PromptTokens, o.PromptTokens)
+	overlay(&u.CompletionTokens, o.CompletionTokens)
+	overlay(&u.ReasoningTokens, o.ReasoningTokens)
+	overlay(&u.CachedTokens, o.CachedTokens)
+	overlay(&u.CostUSD, o.CostUSD)
 }
 
 // ProviderError is an upstream failure, classified. Code is a Response

@@ -124,19 +124,19 @@ func (p Params) Overlay(o *Params) Params {
 	if o == nil {
 		return p
 	}
-	if o.Temperature != nil {
-		p.Temperature = o.Temperature
-	}
-	if o.MaxTokens != nil {
-		p.MaxTokens = o.MaxTokens
-	}
-	if o.TopP != nil {
-		p.TopP = o.TopP
-	}
-	if o.ReasoningEffort != nil {
-		p.ReasoningEffort = o.ReasoningEffort
-	}
+	overlay(&p.Temperature, o.Temperature)
+	overlay(&p.MaxTokens, o.MaxTokens)
+	overlay(&p.TopP, o.TopP)
+	overlay(&p.ReasoningEffort, o.ReasoningEffort)
 	return p
+}
+
+// overlay is one field of an overlay: *dst becomes src when src is set
+// (nil: not set, keep what dst holds).
+func overlay[T any](dst **T, src *T) {
+	if src != nil {
+		*dst = src
+	}
 }
 
 // Equal reports whether p and o set the same settings to the same values.

@@ -110,6 +110,16 @@ func (s *Server) requestCaller(r *http.Request) (caller, string, error) {
 	return c, share, err
 }
 
+// callerBody is requestCaller, then the JSON body into v: credentials are
+// refused before a body is read.
+func (s *Server) callerBody(w http.ResponseWriter, r *http.Request, v any) (caller, string, error) {
+	c, share, err := s.requestCaller(r)
+	if err == nil {
+		err = s.decode(w, r, v)
+	}
+	return c, share, err
+}
+
 // requestSession applies sessionAccess to a request's {id}, with the text
 // so far: the live copy when the session runs here.
 func (s *Server) requestSession(r *http.Request, n need) (*playground.Session, bool, error) {
@@ -128,10 +138,7 @@ func (s *Server) liveSession(ctx context.Context, c caller, sessionID, share str
 	if err != nil {
 		return nil, false, err
 	}
-	if live, ok := s.opts.Runner.Live(sessionID); ok {
-		return mergeLive(row, live), owner, nil
-	}
-	return row, owner, nil
+	return s.withLive(row), owner, nil
 }
 
 // tokenEqual compares a stored share token with a presented one in

@@ -19,41 +19,33 @@ type quotaRequest struct {
 // handleAdminQuota adds runs to a user's quota or changes their plan: 200
 // {"user"}. Admins only (403 for others, whether or not the user exists);
 // an unknown user is 404.
-func (s *Server) handleAdminQuota(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAdminQuota(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var body quotaRequest
 	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	switch {
 	case (body.Add == nil) == (body.Plan == nil):
-		s.writeError(w, r, playground.Errorf(playground.EInvalid, `Give exactly one of "add" and "plan".`))
-		return
+		return playground.Errorf(playground.EInvalid, `Give exactly one of "add" and "plan".`)
 	case body.Add != nil && (*body.Add < 1 || *body.Add > maxQuotaAdd):
-		s.writeError(w, r, playground.Invalid("add", "add must be a whole number from 1 to %d.", maxQuotaAdd))
-		return
+		return playground.Invalid("add", "add must be a whole number from 1 to %d.", maxQuotaAdd)
 	case body.Plan != nil && !playground.ValidPlan(*body.Plan):
-		s.writeError(w, r, playground.Invalid("plan", "plan must be %q or %q.", playground.PlanFree, playground.PlanPro))
-		return
+		return playground.Invalid("plan", "plan must be %q or %q.", playground.PlanFree, playground.PlanPro)
 	}
 	caller, err := s.currentUser(r.Context(), p)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if caller.Role != playground.RoleAdmin {
-		s.writeError(w, r, playground.Errorf(playground.EForbidden, "Only an admin may change quotas."))
-		return
+		return playground.Errorf(playground.EForbidden, "Only an admin may change quotas.")
 	}
 	id := r.PathValue("id")
 	if !playground.CouldBeID(playground.IDUser, id) {
-		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such user."))
-		return
+		return playground.Errorf(playground.ENotFound, "No such user.")
 	}
 	var u *playground.User
 	if body.Add != nil {
@@ -62,9 +54,9 @@ func (s *Server) handleAdminQuota(w http.ResponseWriter, r *http.Request) {
 		u, err = s.opts.Users.SetPlan(r.Context(), id, *body.Plan)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	u.FillQuota(s.opts.Plans, s.now())
 	s.writeJSON(w, http.StatusOK, map[string]any{"user": u})
+	return nil
 }

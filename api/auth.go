@@ -219,37 +219,38 @@ type authAnswer struct {
 	AccessToken string           `json:"accessToken"`
 }
 
+// decodeCredentials reads the body of register and login, and the email
+// it names as stored (trimmed, lower case).
+func (s *Server) decodeCredentials(w http.ResponseWriter, r *http.Request) (string, credentials, error) {
+	var body credentials
+	if err := s.decode(w, r, &body); err != nil {
+		return "", body, err
+	}
+	email, err := playground.NormalizeEmail(body.Email)
+	return email, body, err
+}
+
 // handleRegister creates an account: 201 {"user","accessToken"} and the
 // cookie. Registrations are limited per client address; every attempt
 // counts, so probing which emails are taken is limited too.
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	ok, after, err := s.auth.register.Hit(r.Context(), "register:"+s.clientIP(r).String())
 	if err != nil {
-		s.writeError(w, r, unavailable(err, "Registration is unavailable right now."))
-		return
+		return unavailable(err, "Registration is unavailable right now.")
 	} else if !ok {
 		s.metrics.rateLimited.WithLabelValues("register").Inc()
-		s.writeError(w, r, rateLimited(after, "Too many registrations from this address; try again later."))
-		return
+		return rateLimited(after, "Too many registrations from this address; try again later.")
 	}
-	var body credentials
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	email, err := playground.NormalizeEmail(body.Email)
+	email, body, err := s.decodeCredentials(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := playground.ValidatePassword(body.Password); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	hash, err := s.auth.hasher.hash(r.Context(), body.Password)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	// The store sets the creation time and starts the quota full, from
 	// the plans it was configured with.
@@ -261,10 +262,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		Role:         playground.RoleUser,
 	}
 	if err := s.opts.Users.CreateUser(r.Context(), u); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.signIn(w, r, http.StatusCreated, u)
+	return s.signIn(w, r, http.StatusCreated, u)
 }
 
 // handleLogin checks a password: 200 {"user","accessToken"} and the cookie.
@@ -274,20 +274,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 // counts only later: no limit lets more password checks run than it
 // allows. A failure keeps its reservations (they are the failure counts);
 // a success gives them back and clears its (account, address) count.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var body credentials
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	email, err := playground.NormalizeEmail(body.Email)
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+	email, body, err := s.decodeCredentials(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Password == "" {
-		s.writeError(w, r, playground.Invalid("password", "Password is required."))
-		return
+		return playground.Invalid("password", "Password is required.")
 	}
 	ctx := r.Context()
 	addr := s.clientIP(r).String()
@@ -297,27 +290,24 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		{s.auth.loginAccount, "login-acct:" + email},
 	}
 	if err := s.reserve(ctx, limits); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 
 	u, ok, err := s.checkPassword(ctx, email, body.Password)
 	if err != nil {
 		// No verdict on the password: the attempt does not count.
 		s.giveBack(context.WithoutCancel(ctx), limits)
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if !ok {
 		s.metrics.loginFailures.Inc()
-		s.writeError(w, r, playground.Errorf(playground.EUnauthorized, badCredentials))
-		return
+		return playground.Errorf(playground.EUnauthorized, badCredentials)
 	}
 	s.giveBack(ctx, limits)
 	if err := s.auth.loginPair.Reset(ctx, limits[1].key); err != nil {
 		s.log.Warn("api: reset login failures", "err", err)
 	}
-	s.signIn(w, r, http.StatusOK, u)
+	return s.signIn(w, r, http.StatusOK, u)
 }
 
 // limitKey is one count an attempt reserves: a limiter and its key.
@@ -389,39 +379,37 @@ func (a *authState) dummy() string {
 }
 
 // signIn issues a token for u and answers with it, the user and the cookie.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, status int, u *playground.User) {
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, status int, u *playground.User) error {
 	token, exp, err := s.issueToken(u.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	u.FillQuota(s.opts.Plans, s.now())
 	s.setSessionCookie(w, token, exp)
 	s.writeJSON(w, status, authAnswer{User: u, AccessToken: token})
+	return nil
 }
 
 // handleLogout revokes the token that authenticated the call on every
 // instance and clears the cookie. It answers 204 whatever the credentials
 // (none, expired, tampered); only a revocation that cannot be recorded is
 // a 503, because answering 204 then would leave the token working.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	s.clearSessionCookie(w)
 	if !hasCredentials(r) {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	p, err := s.authenticate(r)
 	if err != nil {
 		if playground.ErrorCode(err) == playground.EUnauthorized {
 			w.WriteHeader(http.StatusNoContent)
-			return
+			return nil
 		}
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Tokens.RevokeToken(r.Context(), p.JTI, p.ExpiresAt); err != nil {
-		s.writeError(w, r, unavailable(err, "Sign-out could not be recorded; try again shortly."))
-		return
+		return unavailable(err, "Sign-out could not be recorded; try again shortly.")
 	}
 	switch {
 	case s.opts.Revoked != nil:
@@ -430,21 +418,21 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.opts.Hub.RevokeToken(p.JTI) // this instance only: no broker to tell the others
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleMe answers 200 {"user"} for the caller.
-func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	u, err := s.currentUser(r.Context(), p)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"user": u})
+	return nil
 }
 
 // currentUser loads the principal's account with its quota as of now. A

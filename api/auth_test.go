@@ -16,15 +16,11 @@ import (
 
 func TestRegisterAndCookie(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *restEnv) {
-		w := e.do(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": "  Ada@Example.COM ", "password": "password123"}})
-		if w.Code != http.StatusCreated {
-			t.Fatalf("register: %d %s", w.Code, w.Body)
-		}
 		var out struct {
 			User        map[string]any `json:"user"`
 			AccessToken string         `json:"accessToken"`
 		}
-		decodeBody(t, w, &out)
+		w := e.want(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": "  Ada@Example.COM ", "password": "password123"}}, http.StatusCreated, &out)
 		if out.User["email"] != "ada@example.com" || out.User["plan"] != "free" || out.User["role"] != "user" {
 			t.Errorf("user = %v", out.User)
 		}
@@ -81,17 +77,12 @@ func TestSecureCookieInProduction(t *testing.T) {
 }
 
 func TestLoginLogout(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
-		w := e.do(restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "A@example.com", "password": "password123"}})
-		if w.Code != http.StatusOK {
-			t.Fatalf("login: %d %s", w.Code, w.Body)
-		}
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		var out struct {
 			User        playground.User `json:"user"`
 			AccessToken string          `json:"accessToken"`
 		}
-		decodeBody(t, w, &out)
+		w := e.want(restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "A@example.com", "password": "password123"}}, http.StatusOK, &out)
 		if out.User.ID != u.ID || out.AccessToken == "" {
 			t.Fatalf("login answer %s", w.Body)
 		}
@@ -109,10 +100,7 @@ func TestLoginLogout(t *testing.T) {
 		}
 
 		// Logout revokes the token (everywhere: Options.Revoked is told) and clears the cookie.
-		w = e.do(restReq{method: "POST", path: "/auth/logout", token: out.AccessToken})
-		if w.Code != http.StatusNoContent {
-			t.Fatalf("logout: %d %s", w.Code, w.Body)
-		}
+		w = e.want(restReq{method: "POST", path: "/auth/logout", token: out.AccessToken}, http.StatusNoContent, nil)
 		if sc := w.Header().Get("Set-Cookie"); !strings.Contains(sc, "Max-Age=0") || !strings.Contains(sc, "HttpOnly") {
 			t.Errorf("logout cookie %q", sc)
 		}
@@ -146,8 +134,7 @@ func signToken(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapCl
 }
 
 func TestUnauthorized(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		secret := e.srv.opts.JWTSecret
 		now := time.Now()
 		valid := func() jwt.MapClaims {
@@ -196,8 +183,7 @@ func TestUnauthorized(t *testing.T) {
 }
 
 func TestRevocationUnavailable(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		e.tokens.down.Store(true)
 		w := e.do(restReq{method: "GET", path: "/auth/me", token: u.Token})
 		wantError(t, w, http.StatusServiceUnavailable, playground.EUnavailable)

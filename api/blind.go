@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"math/big"
 	"net/http"
+	"slices"
 
 	"github.com/playground-dev/playground"
 )
@@ -28,13 +29,17 @@ func shuffled(cols []playground.Column) []playground.Column {
 	return out
 }
 
-// notHidden is the 409 of a follow-up or rerun of a blind session before
-// its reveal.
-func notHidden(s *playground.Session) error {
-	if s.Hidden() {
-		return playground.Errorf(playground.EConflict, "A blind comparison takes no follow-up or rerun until it is revealed.")
+// nextTurnOf is the session {id} for its owner c to start a turn from (a
+// follow-up or a rerun): 409 for a blind session before its reveal.
+func (s *Server) nextTurnOf(r *http.Request, c caller, share string) (*playground.Session, error) {
+	parent, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if parent.Hidden() {
+		return nil, playground.Errorf(playground.EConflict, "A blind comparison takes no follow-up or rerun until it is revealed.")
+	}
+	return parent, nil
 }
 
 type voteRequest struct {
@@ -44,11 +49,10 @@ type voteRequest struct {
 // handleVote records the caller's vote on a blind session: the owner's,
 // or a signed-in share holder's; an anonymous viewer is 401. A session
 // that is not shared is revealed by its owner's vote at once.
-func (s *Server) handleVote(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleVote(w http.ResponseWriter, r *http.Request) error {
 	c, share, err := s.requestCaller(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	// A vote is an account's: a share token alone is not enough.
 	if c.p == nil {
@@ -57,49 +61,41 @@ func (s *Server) handleVote(w http.ResponseWriter, r *http.Request) {
 		} else {
 			err = playground.Errorf(playground.EUnauthorized, "Sign in to vote.")
 		}
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var body voteRequest
 	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Choice == nil || *body.Choice == "" {
-		s.writeError(w, r, playground.Invalid("choice", `choice is required: a response id, "tie" or "all_bad".`))
-		return
+		return playground.Invalid("choice", `choice is required: a response id, "tie" or "all_bad".`)
 	}
 	sess, owner, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	choice := *body.Choice
 	switch {
 	case !sess.Blind:
-		s.writeError(w, r, playground.Invalid("choice", "Only a blind comparison takes votes."))
-		return
+		return playground.Invalid("choice", "Only a blind comparison takes votes.")
 	case choice != playground.ChoiceTie && choice != playground.ChoiceAllBad && sess.Response(choice) == nil:
-		s.writeError(w, r, playground.Invalid("choice", `choice must be a response of this comparison, "tie" or "all_bad".`))
-		return
+		return playground.Invalid("choice", `choice must be a response of this comparison, "tie" or "all_bad".`)
 	case sess.Revealed:
-		s.writeError(w, r, playground.Errorf(playground.EConflict, "Votes are closed: the comparison has been revealed."))
-		return
+		return playground.Errorf(playground.EConflict, "Votes are closed: the comparison has been revealed.")
 	}
 	v := &playground.Vote{SessionID: sess.ID, UserID: c.p.UserID, Choice: choice, At: s.now(),
 		IdentityLeak: s.identityLeak(sess)}
 	if err := s.opts.Votes.CastVote(r.Context(), v); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if owner && !sess.Shared {
 		// Vote, then see: nobody else can vote on a session not shared.
 		if err := s.reveal(r, sess.ID); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"vote": v})
+	return nil
 }
 
 // identityLeak checks every answer of the session so far against the
@@ -113,38 +109,28 @@ func (s *Server) identityLeak(sess *playground.Session) bool {
 			names[r.Model] = m.Name
 		}
 	}
-	for _, r := range sess.Responses {
-		if playground.IdentityLeak(r.Text, models, names) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(sess.Responses, func(r *playground.Response) bool {
+		return playground.IdentityLeak(r.Text, models, names)
+	})
 }
 
 // handleReveal shows a blind session's models: the owner only; revealing
 // twice changes nothing.
-func (s *Server) handleReveal(w http.ResponseWriter, r *http.Request) {
-	c, share, err := s.requestCaller(r)
+func (s *Server) handleReveal(w http.ResponseWriter, r *http.Request) error {
+	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if sess.Hidden() {
 		if err := s.reveal(r, sess.ID); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
-		if sess, _, err = s.liveSession(r.Context(), c, sess.ID, share, toAct); err != nil {
-			s.writeError(w, r, err)
-			return
+		if sess, _, err = s.requestSession(r, toAct); err != nil {
+			return err
 		}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+	return nil
 }
 
 // reveal marks the session revealed and, if this call did it, tells its
@@ -160,9 +146,7 @@ func (s *Server) reveal(r *http.Request, sessionID string) error {
 	if err != nil {
 		return err
 	}
-	if live, ok := s.opts.Runner.Live(sessionID); ok {
-		sess = mergeLive(sess, live)
-	}
+	sess = s.withLive(sess)
 	tally, err := s.opts.Votes.Tally(ctx, sessionID)
 	if err != nil {
 		return err

@@ -31,10 +31,7 @@ func noModelIn(t *testing.T, what string, body []byte) {
 
 func (e *restEnv) createBlind(u testUser, models ...string) *playground.Session {
 	e.t.Helper()
-	w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "Explain CRDTs", "models": models, "blind": true}})
-	if w.Code != http.StatusCreated {
-		e.t.Fatalf("create blind session: %d %s", w.Code, w.Body)
-	}
+	w := e.want(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "Explain CRDTs", "models": models, "blind": true}}, http.StatusCreated, nil)
 	noModelIn(e.t, "POST /sessions", w.Body.Bytes())
 	var out struct {
 		Session *playground.Session `json:"session"`
@@ -53,8 +50,7 @@ func (e *restEnv) share(u testUser, id string) string {
 }
 
 func TestBlindSessionHidesModelsEverywhere(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("blind@example.com")
+	eachUser(t, "blind@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		s := e.createBlind(u, blindModels...)
 		if !s.Blind || s.Revealed || len(s.Responses) != 3 {
 			t.Fatalf("created: %+v", s)
@@ -132,8 +128,7 @@ func TestBlindSessionHidesModelsEverywhere(t *testing.T) {
 }
 
 func TestBlindRequestRules(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("rules@example.com")
+	eachUser(t, "rules@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		before := e.remaining(u)
 		w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "x", "models": []string{"demo/fast"}, "blind": true}})
 		wantField(t, w, "models")
@@ -148,8 +143,7 @@ func TestBlindRequestRules(t *testing.T) {
 }
 
 func TestBlindShuffleMovesTheFirstModel(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("shuffle@example.com")
+	eachUser(t, "shuffle@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		if _, err := e.db.Users().AddQuota(bg, u.ID, 100); err != nil {
 			t.Fatal(err)
 		}
@@ -258,8 +252,7 @@ func TestVotes(t *testing.T) {
 }
 
 func TestIdentityLeakIsFlaggedOnTheVote(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("leak@example.com")
+	eachUser(t, "leak@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		s := e.createBlind(u, "demo/fast", "openai/gpt-4o-mini")
 		e.finish(s.ID, "CRDTs merge.", "As an AI made by OpenAI, I can say CRDTs merge.")
 		w := e.do(restReq{method: "PUT", path: "/sessions/" + s.ID + "/vote", token: u.Token, body: map[string]any{"choice": s.Responses[0].ID}})
@@ -275,12 +268,8 @@ func (e *restEnv) leaderboard(u testUser, query string, after time.Time) map[str
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		w := e.do(restReq{method: "GET", path: "/leaderboard?" + query, token: u.Token})
-		if w.Code != http.StatusOK {
-			e.t.Fatalf("leaderboard: %d %s", w.Code, w.Body)
-		}
 		var out map[string]any
-		decodeBody(e.t, w, &out)
+		w := e.want(restReq{method: "GET", path: "/leaderboard?" + query, token: u.Token}, http.StatusOK, &out)
 		if at, ok := out["updatedAt"].(string); ok {
 			if ts, err := time.Parse(time.RFC3339Nano, at); err == nil && !ts.Before(after) {
 				return out
@@ -318,10 +307,7 @@ func TestLeaderboardCountsRevealedVotes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := e.do(restReq{method: "PUT", path: "/sessions/" + s.ID + "/vote", token: u.Token, body: map[string]any{"choice": pick(row)}})
-			if w.Code != http.StatusOK {
-				t.Fatalf("vote: %d %s", w.Code, w.Body)
-			}
+			e.want(restReq{method: "PUT", path: "/sessions/" + s.ID + "/vote", token: u.Token, body: map[string]any{"choice": pick(row)}}, http.StatusOK, nil)
 		}
 		byModel := func(m string) func(s *playground.Session) string {
 			return func(s *playground.Session) string {

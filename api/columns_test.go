@@ -10,8 +10,7 @@ import (
 // each response says what it ran with, and the session says where it
 // stands in its conversation (a first turn, not blind).
 func TestCreateSession_PerColumnParams(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("cols@example.com")
+	eachUser(t, "cols@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		body := map[string]any{
 			"prompt": "Explain CRDTs",
 			"system": "Be brief.",
@@ -22,14 +21,10 @@ func TestCreateSession_PerColumnParams(t *testing.T) {
 				map[string]any{"model": "demo/fast"},
 			},
 		}
-		w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: body})
-		if w.Code != http.StatusCreated {
-			t.Fatalf("create: %d %s", w.Code, w.Body)
-		}
 		var created struct {
 			Session map[string]any `json:"session"`
 		}
-		decodeBody(t, w, &created)
+		e.want(restReq{method: "POST", path: "/sessions", token: u.Token, body: body}, http.StatusCreated, &created)
 		id := created.Session["id"].(string)
 
 		// The answer and a later GET say the same.
@@ -80,10 +75,7 @@ func TestCreateSession_PerColumnParams(t *testing.T) {
 			t.Errorf("runner got column B with system %v params %+v", b.System, b.Params)
 		}
 		// Three columns, three units: 5 - 3.
-		remaining := e.remaining(u)
-		if remaining != 2 {
-			t.Errorf("remaining = %d, want 2", remaining)
-		}
+		e.wantRemaining(u, 2, "after the session")
 	})
 }
 
@@ -116,8 +108,7 @@ func TestCreateSession_ColumnErrors(t *testing.T) {
 			map[string]any{"model": "demo/fast", "params": map[string]any{"temperature": 0.7}},
 			map[string]any{"model": "demo/fast", "params": map[string]any{"temperature": 0.8}}}}, "models"},
 	}
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("colerr@example.com")
+	eachUser(t, "colerr@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				tc.body["prompt"] = "Hi"
@@ -125,29 +116,21 @@ func TestCreateSession_ColumnErrors(t *testing.T) {
 				wantField(t, e.do(restReq{method: "POST", path: "/sessions/estimate", token: u.Token, body: tc.body}), tc.field)
 			})
 		}
-		remaining := e.remaining(u)
-		if remaining != 5 {
-			t.Errorf("remaining = %d after refused requests, want 5", remaining)
-		}
+		e.wantRemaining(u, 5, "after refused requests")
 	})
 }
 
 // A rerun is a later turn of the same conversation: the list shows the
 // conversation once, by its first turn, with how many turns it holds.
 func TestRerun_ConversationTurns(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("turns@example.com")
+	eachUser(t, "turns@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		first := e.createSession(u, "demo/fast")
 		e.finish(first.ID, "one")
-		w := e.do(restReq{method: "POST", path: "/sessions/" + first.ID + "/rerun", token: u.Token,
-			body: map[string]any{"models": []any{"demo/fast", map[string]any{"model": "demo/fast", "params": map[string]any{"temperature": 1}}}}})
-		if w.Code != http.StatusCreated {
-			t.Fatalf("rerun: %d %s", w.Code, w.Body)
-		}
 		var rerun struct {
 			Session map[string]any `json:"session"`
 		}
-		decodeBody(t, w, &rerun)
+		e.want(restReq{method: "POST", path: "/sessions/" + first.ID + "/rerun", token: u.Token,
+			body: map[string]any{"models": []any{"demo/fast", map[string]any{"model": "demo/fast", "params": map[string]any{"temperature": 1}}}}}, http.StatusCreated, &rerun)
 		s := rerun.Session
 		if s["kind"] != "rerun" || s["rootId"] != first.ID || s["parentId"] != first.ID {
 			t.Errorf("rerun kind %v rootId %v parentId %v, want rerun of %s", s["kind"], s["rootId"], s["parentId"], first.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/playground-dev/playground"
@@ -104,56 +105,41 @@ type followupRequest struct {
 // one answer's thread. Owner only; charged like any session.
 // ?estimate=1 answers what it would charge and cost instead, as
 // POST /sessions/estimate does, counting each column's thread.
-func (s *Server) handleFollowup(w http.ResponseWriter, r *http.Request) {
-	c, share, err := s.requestCaller(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) handleFollowup(w http.ResponseWriter, r *http.Request) error {
 	var body followupRequest
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
+	c, share, err := s.callerBody(w, r, &body)
+	if err != nil {
+		return err
 	}
 	// Fields, then models, before the session is looked up (docs/api.md's order).
 	check := playground.SessionRequest{Prompt: body.Prompt, Models: playground.Entries(body.Models...), Params: body.Params}
 	if err := check.ValidatePrompt(); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Params != nil {
 		if err := body.Params.Validate(); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if body.Models != nil {
 		if err := playground.ValidateEntries(check.Models, nil); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if body.From != nil {
 		// With from, models are model ids: any available model may take
 		// the winner's thread up.
 		if _, err := s.lookupModels(check.Models); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
-	parent, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
+	parent, err := s.nextTurnOf(r, c, share)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := notHidden(parent); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	conv, err := s.loadThread(r.Context(), parent)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var columns []playground.Column
 	if body.From != nil {
@@ -162,26 +148,21 @@ func (s *Server) handleFollowup(w http.ResponseWriter, r *http.Request) {
 		columns, err = ownColumns(parent, conv, body.Models, body.Params)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := playground.ValidateEntries(columnEntries(columns), columns); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.lookupModels(columnEntries(columns)); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := checkTurn(conv, columns, body.Prompt); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if r.URL.Query().Get("estimate") == "1" {
-		s.writeEstimate(w, r, c.p, body.Prompt, columns)
-		return
+		return s.writeEstimate(w, r, c.p, body.Prompt, columns)
 	}
-	s.writeStarted(w, r, c.p, newSession{
+	return s.writeStarted(w, r, c.p, newSession{
 		prompt: body.Prompt, system: parent.System, params: body.Params, columns: columns,
 		kind: playground.KindFollowup, parent: parent,
 	})
@@ -279,42 +260,29 @@ type rerunRequest struct {
 // column carries on the thread that parent's answer of the same model
 // carried on, or, with from (an answer of parent's own parent), that
 // answer's thread.
-func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
-	c, share, err := s.requestCaller(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 	var body rerunRequest
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
+	c, share, err := s.callerBody(w, r, &body)
+	if err != nil {
+		return err
 	}
 	// Fields and models are checked before the parent is looked up, in
 	// docs/api.md's order (400 before 404).
 	if body.Params != nil {
 		if err := body.Params.Validate(); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	fields := playground.SessionRequest{Models: body.Models, Params: body.Params}
 	if err := playground.ValidateEntries(body.Models, fields.Columns()); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.lookupModels(body.Models); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	parent, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
+	parent, err := s.nextTurnOf(r, c, share)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := notHidden(parent); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	req := playground.SessionRequest{Prompt: parent.Prompt, System: parent.System, Models: body.Models, Params: body.Params}
 	if req.Params == nil {
@@ -325,24 +293,20 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 	if body.From != nil || anyContinues(parent) {
 		conv, err := s.loadThread(r.Context(), parent)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		if err := rerunThreads(parent, conv, columns, body.From); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		if err := checkTurn(conv, columns, parent.Prompt); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	// With the parent's system prompt the columns may now coincide.
 	if err := playground.ValidateEntries(body.Models, columns); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeStarted(w, r, c.p, newSession{
+	return s.writeStarted(w, r, c.p, newSession{
 		prompt: parent.Prompt, system: parent.System, params: req.Params, columns: columns,
 		kind: playground.KindRerun, parent: parent,
 	})
@@ -382,31 +346,20 @@ func rerunThreads(parent *playground.Session, conv *thread, columns []playground
 
 // anyContinues reports whether some response of s carries on a thread.
 func anyContinues(s *playground.Session) bool {
-	for _, r := range s.Responses {
-		if r.Continues != nil {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Responses, func(r *playground.Response) bool { return r.Continues != nil })
 }
 
 // handleThread answers every session of {id}'s conversation that the
 // caller may see, oldest first, with their texts.
-func (s *Server) handleThread(w http.ResponseWriter, r *http.Request) {
-	c, share, err := s.requestCaller(r)
+func (s *Server) handleThread(w http.ResponseWriter, r *http.Request) error {
+	sess, owner, err := s.requestSession(r, toSee)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	sess, owner, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	share := r.URL.Query().Get("share")
 	conv, err := s.loadThread(r.Context(), sess)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]*playground.Session, 0, len(conv.sessions))
 	for _, t := range conv.sessions {
@@ -415,10 +368,8 @@ func (s *Server) handleThread(w http.ResponseWriter, r *http.Request) {
 		if !owner && !tokenEqual(t.ShareToken, share) {
 			continue
 		}
-		if live, ok := s.opts.Runner.Live(t.ID); ok {
-			t = mergeLive(t, live)
-		}
-		out = append(out, t)
+		out = append(out, s.withLive(t))
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	return nil
 }

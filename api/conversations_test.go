@@ -13,14 +13,10 @@ import (
 // followup posts a follow-up of sessionID and returns the new turn.
 func (e *restEnv) followup(u testUser, sessionID string, body map[string]any) *playground.Session {
 	e.t.Helper()
-	w := e.do(restReq{method: "POST", path: "/sessions/" + sessionID + "/followup", token: u.Token, body: body})
-	if w.Code != http.StatusCreated {
-		e.t.Fatalf("follow-up: %d %s", w.Code, w.Body)
-	}
 	var out struct {
 		Session *playground.Session `json:"session"`
 	}
-	decodeBody(e.t, w, &out)
+	e.want(restReq{method: "POST", path: "/sessions/" + sessionID + "/followup", token: u.Token, body: body}, http.StatusCreated, &out)
 	return out.Session
 }
 
@@ -48,8 +44,7 @@ func wantHistory(t *testing.T, what string, got []playground.Exchange, want ...s
 // Without from, each column carries on its own thread: each model is sent
 // its own earlier answers, never another column's.
 func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("talk@example.com")
+	eachUser(t, "talk@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		first := e.createSession(u, "demo/fast", "openai/gpt-4o-mini")
 		e.finish(first.ID, "fast one", "mini one")
 
@@ -90,10 +85,7 @@ func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
 			t.Errorf("list = %v", list.Sessions)
 		}
 		// One unit per model each turn: 5 - 2 - 2 - 1.
-		remaining := e.remaining(u)
-		if remaining != 0 {
-			t.Errorf("remaining = %d, want 0", remaining)
-		}
+		e.wantRemaining(u, 0, "after three turns")
 		w := e.do(restReq{method: "POST", path: "/sessions/" + third.ID + "/followup", token: u.Token, body: map[string]any{"prompt": "more"}})
 		if w.Code != http.StatusBadRequest { // the third turn has not ended: nothing completed to follow
 			t.Errorf("follow-up of a running turn: %d %s", w.Code, w.Body)
@@ -107,20 +99,15 @@ func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
 // With from, every model of the new turn carries on the winner's thread,
 // whatever model wrote it, with the winner's system prompt.
 func TestFollowup_CarryOnWithTheWinner(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("winner@example.com")
+	eachUser(t, "winner@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		if _, err := e.db.AddQuota(bg, u.ID, 10); err != nil {
 			t.Fatal(err)
-		}
-		w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{
-			"prompt": "Name a CRDT", "models": []any{"demo/fast", map[string]any{"model": "openai/gpt-4o-mini", "system": "Be terse.", "params": map[string]any{"temperature": 0.2}}}}})
-		if w.Code != http.StatusCreated {
-			t.Fatalf("create: %d %s", w.Code, w.Body)
 		}
 		var created struct {
 			Session *playground.Session `json:"session"`
 		}
-		decodeBody(t, w, &created)
+		e.want(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{
+			"prompt": "Name a CRDT", "models": []any{"demo/fast", map[string]any{"model": "openai/gpt-4o-mini", "system": "Be terse.", "params": map[string]any{"temperature": 0.2}}}}}, http.StatusCreated, &created)
 		first := created.Session
 		e.finish(first.ID, "a counter", "a set")
 		winner := first.Responses[1]
@@ -153,8 +140,7 @@ func TestFollowup_CarryOnWithTheWinner(t *testing.T) {
 // Every 400 the contract names for follow-ups, each with details.field,
 // and the owner-only and state rules; nothing is charged by a refusal.
 func TestFollowup_Refusals(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("owner@example.com")
+	eachUser(t, "owner@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		other := e.register("other@example.com")
 		if _, err := e.db.AddQuota(bg, u.ID, 50); err != nil {
 			t.Fatal(err)
@@ -228,8 +214,7 @@ func TestFollowup_Refusals(t *testing.T) {
 
 // A conversation holds at most 100 turns: the next follow-up is 409.
 func TestFollowup_TurnLimit(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("long@example.com")
+	eachUser(t, "long@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		if _, err := e.db.AddQuota(bg, u.ID, 200); err != nil {
 			t.Fatal(err)
 		}
@@ -251,8 +236,7 @@ func TestFollowup_TurnLimit(t *testing.T) {
 
 // The estimate of a follow-up counts each column's thread and charges nothing.
 func TestFollowup_Estimate(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("est@example.com")
+	eachUser(t, "est@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		first := e.createSession(u, "openai/gpt-4o-mini")
 		e.finish(first.ID, strings.Repeat("long answer ", 500))
 		estimate := func(path string, body map[string]any) float64 {
@@ -271,10 +255,7 @@ func TestFollowup_Estimate(t *testing.T) {
 		if d := inThread - alone; d < 1400*0.15/1e6 || d > 1600*0.15/1e6 {
 			t.Errorf("the thread adds $%g to the estimate, want about 1,500 prompt tokens' worth", d)
 		}
-		remaining := e.remaining(u)
-		if remaining != 4 {
-			t.Errorf("the estimate charged: remaining %d, want 4", remaining)
-		}
+		e.wantRemaining(u, 4, "after estimates, which charge nothing")
 	})
 }
 
@@ -282,8 +263,7 @@ func TestFollowup_Estimate(t *testing.T) {
 // turns; asked from any turn it is the same; unshared from any turn it
 // stops working for all.
 func TestShare_CoversTheConversation(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("sharer@example.com")
+	eachUser(t, "sharer@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		stranger := e.register("stranger@example.com")
 		first := e.createSession(u, "demo/fast")
 		e.finish(first.ID, "a")

@@ -26,31 +26,28 @@ type diffOp struct {
 // handleDiff answers a word-level diff between two responses of a session
 // (owner or share holder). Missing a or b is 400 (details.field), an id
 // not in the session 404.
-func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request) error {
 	// docs/api.md's order: credentials, then the query, then visibility.
 	c, share, err := s.requestCaller(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	for _, f := range []string{"a", "b"} {
 		if q.Get(f) == "" {
-			s.writeError(w, r, playground.Invalid(f, "Query parameter %q (a response id) is required.", f))
-			return
+			return playground.Invalid(f, "Query parameter %q (a response id) is required.", f)
 		}
 	}
 	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	a, b := sess.Response(q.Get("a")), sess.Response(q.Get("b"))
 	if a == nil || b == nil {
-		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such response in this comparison."))
-		return
+		return playground.Errorf(playground.ENotFound, "No such response in this comparison.")
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"a": a.ID, "b": b.ID, "ops": wordDiff(a.Text, b.Text)})
+	return nil
 }
 
 // wordDiff diffs two texts word by word. Each text is cut into tokens

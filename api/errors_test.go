@@ -13,8 +13,7 @@ import (
 )
 
 func TestDecodeErrors(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		post := func(body string) *httptest.ResponseRecorder {
 			return e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: body})
 		}
@@ -63,8 +62,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		big := `{"prompt": "` + strings.Repeat("a", maxBodyBytes) + `", "models": ["demo/fast"]}`
 		wantError(t, e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: big}), http.StatusRequestEntityTooLarge, playground.EPayloadTooLarge)
 		// Credentials are checked first (docs/api.md's order).

@@ -26,13 +26,12 @@ var csvHeader = []string{"model", "status", "ttftMs", "durationMs", "promptToken
 // handleExport answers the whole comparison as a download, to the owner or
 // a share holder: json (the Session itself), md or csv. A missing format
 // is json; another one is 400 (details.field "format").
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	// Credentials (or a share token) first, then the query, then
 	// visibility: docs/api.md's order.
 	c, share, err := s.requestCaller(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	format := r.URL.Query().Get("format")
 	if format == "" {
@@ -40,13 +39,11 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	}
 	ctype, ok := exportFormats[format]
 	if !ok {
-		s.writeError(w, r, playground.Invalid("format", "format must be json, md or csv."))
-		return
+		return playground.Invalid("format", "format must be json, md or csv.")
 	}
 	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toSee)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	// A hidden session's columns are named by label only.
 	sess = sess.View()
@@ -60,8 +57,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		body, err = exportCSV(sess)
 	}
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("api: export %s: %w", format, err))
-		return
+		return fmt.Errorf("api: export %s: %w", format, err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", ctype)
@@ -69,6 +65,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+	return nil
 }
 
 // exportCSV writes one row per response (RFC 4180 via encoding/csv; a

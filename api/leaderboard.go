@@ -132,11 +132,10 @@ func (s *Server) fitBoard(ctx context.Context, k boardKey) (*board, error) {
 }
 
 // handleLeaderboard answers GET /leaderboard?scope=me|all[&leaks=include].
-func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	k := boardKey{}
@@ -145,16 +144,15 @@ func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request) {
 		k.userID = p.UserID
 	case "all":
 	default:
-		s.writeError(w, r, playground.Invalid("scope", `scope must be "me" or "all".`))
-		return
+		return playground.Invalid("scope", `scope must be "me" or "all".`)
 	}
 	switch q.Get("leaks") {
 	case "":
 	case "include":
 		k.leaks = true
 	default:
-		s.writeError(w, r, playground.Invalid("leaks", `leaks must be "include" or absent.`))
-		return
+		return playground.Invalid("leaks", `leaks must be "include" or absent.`)
 	}
 	s.writeJSON(w, http.StatusOK, s.board(k))
+	return nil
 }

@@ -200,6 +200,13 @@ func eachEnv(t *testing.T, fn func(t *testing.T, e *restEnv), opts ...func(*Opti
 	}
 }
 
+// eachUser is eachEnv with one account, email, signed up in each
+// environment: how most tests begin.
+func eachUser(t *testing.T, email string, fn func(t *testing.T, e *restEnv, u testUser), opts ...func(*Options)) {
+	t.Helper()
+	eachEnv(t, func(t *testing.T, e *restEnv) { fn(t, e, e.register(email)) }, opts...)
+}
+
 func newEnv(t *testing.T, dialect string, opts ...func(*Options)) *restEnv {
 	t.Helper()
 	d := dbtest.MustOpenDB(t, dialect, db.Options{Plans: testPlans})
@@ -278,6 +285,20 @@ func (e *restEnv) do(r restReq) *httptest.ResponseRecorder {
 	return w
 }
 
+// want serves r and fails the test unless it answers status; out, unless
+// nil, receives the JSON body.
+func (e *restEnv) want(r restReq, status int, out any) *httptest.ResponseRecorder {
+	e.t.Helper()
+	w := e.do(r)
+	if w.Code != status {
+		e.t.Fatalf("%s %s: %d %s", r.method, r.path, w.Code, w.Body)
+	}
+	if out != nil {
+		decodeBody(e.t, w, out)
+	}
+	return w
+}
+
 // user is a registered account in a test.
 type testUser struct {
 	ID, Email, Token string
@@ -286,15 +307,11 @@ type testUser struct {
 // register makes an account and returns its token.
 func (e *restEnv) register(email string) testUser {
 	e.t.Helper()
-	w := e.do(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": email, "password": "password123"}})
-	if w.Code != http.StatusCreated {
-		e.t.Fatalf("register %s: %d %s", email, w.Code, w.Body)
-	}
 	var out struct {
 		User        playground.User `json:"user"`
 		AccessToken string          `json:"accessToken"`
 	}
-	decodeBody(e.t, w, &out)
+	e.want(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": email, "password": "password123"}}, http.StatusCreated, &out)
 	return testUser{ID: out.User.ID, Email: out.User.Email, Token: out.AccessToken}
 }
 
@@ -308,17 +325,21 @@ func (e *restEnv) remaining(u testUser) int {
 	return me.User.Quota.Remaining
 }
 
+// wantRemaining checks u's quota left, when what the test just did.
+func (e *restEnv) wantRemaining(u testUser, want int, when string) {
+	e.t.Helper()
+	if got := e.remaining(u); got != want {
+		e.t.Errorf("remaining %s = %d, want %d", when, got, want)
+	}
+}
+
 // createSession starts a comparison for u and returns it.
 func (e *restEnv) createSession(u testUser, models ...string) *playground.Session {
 	e.t.Helper()
-	w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "Explain CRDTs", "models": models}})
-	if w.Code != http.StatusCreated {
-		e.t.Fatalf("create session: %d %s", w.Code, w.Body)
-	}
 	var out struct {
 		Session *playground.Session `json:"session"`
 	}
-	decodeBody(e.t, w, &out)
+	e.want(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "Explain CRDTs", "models": models}}, http.StatusCreated, &out)
 	return out.Session
 }
 

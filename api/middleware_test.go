@@ -16,11 +16,8 @@ func withFrontend(o *Options) { o.FrontendURL = testFrontend }
 
 func TestCORSPreflight(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *restEnv) {
-		w := e.do(restReq{method: "OPTIONS", path: "/sessions", header: map[string]string{
-			"Origin": testFrontend, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, authorization"}})
-		if w.Code != http.StatusNoContent {
-			t.Fatalf("preflight: %d %s", w.Code, w.Body)
-		}
+		w := e.want(restReq{method: "OPTIONS", path: "/sessions", header: map[string]string{
+			"Origin": testFrontend, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, authorization"}}, http.StatusNoContent, nil)
 		h := w.Header()
 		want := map[string]string{
 			"Access-Control-Allow-Origin":      testFrontend,
@@ -52,8 +49,7 @@ func TestCORSPreflight(t *testing.T) {
 }
 
 func TestCrossSiteForbidden(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		body := map[string]any{"prompt": "x", "models": []string{"demo/fast"}}
 		// A foreign page's POST carrying the cookie: 403 before anything else
 		// (even before the 413/400 checks).

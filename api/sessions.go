@@ -21,52 +21,55 @@ const shareTokenBytes = 24
 const defaultListLimit = 20
 
 // handleModels lists the catalogue; no credentials needed.
-func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) error {
 	models := s.opts.Catalog.Models()
 	if models == nil {
 		models = []playground.Model{}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"models": models})
+	return nil
 }
 
 // handleCreateSession starts a comparison: 201 {"session"} with every
 // response pending; streaming has begun.
-func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {
+	p, req, err := s.sessionRequest(w, r)
+	if err != nil {
+		return err
+	}
+	return s.writeStarted(w, r, p, fromRequest(req))
+}
+
+// sessionRequest is the caller and the checked body of POST /sessions
+// (and of its estimate), in docs/api.md's order: credentials, fields,
+// then models against the catalogue.
+func (s *Server) sessionRequest(w http.ResponseWriter, r *http.Request) (*Principal, *playground.SessionRequest, error) {
 	p, err := s.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
 	var req playground.SessionRequest
 	if err := s.decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
-	if err := s.checkRequest(&req); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := req.Validate(); err != nil {
+		return nil, nil, err
 	}
-	s.writeStarted(w, r, p, fromRequest(&req))
+	if _, err := s.lookupModels(req.Models); err != nil {
+		return nil, nil, err
+	}
+	return p, &req, nil
 }
 
-// writeStarted starts n for p and answers 201 {"session"}, or the error.
-func (s *Server) writeStarted(w http.ResponseWriter, r *http.Request, p *Principal, n newSession) {
+// writeStarted starts n for p and answers 201 {"session"}, or returns the
+// error.
+func (s *Server) writeStarted(w http.ResponseWriter, r *http.Request, p *Principal, n newSession) error {
 	sess, err := s.startSession(r.Context(), p, n)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
-}
-
-// checkRequest validates a session request's fields, then its models
-// against the catalogue (docs/api.md's order: fields, then models).
-func (s *Server) checkRequest(req *playground.SessionRequest) error {
-	if err := req.Validate(); err != nil {
 		return err
 	}
-	_, err := s.lookupModels(req.Models)
-	return err
+	s.writeJSON(w, http.StatusCreated, map[string]any{"session": sess})
+	return nil
 }
 
 // modelIDs are the model ids of a request's entries, in column order.
@@ -249,77 +252,74 @@ func summarize(sess *playground.Session) *sessionSummary {
 }
 
 // handleListSessions pages through the caller's sessions, newest first.
-func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	limit := defaultListLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > playground.MaxSessionsListed {
-			s.writeError(w, r, playground.Invalid("limit", "limit must be a whole number from 1 to %d.", playground.MaxSessionsListed))
-			return
+			return playground.Invalid("limit", "limit must be a whole number from 1 to %d.", playground.MaxSessionsListed)
 		}
 		limit = n
 	}
 	list, next, err := s.opts.Sessions.ListSessions(r.Context(), p.UserID, q.Get("cursor"), limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	items := make([]*sessionSummary, 0, len(list))
 	for _, sess := range list {
-		// A session running here is further along than its last checkpoint.
-		if live, ok := s.opts.Runner.Live(sess.ID); ok {
-			sess = mergeLive(sess, live)
-		}
-		items = append(items, summarize(sess))
+		items = append(items, summarize(s.withLive(sess)))
 	}
 	var cursor *string
 	if next != "" {
 		cursor = &next
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"sessions": items, "nextCursor": cursor})
+	return nil
 }
 
 // handleGetSession answers one session with the text so far, to its owner
 // or to a holder of its share token (?share=).
-func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) error {
 	sess, _, err := s.requestSession(r, toSee)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+	return nil
 }
 
 // handleGetShared finds a session by its share token alone, for a viewer
 // who has only the link. A dead token is 404.
-func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleGetShared(w http.ResponseWriter, r *http.Request) error {
 	token := r.PathValue("token")
 	if !playground.CouldBeID(playground.IDShareToken, token) {
-		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such session."))
-		return
+		return playground.Errorf(playground.ENotFound, "No such session.")
 	}
 	row, err := s.opts.Sessions.FindSessionByShareToken(r.Context(), token)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	// Compare anyway: a store that matched loosely (case, collation) must
 	// not widen who can see a session.
 	if !tokenEqual(row.ShareToken, token) {
-		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such session."))
-		return
+		return playground.Errorf(playground.ENotFound, "No such session.")
 	}
-	sess := row
+	s.writeJSON(w, http.StatusOK, map[string]any{"session": s.withLive(row)})
+	return nil
+}
+
+// withLive is row as it stands: a session running here is further along
+// than its last checkpoint, so its live copy merged with row; else row.
+func (s *Server) withLive(row *playground.Session) *playground.Session {
 	if live, ok := s.opts.Runner.Live(row.ID); ok {
-		sess = mergeLive(row, live)
+		return mergeLive(row, live)
 	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"session": sess})
+	return row
 }
 
 // mergeLive returns the live copy of a session with what only the
@@ -337,76 +337,62 @@ func mergeLive(row, live *playground.Session) *playground.Session {
 	return out
 }
 
-// handleCancelSession ends every running response of a session: 202,
-// empty. Owner only; an ended session is 202 and nothing changes.
-func (s *Server) handleCancelSession(w http.ResponseWriter, r *http.Request) {
+// handleCancel ends what is still running of a session (POST
+// /sessions/{id}/cancel) or of one of its responses (POST
+// …/responses/{responseId}/cancel, the others go on): 202, empty. Owner
+// only; an unknown response id is 404; what has ended already is 202 and
+// nothing changes.
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) error {
 	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	if sess.Status == playground.SessionRunning {
-		if err := s.opts.Runner.Cancel(r.Context(), sess.ID, ""); err != nil {
-			s.writeError(w, r, err)
-			return
+	respID := r.PathValue("responseId") // empty: the whole session
+	running := sess.Status == playground.SessionRunning
+	if respID != "" {
+		resp := sess.Response(respID)
+		if resp == nil {
+			return playground.Errorf(playground.ENotFound, "No such response in this comparison.")
+		}
+		running = !resp.Ended()
+	}
+	if running {
+		if err := s.opts.Runner.Cancel(r.Context(), sess.ID, respID); err != nil {
+			return err
 		}
 	}
 	w.WriteHeader(http.StatusAccepted)
-}
-
-// handleCancelResponse ends one running response: 202, the others go on.
-// An unknown response id is 404; an ended one is 202 and nothing changes.
-func (s *Server) handleCancelResponse(w http.ResponseWriter, r *http.Request) {
-	sess, _, err := s.requestSession(r, toAct)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	resp := sess.Response(r.PathValue("responseId"))
-	if resp == nil {
-		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such response in this comparison."))
-		return
-	}
-	if !resp.Ended() {
-		if err := s.opts.Runner.Cancel(r.Context(), sess.ID, resp.ID); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // handleShare answers the session's share token, making one if it has
 // none: asked again while shared, the same token.
-func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
 	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	token := sess.ShareToken
 	if token == "" {
 		token = newShareToken()
 		if err := s.opts.Sessions.SetShareToken(r.Context(), sess.ID, token); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]string{"shareToken": token})
+	return nil
 }
 
 // handleUnshare clears the share token (204) and cuts off the viewers who
 // came with it, wherever they watch.
-func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) error {
 	sess, _, err := s.requestSession(r, toAct)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if sess.ShareToken != "" {
 		if err := s.opts.Sessions.SetShareToken(r.Context(), sess.ID, ""); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		// The token is dead in the database already: new viewers are
 		// refused. Cutting off the current ones, on every turn of the
@@ -429,6 +415,7 @@ func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // newShareToken returns 192 random bits, URL-safe base64 (no padding).

@@ -29,22 +29,17 @@ func TestModels(t *testing.T) {
 }
 
 func TestCreateSession(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		body := map[string]any{
 			"prompt": "Explain CRDTs in two sentences",
 			"models": []string{"openai/gpt-4o-mini", "openrouter/meta-llama/llama-3.1-8b-instruct"},
 			"system": "Be brief.",
 			"params": map[string]any{"temperature": 0.7, "maxTokens": 512, "topP": 1},
 		}
-		w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: body})
-		if w.Code != http.StatusCreated {
-			t.Fatalf("create: %d %s", w.Code, w.Body)
-		}
 		var raw struct {
 			Session map[string]any `json:"session"`
 		}
-		decodeBody(t, w, &raw)
+		w := e.want(restReq{method: "POST", path: "/sessions", token: u.Token, body: body}, http.StatusCreated, &raw)
 		s := raw.Session
 		if !strings.HasPrefix(s["id"].(string), "s_") || s["status"] != "running" || s["shared"] != false || s["parentId"] != nil || s["system"] != "Be brief." {
 			t.Errorf("session = %v", s)
@@ -71,10 +66,7 @@ func TestCreateSession(t *testing.T) {
 			t.Error("runner not started")
 		}
 		// Charged: 5 - 2.
-		remaining := e.remaining(u)
-		if remaining != 3 {
-			t.Errorf("remaining = %d, want 3", remaining)
-		}
+		e.wantRemaining(u, 3, "after a session of two models")
 
 		// No params: every setting null (the provider's default); an empty
 		// system prompt is null.
@@ -87,8 +79,7 @@ func TestCreateSession(t *testing.T) {
 }
 
 func TestCreateSessionErrors(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		post := func(body any) *httptest.ResponseRecorder {
 			return e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: body})
 		}
@@ -120,16 +111,12 @@ func TestCreateSessionErrors(t *testing.T) {
 		e.runner.failStart = true
 		wantError(t, (post(map[string]any{"prompt": "x", "models": []string{"demo/fast"}})), http.StatusServiceUnavailable, playground.EUnavailable)
 		e.runner.failStart = false
-		remaining := e.remaining(u)
-		if remaining != 2 {
-			t.Errorf("remaining after a failed start = %d, want 2", remaining)
-		}
+		e.wantRemaining(u, 2, "after a start that failed")
 	})
 }
 
 func TestGetSessionVisibility(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast")
 		path := "/sessions/" + s.ID
@@ -193,8 +180,7 @@ func TestGetSessionVisibility(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
 		path := "/sessions/" + s.ID
 		w := e.do(restReq{method: "POST", path: path + "/responses/" + s.Responses[1].ID + "/cancel", token: a.Token})
@@ -221,8 +207,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestListSessions(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		var ids []string
 		for i := 0; i < 3; i++ {

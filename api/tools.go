@@ -35,40 +35,24 @@ type modelEstimate struct {
 
 // handleEstimate answers what POST /sessions with the same body would
 // charge and cost, with the same checks, and charges nothing.
-func (s *Server) handleEstimate(w http.ResponseWriter, r *http.Request) {
-	p, err := s.authenticate(r)
+func (s *Server) handleEstimate(w http.ResponseWriter, r *http.Request) error {
+	p, req, err := s.sessionRequest(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	var req playground.SessionRequest
-	if err := s.decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if _, err := s.lookupModels(req.Models); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeEstimate(w, r, p, req.Prompt, req.Columns())
+	return s.writeEstimate(w, r, p, req.Prompt, req.Columns())
 }
 
 // writeEstimate answers the charge and the cost of starting columns with
 // prompt (each column with its own system prompt, thread and maxTokens).
-func (s *Server) writeEstimate(w http.ResponseWriter, r *http.Request, p *Principal, prompt string, columns []playground.Column) {
+func (s *Server) writeEstimate(w http.ResponseWriter, r *http.Request, p *Principal, prompt string, columns []playground.Column) error {
 	models, err := s.lookupModels(columnEntries(columns))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	u, err := s.currentUser(r.Context(), p)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := estimateAnswer{QuotaRequired: len(models), QuotaRemaining: u.Quota.Remaining, Models: make([]modelEstimate, 0, len(models))}
 	for i, m := range models {
@@ -76,6 +60,7 @@ func (s *Server) writeEstimate(w http.ResponseWriter, r *http.Request, p *Princi
 		out.Models = append(out.Models, modelEstimate{Model: m.ID, EstimatedCostUSD: m.Pricing.Cost(&in, &completion)})
 	}
 	s.writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // estimateTokens is the prompt and completion token estimate of one
@@ -108,62 +93,51 @@ type ratingRequest struct {
 
 // handleRating records the owner's score of an ended response: 200
 // {"response"}. Share holders get 403; a response still running 400.
-func (s *Server) handleRating(w http.ResponseWriter, r *http.Request) {
-	c, share, err := s.requestCaller(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) handleRating(w http.ResponseWriter, r *http.Request) error {
 	var body ratingRequest
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
+	c, share, err := s.callerBody(w, r, &body)
+	if err != nil {
+		return err
 	}
 	if body.Score == nil {
-		s.writeError(w, r, playground.Invalid("score", "score is required: -1, 0 or 1."))
-		return
+		return playground.Invalid("score", "score is required: -1, 0 or 1.")
 	}
 	if *body.Score < -1 || *body.Score > 1 {
-		s.writeError(w, r, playground.Invalid("score", "score must be -1, 0 or 1."))
-		return
+		return playground.Invalid("score", "score must be -1, 0 or 1.")
 	}
 	sess, _, err := s.liveSession(r.Context(), c, r.PathValue("id"), share, toAct)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	resp := sess.Response(r.PathValue("responseId"))
 	if resp == nil {
-		s.writeError(w, r, playground.Errorf(playground.ENotFound, "No such response in this comparison."))
-		return
+		return playground.Errorf(playground.ENotFound, "No such response in this comparison.")
 	}
 	if !resp.Ended() {
-		s.writeError(w, r, playground.Errorf(playground.EInvalid, "A response can be rated once it has ended."))
-		return
+		return playground.Errorf(playground.EInvalid, "A response can be rated once it has ended.")
 	}
 	out, err := s.opts.Sessions.SetRating(r.Context(), sess.ID, resp.ID, *body.Score)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"response": sess.ViewOf(out)})
+	return nil
 }
 
 // handleModelStats answers the per-model statistics of the caller's own
 // sessions.
-func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleModelStats(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	stats, err := s.opts.Sessions.ModelStats(r.Context(), p.UserID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if stats == nil {
 		stats = []*playground.ModelStats{}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"models": stats})
+	return nil
 }

@@ -14,14 +14,9 @@ import (
 )
 
 func TestEstimate(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		u := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		prompt := strings.Repeat("a", 400) // 100 tokens by the 4-characters rule
 		body := map[string]any{"prompt": prompt, "models": []string{"openai/gpt-4o-mini", "demo/fast"}, "params": map[string]any{"maxTokens": 1000}}
-		w := e.do(restReq{method: "POST", path: "/sessions/estimate", token: u.Token, body: body})
-		if w.Code != http.StatusOK {
-			t.Fatalf("estimate: %d %s", w.Code, w.Body)
-		}
 		var out struct {
 			QuotaRequired  int `json:"quotaRequired"`
 			QuotaRemaining int `json:"quotaRemaining"`
@@ -30,7 +25,7 @@ func TestEstimate(t *testing.T) {
 				EstimatedCostUSD *float64 `json:"estimatedCostUsd"`
 			} `json:"models"`
 		}
-		decodeBody(t, w, &out)
+		w := e.want(restReq{method: "POST", path: "/sessions/estimate", token: u.Token, body: body}, http.StatusOK, &out)
 		if out.QuotaRequired != 2 || out.QuotaRemaining != 5 || len(out.Models) != 2 {
 			t.Fatalf("estimate = %s", w.Body)
 		}
@@ -75,8 +70,7 @@ func TestEstimateTokensDefault(t *testing.T) {
 }
 
 func TestRerun(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		w := e.do(restReq{method: "POST", path: "/sessions", token: a.Token, body: map[string]any{
 			"prompt": "Explain CRDTs", "system": "Be brief.", "models": []string{"demo/fast"}, "params": map[string]any{"temperature": 0.3}}})
@@ -87,14 +81,10 @@ func TestRerun(t *testing.T) {
 		parent := created.Session
 		path := "/sessions/" + parent.ID + "/rerun"
 
-		w = e.do(restReq{method: "POST", path: path, token: a.Token, body: map[string]any{"models": []string{"openai/gpt-4o-mini", "demo/fast"}}})
-		if w.Code != http.StatusCreated {
-			t.Fatalf("rerun: %d %s", w.Code, w.Body)
-		}
 		var out struct {
 			Session *playground.Session `json:"session"`
 		}
-		decodeBody(t, w, &out)
+		w = e.want(restReq{method: "POST", path: path, token: a.Token, body: map[string]any{"models": []string{"openai/gpt-4o-mini", "demo/fast"}}}, http.StatusCreated, &out)
 		s := out.Session
 		if s.ID == parent.ID || s.ParentID == nil || *s.ParentID != parent.ID || s.Prompt != "Explain CRDTs" || s.System == nil || *s.System != "Be brief." ||
 			s.Params.Temperature == nil || *s.Params.Temperature != 0.3 || len(s.Responses) != 2 || s.Responses[0].Model != "openai/gpt-4o-mini" {
@@ -121,22 +111,17 @@ func TestRerun(t *testing.T) {
 }
 
 func TestRating(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
 		path := "/sessions/" + s.ID + "/responses/" + s.Responses[0].ID + "/rating"
 		// Still running: 400.
 		wantError(t, e.do(restReq{method: "PUT", path: path, token: a.Token, body: map[string]int{"score": 1}}), http.StatusBadRequest, playground.EInvalid)
 		e.finish(s.ID, "first", "second")
-		w := e.do(restReq{method: "PUT", path: path, token: a.Token, body: map[string]int{"score": 1}})
-		if w.Code != http.StatusOK {
-			t.Fatalf("rating: %d %s", w.Code, w.Body)
-		}
 		var out struct {
 			Response playground.Response `json:"response"`
 		}
-		decodeBody(t, w, &out)
+		w := e.want(restReq{method: "PUT", path: path, token: a.Token, body: map[string]int{"score": 1}}, http.StatusOK, &out)
 		if out.Response.Rating != 1 || out.Response.Text != "first" || out.Response.ID != s.Responses[0].ID {
 			t.Errorf("rating answer %s", w.Body)
 		}
@@ -181,8 +166,7 @@ func TestRating(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
 		tricky := "line one\nline \"two\", with comma\r\nüñî 日本語 🎉"
@@ -253,21 +237,16 @@ func TestExport(t *testing.T) {
 }
 
 func TestDiffEndpoint(t *testing.T) {
-	eachEnv(t, func(t *testing.T, e *restEnv) {
-		a := e.register("a@example.com")
+	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
 		e.finish(s.ID, "the quick brown fox", "the slow brown dog")
 		ra, rb := s.Responses[0].ID, s.Responses[1].ID
-		w := e.do(restReq{method: "GET", path: "/sessions/" + s.ID + "/diff?a=" + ra + "&b=" + rb, token: a.Token})
-		if w.Code != http.StatusOK {
-			t.Fatalf("diff: %d %s", w.Code, w.Body)
-		}
 		var out struct {
 			A, B string
 			Ops  []diffOp `json:"ops"`
 		}
-		decodeBody(t, w, &out)
+		w := e.want(restReq{method: "GET", path: "/sessions/" + s.ID + "/diff?a=" + ra + "&b=" + rb, token: a.Token}, http.StatusOK, &out)
 		want := []diffOp{{"equal", "the "}, {"delete", "quick"}, {"insert", "slow"}, {"equal", " brown "}, {"delete", "fox"}, {"insert", "dog"}}
 		if out.A != ra || out.B != rb || !reflect.DeepEqual(out.Ops, want) {
 			t.Errorf("diff = %s", w.Body)

@@ -212,6 +212,19 @@ func notFound(what string) error {
 	return playground.Errorf(playground.ENotFound, "%s not found.", what)
 }
 
+// findRow reads the one row of T (a model) that matches where, or
+// ENotFound naming what.
+func findRow[T any](ctx context.Context, db bun.IDB, what, where string, arg any) (*T, error) {
+	row := new(T)
+	if err := db.NewSelect().Model(row).Where(where, arg).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound(what)
+		}
+		return nil, fail("find "+strings.ToLower(what), err)
+	}
+	return row, nil
+}
+
 // isUniqueViolation reports whether err is a unique constraint failure on
 // either database.
 func isUniqueViolation(err error) bool {

@@ -29,6 +29,21 @@ func fail(op string, err error) error {
 	return wrapped
 }
 
+// txFail is the error of a transaction whose function may refuse with a
+// coded error: that error as it is, any other wrapped as fail wraps it,
+// nil for nil.
+func txFail(op string, err error) error {
+	var perr *playground.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &perr):
+		return perr
+	default:
+		return fail(op, err)
+	}
+}
+
 // Unreachable reports whether err says the database could not be
 // reached or is going away, rather than that a statement was wrong:
 //

@@ -33,6 +33,28 @@ func forEachDB(t *testing.T, opts db.Options, fn func(t *testing.T, d *db.DB)) {
 	dbtest.Each(t, opts, fn)
 }
 
+// forEachUser is forEachDB (with the test plans) and one account, email,
+// created in each DB: how most tests begin.
+func forEachUser(t *testing.T, email string, fn func(t *testing.T, d *db.DB, u *playground.User)) {
+	t.Helper()
+	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) { fn(t, d, mustCreateUser(t, d, email)) })
+}
+
+// together runs fn(0) … fn(n-1) at once, each in its own goroutine,
+// released together so that they race, and waits for all of them.
+func together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
 // clock is a settable time source for Options.Now.
 type clock struct {
 	mu sync.Mutex

@@ -20,23 +20,18 @@ const migrationLockKey = 0x706c6179 // "play"
 // that one definition yields the right types for each dialect.
 func migrations(dialect string) *migrate.Migrations {
 	ms := migrate.NewMigrations()
-	ms.Add(migrate.Migration{
-		Name:    "20250101000001",
-		Comment: "initial_schema",
-		Up:      ddlMigration(initialSchema(dialect)),
-		Down: ddlMigration([]string{
+	for _, m := range []struct {
+		name, comment string
+		up, down      []string
+	}{
+		{"20250101000001", "initial_schema", initialSchema(dialect), []string{
 			"DROP TABLE IF EXISTS settings",
 			"DROP TABLE IF EXISTS revoked_tokens",
 			"DROP TABLE IF EXISTS responses",
 			"DROP TABLE IF EXISTS sessions",
 			"DROP TABLE IF EXISTS users",
-		}),
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20261206000001",
-		Comment: "conversations",
-		Up:      ddlMigration(conversationSchema()),
-		Down: ddlMigration([]string{
+		}},
+		{"20261206000001", "conversations", conversationSchema(), []string{
 			"DROP INDEX IF EXISTS sessions_root_idx",
 			"ALTER TABLE responses DROP COLUMN reasoning",
 			"ALTER TABLE responses DROP COLUMN continues",
@@ -44,24 +39,18 @@ func migrations(dialect string) *migrate.Migrations {
 			"ALTER TABLE responses DROP COLUMN params",
 			"ALTER TABLE sessions DROP COLUMN root_id",
 			"ALTER TABLE sessions DROP COLUMN kind",
-		}),
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20261207000001",
-		Comment: "blind_votes",
-		Up:      ddlMigration(blindSchema(dialect)),
-		Down: ddlMigration([]string{
+		}},
+		{"20261207000001", "blind_votes", blindSchema(dialect), []string{
 			"DROP TABLE IF EXISTS votes",
 			"ALTER TABLE sessions DROP COLUMN revealed",
 			"ALTER TABLE sessions DROP COLUMN blind",
-		}),
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20261207000002",
-		Comment: "response_chunks",
-		Up:      ddlMigration(chunkSchema()),
-		Down:    ddlMigration([]string{"DROP TABLE IF EXISTS response_chunks"}),
-	})
+		}},
+		{"20261207000002", "response_chunks", chunkSchema(), []string{
+			"DROP TABLE IF EXISTS response_chunks",
+		}},
+	} {
+		ms.Add(migrate.Migration{Name: m.name, Comment: m.comment, Up: ddlMigration(m.up), Down: ddlMigration(m.down)})
+	}
 	return ms
 }
 

@@ -13,8 +13,7 @@ import (
 // system prompt, continues nothing and has no reasoning, and the list
 // shows one conversation with its turns.
 func TestMigrate_OldRowsReadAsFirstTurns(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "old@example.com")
+	forEachUser(t, "old@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		// Back to before conversations (and everything after them).
 		if err := db.UndoMigrationsFrom(ctx, d, "20261206000001"); err != nil {
 			t.Fatal(err)
@@ -75,8 +74,7 @@ func TestMigrate_OldRowsReadAsFirstTurns(t *testing.T) {
 // A response still running when the chunk table arrived keeps the text of
 // its last whole-text checkpoint: recovery ends it with that text.
 func TestMigrate_RunningTextKept(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "old@example.com")
+	forEachUser(t, "old@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a")
 		if err := db.UndoMigrationsFrom(ctx, d, "20261207000002"); err != nil {
 			t.Fatal(err)

@@ -11,8 +11,7 @@ import (
 // checkpoint while it runs, by the final row when it ends, and read back
 // with the session.
 func TestReasoningStored(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "a@example.com")
+	forEachUser(t, "a@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a")
 		if r := mustFindSession(t, d, s.ID).Responses[0]; r.Reasoning != "" {
 			t.Fatalf("new response reasoning %q", r.Reasoning)

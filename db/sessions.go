@@ -251,13 +251,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 		}
 		return nil
 	})
-	var perr *playground.Error
-	if errors.As(err, &perr) {
-		return perr
-	} else if err != nil {
-		return fail("create session", err)
-	}
-	return nil
+	return txFail("create session", err)
 }
 
 // quotaExceeded builds the 402 once the charge updated no row: either the
@@ -293,12 +287,9 @@ func (d *DB) FindSessionByShareToken(ctx context.Context, token string) (*playgr
 }
 
 func (d *DB) findSession(ctx context.Context, where string, arg any) (*playground.Session, error) {
-	row := new(sessionRow)
-	if err := d.db.NewSelect().Model(row).Where(where, arg).Scan(ctx); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, notFound("Session")
-		}
-		return nil, fail("find session", err)
+	row, err := findRow[sessionRow](ctx, d.db, "Session", where, arg)
+	if err != nil {
+		return nil, err
 	}
 	ss, err := d.withResponses(ctx, []*sessionRow{row}, true)
 	if err != nil {
@@ -556,19 +547,14 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		for _, c := range rs {
 			// The update comes first: on PostgreSQL it locks the row, so a
 			// retry waits for an earlier attempt still in flight.
-			res, err := tx.NewUpdate().Table("responses").
+			n, err := updateRunning(ctx, tx.NewUpdate().Table("responses").
 				Set("status = ?", c.Status).
 				Set("next_index = ?", c.NextIndex).
-				Set("attempts = ?", c.Attempts).
-				Where("id = ? AND session_id = ?", c.ID, sessionID).
-				Where("status IN ('pending', 'streaming')").
-				Exec(ctx)
+				Set("attempts = ?", c.Attempts), sessionID, c.ID)
 			if err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 || (c.Text == "" && c.Reasoning == "") {
+			if n == 0 || (c.Text == "" && c.Reasoning == "") {
 				continue
 			}
 			if _, err := tx.NewRaw("INSERT INTO response_chunks (response_id, text_from, reasoning_from, text, reasoning)"+
@@ -679,7 +665,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 
 	refunded := false
 	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.NewUpdate().Table("responses").
+		n, err := updateRunning(ctx, tx.NewUpdate().Table("responses").
 			Set("status = ?", row.Status).
 			Set("text = ?", row.Text).
 			Set("reasoning = ?", row.Reasoning).
@@ -695,16 +681,11 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 			Set("finish_reason = ?", row.FinishReason).
 			Set("next_index = ?", row.NextIndex).
 			Set("attempts = ?", row.Attempts).
-			Set("ended_at = ?", endedAt).
-			Where("id = ? AND session_id = ?", r.ID, sessionID).
-			Where("status IN ('pending', 'streaming')").
-			Exec(ctx)
+			Set("ended_at = ?", endedAt), sessionID, r.ID)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		if n == 0 {
 			// Ended before (or not this session's): report what was stored.
 			return tx.NewSelect().Table("responses").Column("refunded").
 				Where("id = ? AND session_id = ?", r.ID, sessionID).Scan(ctx, &refunded)
@@ -716,7 +697,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 		if !refund {
 			return nil
 		}
-		res, err = tx.NewUpdate().Table("responses").Set("refunded = ?", true).
+		res, err := tx.NewUpdate().Table("responses").Set("refunded = ?", true).
 			Where("id = ? AND refunded = ?", r.ID, false).Exec(ctx)
 		if err != nil {
 			return err
@@ -732,13 +713,10 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 			" WHERE id = (SELECT user_id FROM sessions WHERE id = ?)", sessionID).Exec(ctx)
 		return err
 	})
-	var perr *playground.Error
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("Response")
-	} else if errors.As(err, &perr) {
-		return perr
-	} else if err != nil {
-		return fail("finish response", err)
+	} else if err := txFail("finish response", err); err != nil {
+		return err
 	}
 	if refunded {
 		r.Refunded = true
@@ -829,13 +807,23 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 		out = r
 		return nil
 	})
-	var perr *playground.Error
-	if errors.As(err, &perr) {
-		return nil, perr
-	} else if err != nil {
-		return nil, fail("set rating", err)
+	if err := txFail("set rating", err); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// updateRunning runs q, an update of response respID of sessionID, only
+// while that response has not ended; it answers how many rows changed (0:
+// it had ended, or is not this session's).
+func updateRunning(ctx context.Context, q *bun.UpdateQuery, sessionID, respID string) (int64, error) {
+	res, err := q.Where("id = ? AND session_id = ?", respID, sessionID).
+		Where("status IN ('pending', 'streaming')").
+		Exec(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // mustAffect turns an update that matched no row into ENotFound.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,20 +13,10 @@ import (
 
 // Twenty concurrent charges against a quota of five: exactly five win.
 func TestCreateSession_QuotaRace(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "race@example.com")
+	forEachUser(t, "race@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		const n = 20
 		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				errs[i] = d.CreateSession(ctx, newSession(u.ID, "demo/fast"))
-			})
-		}
-		close(start)
-		wg.Wait()
+		together(n, func(i int) { errs[i] = d.CreateSession(ctx, newSession(u.ID, "demo/fast")) })
 		ok, exceeded := 0, 0
 		for _, err := range errs {
 			switch playground.ErrorCode(err) {
@@ -149,8 +138,7 @@ func TestCreateSession_FindSession(t *testing.T) {
 }
 
 func TestShareToken(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "a@example.com")
+	forEachUser(t, "a@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a")
 		if err := d.SetShareToken(ctx, s.ID, "tok123"); err != nil {
 			t.Fatal(err)
@@ -174,8 +162,7 @@ func TestShareToken(t *testing.T) {
 }
 
 func TestFinishResponse_RefundOnce(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "a@example.com")
+	forEachUser(t, "a@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a", "demo/b") // 3 left
 		r := s.Responses[0]
 		r.Status = playground.StatusError
@@ -238,8 +225,7 @@ func TestFinishResponse_RefundOnce(t *testing.T) {
 }
 
 func TestCheckpoint_NeverOverwritesEnded(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "a@example.com")
+	forEachUser(t, "a@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a", "demo/b")
 		done := s.Responses[0]
 		done.Status, done.Text, done.NextIndex = playground.StatusComplete, "final text", 3
@@ -323,8 +309,7 @@ func TestRunningSessions(t *testing.T) {
 }
 
 func TestSetRating(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "a@example.com")
+	forEachUser(t, "a@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a", "demo/b")
 		other := mustCreateSession(t, d, u.ID, "demo/a")
 		r := s.Responses[0]
@@ -441,8 +426,7 @@ func TestListSessions_Cursor(t *testing.T) {
 // text so far, a retry at the same offsets does not double it, and the
 // final row replaces the chunks.
 func TestCheckpoint_Appends(t *testing.T) {
-	forEachDB(t, db.Options{Plans: plans}, func(t *testing.T, d *db.DB) {
-		u := mustCreateUser(t, d, "a@example.com")
+	forEachUser(t, "a@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
 		s := mustCreateSession(t, d, u.ID, "demo/a")
 		r := s.Responses[0]
 		write := func(seq int64, textFrom int, text string, reasoningFrom int, reasoning string, next int) {

@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,16 +69,7 @@ func TestEnsureSetting_Race(t *testing.T) {
 		const n = 10
 		got := make([]string, n)
 		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				got[i], errs[i] = d.EnsureSetting(ctx, "jwt_secret", fmt.Sprintf("secret-%d", i))
-			})
-		}
-		close(start)
-		wg.Wait()
+		together(n, func(i int) { got[i], errs[i] = d.EnsureSetting(ctx, "jwt_secret", fmt.Sprintf("secret-%d", i)) })
 		for i := range n {
 			if errs[i] != nil {
 				t.Fatal(errs[i])

@@ -94,12 +94,9 @@ func (d *DB) FindUserByEmail(ctx context.Context, email string) (*playground.Use
 }
 
 func (d *DB) findUser(ctx context.Context, where string, arg any) (*playground.User, error) {
-	row := new(userRow)
-	if err := d.db.NewSelect().Model(row).Where(where, arg).Scan(ctx); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, notFound("User")
-		}
-		return nil, fail("find user", err)
+	row, err := findRow[userRow](ctx, d.db, "User", where, arg)
+	if err != nil {
+		return nil, err
 	}
 	return d.toUser(row), nil
 }

@@ -53,13 +53,7 @@ func (d *DB) CastVote(ctx context.Context, v *playground.Vote) error {
 			Exec(ctx)
 		return err
 	})
-	var perr *playground.Error
-	if errors.As(err, &perr) {
-		return perr
-	} else if err != nil {
-		return fail("cast vote", err)
-	}
-	return nil
+	return txFail("cast vote", err)
 }
 
 // Reveal marks a blind session revealed, once.

@@ -1,9 +1,7 @@
 package providers_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -23,15 +21,7 @@ func TestAnthropicStream(t *testing.T) {
 	srv := providertest.NewServer(t, providertest.ReplaySSE(t, "anthropic-stream.sse"))
 	p := providers.NewAnthropic("sk-ant-configured", srv.URL, srv.Client())
 	r := stream(t, p, "claude-sonnet-4-5", playground.Params{Temperature: floatp(0.3), TopP: floatp(1)})
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if want := "CRDTs let replicas merge without coordination."; r.text != want {
-		t.Fatalf("text = %q, want %q", r.text, want)
-	}
-	if r.finish != playground.FinishStop {
-		t.Fatalf("finish = %q", r.finish)
-	}
+	wantAnswer(t, r, "CRDTs let replicas merge without coordination.")
 	wantInt(t, "prompt", r.usage.PromptTokens, 25)
 	wantInt(t, "cached", r.usage.CachedTokens, 0)
 	wantInt(t, "completion", r.usage.CompletionTokens, 12)
@@ -111,39 +101,13 @@ func TestAnthropicMidstreamErrorTypes(t *testing.T) {
 }
 
 func TestAnthropicHTTPErrors(t *testing.T) {
-	cases := []struct {
-		status     int
-		header     string
-		body       string
-		code       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
+	testHTTPErrors(t, "claude-haiku-4-5", func(t *testing.T, srv *providertest.Server) playground.Provider {
+		return providers.NewAnthropic("sk-ant", srv.URL, srv.Client())
+	}, []httpErrorCase{
 		{429, "7", `{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your rate limit"}}`, playground.RErrRateLimited, true, 7 * time.Second},
 		{401, "", `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`, playground.RErrAuthFailed, false, 0},
 		{400, "", `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`, playground.RErrInsufficientCredits, false, 0},
 		{404, "", `{"type":"error","error":{"type":"not_found_error","message":"model: claude-9"}}`, playground.RErrModelNotFound, false, 0},
 		{500, "", `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`, playground.RErrProviderError, true, 0},
-	}
-	for _, c := range cases {
-		t.Run(fmt.Sprint(c.status), func(t *testing.T) {
-			srv := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if c.header != "" {
-					w.Header().Set("Retry-After", c.header)
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(c.status)
-				fmt.Fprint(w, c.body)
-			}))
-			p := providers.NewAnthropic("sk-ant", srv.URL, srv.Client())
-			_, err := p.Stream(context.Background(), playground.ProviderRequest{Model: "claude-haiku-4-5", Prompt: "hi"})
-			pe := wantProviderError(t, err, c.code, c.retryable)
-			if pe.RetryAfter != c.retryAfter {
-				t.Fatalf("RetryAfter = %v, want %v", pe.RetryAfter, c.retryAfter)
-			}
-			if n := len(srv.Requests()); n != 1 {
-				t.Fatalf("%d upstream requests, want 1", n)
-			}
-		})
-	}
+	})
 }

@@ -3,7 +3,6 @@ package providers_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -31,15 +30,7 @@ func TestGeminiStream(t *testing.T) {
 	srv := providertest.NewServer(t, providertest.ReplaySSE(t, "gemini-stream.sse"))
 	p := newGemini(t, srv)
 	r := stream(t, p, "gemini-2.5-flash", playground.Params{MaxTokens: intp(200), TopP: floatp(0.9)})
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if want := "CRDTs are data structures that replicas can update independently."; r.text != want {
-		t.Fatalf("text = %q, want %q", r.text, want)
-	}
-	if r.finish != playground.FinishStop {
-		t.Fatalf("finish = %q", r.finish)
-	}
+	wantAnswer(t, r, "CRDTs are data structures that replicas can update independently.")
 	wantInt(t, "prompt", r.usage.PromptTokens, 9)
 	wantInt(t, "completion", r.usage.CompletionTokens, 12)
 	wantNil(t, "reasoning", r.usage.ReasoningTokens)
@@ -74,37 +65,15 @@ func TestGeminiStreamSplitAcrossReads(t *testing.T) {
 }
 
 func TestGeminiErrors(t *testing.T) {
-	cases := []struct {
-		status     int
-		body       string
-		code       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{429, `{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"13s"}]}}`,
+	// One request each: genai's own retries must be off.
+	testHTTPErrors(t, "gemini-2.5-flash", func(t *testing.T, srv *providertest.Server) playground.Provider { return newGemini(t, srv) }, []httpErrorCase{
+		{429, "", `{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"13s"}]}}`,
 			playground.RErrRateLimited, true, 13 * time.Second},
-		{400, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`,
+		{400, "", `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`,
 			playground.RErrAuthFailed, false, 0},
-		{404, `{"error":{"code":404,"message":"models/gemini-9 is not found","status":"NOT_FOUND"}}`, playground.RErrModelNotFound, false, 0},
-		{503, `{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`, playground.RErrProviderError, true, 0},
-	}
-	for _, c := range cases {
-		t.Run(fmt.Sprint(c.status), func(t *testing.T) {
-			srv := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(c.status)
-				fmt.Fprint(w, c.body)
-			}))
-			_, err := newGemini(t, srv).Stream(context.Background(), playground.ProviderRequest{Model: "gemini-2.5-flash", Prompt: "hi"})
-			pe := wantProviderError(t, err, c.code, c.retryable)
-			if pe.RetryAfter != c.retryAfter || pe.Status != c.status {
-				t.Fatalf("RetryAfter = %v, Status = %d", pe.RetryAfter, pe.Status)
-			}
-			if n := len(srv.Requests()); n != 1 {
-				t.Fatalf("%d upstream requests, want 1 (genai retries must be off)", n)
-			}
-		})
-	}
+		{404, "", `{"error":{"code":404,"message":"models/gemini-9 is not found","status":"NOT_FOUND"}}`, playground.RErrModelNotFound, false, 0},
+		{503, "", `{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`, playground.RErrProviderError, true, 0},
+	})
 }
 
 func TestGeminiMidstreamError(t *testing.T) {

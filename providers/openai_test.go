@@ -31,15 +31,7 @@ func TestOpenAIStreamUsage(t *testing.T) {
 	p := providers.NewOpenAI("sk-configured", srv.URL+"/v1", srv.Client())
 
 	r := stream(t, p, "gpt-4o-mini", playground.Params{MaxTokens: intp(64), Temperature: floatp(0.5)})
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.text != openAIText {
-		t.Fatalf("text = %q, want %q", r.text, openAIText)
-	}
-	if r.finish != playground.FinishStop {
-		t.Fatalf("finish = %q", r.finish)
-	}
+	wantAnswer(t, r, openAIText)
 	wantInt(t, "prompt", r.usage.PromptTokens, 14)
 	wantInt(t, "completion", r.usage.CompletionTokens, 11)
 	wantInt(t, "reasoning", r.usage.ReasoningTokens, 0) // reported 0 is 0
@@ -229,15 +221,7 @@ func TestOpenRouterStreamCost(t *testing.T) {
 	srv := providertest.NewServer(t, providertest.ReplaySSE(t, "openrouter-stream-cost.sse"))
 	p := providers.NewOpenRouter("sk-or", srv.URL+"/api/v1", srv.Client())
 	r := stream(t, p, "meta-llama/llama-3.1-8b-instruct", playground.Params{MaxTokens: intp(100)})
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if want := "Conflict-free replicated data types converge."; r.text != want {
-		t.Fatalf("text = %q, want %q", r.text, want)
-	}
-	if r.finish != playground.FinishStop {
-		t.Fatalf("finish = %q", r.finish)
-	}
+	wantAnswer(t, r, "Conflict-free replicated data types converge.")
 	wantInt(t, "prompt", r.usage.PromptTokens, 21)
 	wantInt(t, "completion", r.usage.CompletionTokens, 8)
 	wantInt(t, "reasoning", r.usage.ReasoningTokens, 0)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -68,6 +70,59 @@ func stream(t *testing.T, p playground.Provider, model string, params playground
 		return result{err: err}
 	}
 	return drain(t, s)
+}
+
+// httpErrorCase is an upstream that answers a request with an error, and
+// how a provider must classify it.
+type httpErrorCase struct {
+	status     int
+	header     string // Retry-After ("": none)
+	body       string // JSON
+	code       string
+	retryable  bool
+	retryAfter time.Duration // the wait the error carries
+}
+
+// testHTTPErrors streams model from a provider (made by newP on the
+// upstream) against each case's answer, and checks the classified error,
+// the status it keeps, and that the upstream was asked once.
+func testHTTPErrors(t *testing.T, model string, newP func(t *testing.T, srv *providertest.Server) playground.Provider, cases []httpErrorCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.status), func(t *testing.T) {
+			srv := providertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if c.header != "" {
+					w.Header().Set("Retry-After", c.header)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.status)
+				fmt.Fprint(w, c.body)
+			}))
+			_, err := newP(t, srv).Stream(context.Background(), playground.ProviderRequest{Model: model, Prompt: "hi"})
+			pe := wantProviderError(t, err, c.code, c.retryable)
+			if pe.RetryAfter != c.retryAfter || pe.Status != c.status {
+				t.Fatalf("RetryAfter = %v, Status = %d; want %v, %d", pe.RetryAfter, pe.Status, c.retryAfter, c.status)
+			}
+			if n := len(srv.Requests()); n != 1 {
+				t.Fatalf("%d upstream requests, want 1", n)
+			}
+		})
+	}
+}
+
+// wantAnswer fails unless r is a whole answer: no error, text, and a
+// natural stop.
+func wantAnswer(t *testing.T, r result, text string) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.text != text {
+		t.Fatalf("text = %q, want %q", r.text, text)
+	}
+	if r.finish != playground.FinishStop {
+		t.Fatalf("finish = %q", r.finish)
+	}
 }
 
 func wantProviderError(t *testing.T, err error, code string, retryable bool) *playground.ProviderError {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"os"
@@ -252,6 +253,21 @@ func aggregate(rs []cellResult) []*agg {
 	return out
 }
 
+// sameCells yields each cell that system a ran, with b's run of the same
+// cell; a cell b did not run is passed over.
+func sameCells(as []*agg, a, b string) iter.Seq2[*agg, *agg] {
+	return func(yield func(*agg, *agg) bool) {
+		for _, x := range as {
+			if x.system != a {
+				continue
+			}
+			if y := pick(as, b, x.cell); y != nil && !yield(x, y) {
+				return
+			}
+		}
+	}
+}
+
 func pick(as []*agg, system string, c cell) *agg {
 	for _, a := range as {
 		if a.system == system && a.cell == c {
@@ -261,11 +277,14 @@ func pick(as []*agg, system string, c cell) *agg {
 	return nil
 }
 
-func systems(as []*agg) []string {
-	var out []string
+func systems(as []*agg) []string { return distinct(as, func(a *agg) string { return a.system }) }
+
+// distinct is key of each of as, each value once, in the order first seen.
+func distinct[T comparable](as []*agg, key func(*agg) T) []T {
+	var out []T
 	for _, a := range as {
-		if !slices.Contains(out, a.system) {
-			out = append(out, a.system)
+		if k := key(a); !slices.Contains(out, k) {
+			out = append(out, k)
 		}
 	}
 	return out
@@ -499,27 +518,12 @@ func invalidNote(a *agg) string {
 	return ""
 }
 
-func sizesOf(as []*agg) []int {
-	var out []int
-	for _, a := range as {
-		if !slices.Contains(out, a.Size) {
-			out = append(out, a.Size)
-		}
-	}
-	return out
-}
+func sizesOf(as []*agg) []int { return distinct(as, func(a *agg) int { return a.Size }) }
 
 // ratioTable compares system a with baseline b cell by cell.
 func ratioTable(w io.Writer, as []*agg, a, b string) {
 	fmt.Fprintf(w, "%s / %s, same run:\n\n| V | N/s | chunk | p99 %s | p99 %s | p99 ratio | deliveries per CPU-s ratio | RSS per viewer ratio |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n", a, b, a, b)
-	for _, x := range as {
-		if x.system != a {
-			continue
-		}
-		y := pick(as, b, x.cell)
-		if y == nil {
-			continue
-		}
+	for x, y := range sameCells(as, a, b) {
 		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s |\n", x.V, x.N, sizeStr(x.Size), fmtDur(x.p99), fmtDur(y.p99),
 			ratio(float64(x.p99), float64(y.p99)), ratio(x.perCore, y.perCore), ratio(x.rss, y.rss))
 	}
@@ -539,14 +543,7 @@ func centrifugoTable(w io.Writer, as []*agg) []targetLine {
 	var both []*agg // our cells where both are sustainable
 	var rssOurs, rssCF []float64
 	var rssV int
-	for _, a := range as {
-		if a.system != "playground-ws" {
-			continue
-		}
-		c := pick(as, "centrifugo", a.cell)
-		if c == nil {
-			continue
-		}
+	for a, c := range sameCells(as, "playground-ws", "centrifugo") {
 		bs := a.sust && c.sust
 		if bs {
 			both = append(both, a)
@@ -634,15 +631,7 @@ func centrifugoTable(w io.Writer, as []*agg) []targetLine {
 	return out
 }
 
-func vsOf(as []*agg) []int {
-	var out []int
-	for _, a := range as {
-		if !slices.Contains(out, a.V) {
-			out = append(out, a.V)
-		}
-	}
-	return out
-}
+func vsOf(as []*agg) []int { return distinct(as, func(a *agg) int { return a.V }) }
 
 func yesNo(b bool) string {
 	if b {
@@ -654,14 +643,7 @@ func yesNo(b bool) string {
 func redisTable(w io.Writer, as []*agg) []targetLine {
 	fmt.Fprintf(w, "### Redis / in-process, same run\n\n| V | N/s | chunk | p50 in-process | p50 Redis | p99 in-process | p99 Redis | added p99 | lost Redis |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var out []targetLine
-	for _, a := range as {
-		if a.system != "playground-redis" {
-			continue
-		}
-		s := pick(as, "playground", a.cell)
-		if s == nil {
-			continue
-		}
+	for a, s := range sameCells(as, "playground-redis", "playground") {
 		added := a.p99 - s.p99
 		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %d |\n", a.V, a.N, sizeStr(a.Size), fmtDur(s.p50), fmtDur(a.p50),
 			fmtDur(s.p99), fmtDur(a.p99), signed(added), a.lost)

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -26,39 +22,9 @@ type sseClient struct {
 // openSSE sends method path (with body, if any) to addr and reads the
 // response header; the status must be 200.
 func openSSE(ctx context.Context, d *dialer, addr, method, path string, header http.Header, body []byte) (*sseClient, error) {
-	c, err := d.dial(ctx, addr)
+	c, _, resp, err := exchange(ctx, d, addr, method, path, http.Header{"Accept": {"text/event-stream"}}, header, body, http.StatusOK, "sse")
 	if err != nil {
 		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n", method, path, addr)
-	for k, vs := range header {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	if body != nil {
-		b.WriteString("Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n")
-	}
-	b.WriteString("\r\n")
-	msg := append([]byte(b.String()), body...)
-	if _, err := c.Write(msg); err != nil {
-		c.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(c, 4096)
-	resp, err := http.ReadResponse(br, &http.Request{Method: method})
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("sse: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		c.Close()
-		return nil, fmt.Errorf("sse: %s: %s", resp.Status, msg)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return &sseClient{c: c, body: resp.Body, buf: make([]byte, 16<<10)}, nil

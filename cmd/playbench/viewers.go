@@ -39,6 +39,23 @@ func (s *sink) chunk(stamp int64, at time.Time) {
 	s.h.Record(time.Duration(at.UnixNano() - stamp))
 }
 
+// take counts one of our events that every kind of viewer counts alike,
+// received at at: a chunk (its latency) or a snapshot (a viewer ready). It
+// reports whether event was one of them.
+func (s *sink) take(event []byte, at time.Time) bool {
+	switch {
+	case bytes.HasPrefix(event, ourChunk):
+		if stamp, ok := stampAfter(event, keyText); ok {
+			s.chunk(stamp, at)
+		}
+	case bytes.HasPrefix(event, ourSnap):
+		s.ready.Add(1)
+	default:
+		return false
+	}
+	return true
+}
+
 func (s *sink) cutOff(err error) {
 	s.disconnects.Add(1)
 	code := 0
@@ -179,14 +196,7 @@ func (v *wsViewer) line(s *sink, line []byte, at time.Time) {
 	if s == nil {
 		return
 	}
-	switch {
-	case bytes.HasPrefix(line, ourChunk):
-		if st, ok := stampAfter(line, keyText); ok {
-			s.chunk(st, at)
-		}
-	case bytes.HasPrefix(line, ourSnap):
-		s.ready.Add(1)
-	case bytes.HasPrefix(line, ourError):
+	if !s.take(line, at) && bytes.HasPrefix(line, ourError) {
 		s.noteErr(errors.New(string(line)))
 	}
 }
@@ -238,14 +248,7 @@ func (v *sseViewer) read(st *sseClient, s *sink, done chan struct{}) {
 			if at.IsZero() {
 				at = time.Now()
 			}
-			switch {
-			case bytes.HasPrefix(data, ourChunk):
-				if stamp, ok := stampAfter(data, keyText); ok {
-					s.chunk(stamp, at)
-				}
-			case bytes.HasPrefix(data, ourSnap):
-				s.ready.Add(1)
-			case bytes.HasPrefix(data, ourDone):
+			if !s.take(data, at) && bytes.HasPrefix(data, ourDone) {
 				ended = true
 			}
 		})

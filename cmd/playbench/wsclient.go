@@ -57,40 +57,58 @@ func (d *dialer) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return c, err
 }
 
-// dialWS opens a WebSocket to ws://addr/path with extra headers.
-func dialWS(ctx context.Context, d *dialer, addr, path string, header http.Header) (*wsClient, error) {
+// exchange dials addr on d, writes a request (its headers: head, the
+// kind's own, then header; a body is JSON) and reads the answer's head,
+// all under ctx's deadline. An answer other than want closes the
+// connection and is an error that begins with what.
+func exchange(ctx context.Context, d *dialer, addr, method, path string, head, header http.Header, body []byte, want int, what string) (net.Conn, *bufio.Reader, *http.Response, error) {
 	c, err := d.dial(ctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, addr)
+	for _, h := range []http.Header{head, header} {
+		for k, vs := range h {
+			for _, v := range vs {
+				fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+			}
+		}
+	}
+	if body != nil {
+		fmt.Fprintf(&b, "Content-Type: application/json\r\nContent-Length: %d\r\n", len(body))
+	}
+	b.WriteString("\r\n")
+	if _, err := c.Write(append([]byte(b.String()), body...)); err != nil {
+		c.Close()
+		return nil, nil, nil, err
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		c.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if resp.StatusCode != want {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		c.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %s: %s", what, resp.Status, msg)
+	}
+	return c, br, resp, nil
+}
+
+// dialWS opens a WebSocket to ws://addr/path with extra headers.
+func dialWS(ctx context.Context, d *dialer, addr, path string, header http.Header) (*wsClient, error) {
 	var kb [16]byte
 	_, _ = rand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
-	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", path, addr, key)
-	for k, vs := range header {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		c.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(c, 4096)
-	resp, err := http.ReadResponse(br, nil)
+	head := http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-WebSocket-Key": {key}, "Sec-WebSocket-Version": {"13"}}
+	c, br, resp, err := exchange(ctx, d, addr, "GET", path, head, header, nil, http.StatusSwitchingProtocols, "ws handshake")
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("ws handshake: %w", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		c.Close()
-		return nil, fmt.Errorf("ws handshake: %s: %s", resp.Status, body)
+		return nil, err
 	}
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(h[:]) {

@@ -185,8 +185,8 @@ func checkLogFrom(t *testing.T, evs []playground.WireEvent) {
 // after the last, done last.
 func checkLog(t *testing.T, evs []playground.WireEvent) {
 	t.Helper()
-	next := map[string]int{}
-	nextReasoning := map[string]int{}
+	// The next index of each response's chunks, and of its reasoning.
+	next := map[playground.EventType]map[string]int{playground.EventChunk: {}, playground.EventReasoning: {}}
 	streaming := map[string]bool{}
 	ended := map[string]bool{}
 	for i, ev := range evs {
@@ -201,22 +201,14 @@ func checkLog(t *testing.T, evs []playground.WireEvent) {
 			if ev.Status == playground.StatusComplete && !ended[ev.ResponseID] {
 				t.Fatalf("final status of %s before its metrics", ev.ResponseID)
 			}
-		case playground.EventChunk:
+		case playground.EventChunk, playground.EventReasoning:
 			if !streaming[ev.ResponseID] || ended[ev.ResponseID] {
-				t.Fatalf("chunk of %s outside streaming", ev.ResponseID)
+				t.Fatalf("%s of %s outside streaming", ev.Type, ev.ResponseID)
 			}
-			if ev.Index != next[ev.ResponseID] {
-				t.Fatalf("chunk index %d, want %d", ev.Index, next[ev.ResponseID])
+			if want := next[ev.Type][ev.ResponseID]; ev.Index != want {
+				t.Fatalf("%s index %d, want %d", ev.Type, ev.Index, want)
 			}
-			next[ev.ResponseID]++
-		case playground.EventReasoning:
-			if !streaming[ev.ResponseID] || ended[ev.ResponseID] {
-				t.Fatalf("reasoning of %s outside streaming", ev.ResponseID)
-			}
-			if ev.Index != nextReasoning[ev.ResponseID] {
-				t.Fatalf("reasoning index %d, want %d", ev.Index, nextReasoning[ev.ResponseID])
-			}
-			nextReasoning[ev.ResponseID]++
+			next[ev.Type][ev.ResponseID]++
 		case playground.EventMetrics:
 			ended[ev.ResponseID] = true
 		case playground.EventDone:
@@ -277,8 +269,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestSSEResume(t *testing.T) {
 	t.Parallel()
 	up := newFakeOpenAI(t, 40, 3*time.Millisecond)
-	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
-	owner := ts.client(t).register()
+	_, owner := serveOwner(t, up)
 	s := owner.createSession("resume me", threeModels...)
 	up.open()
 	first, code := owner.readSSE("/sessions/"+s.ID+"/stream", nil, 15)
@@ -654,8 +645,7 @@ func TestRestartEndsOrphans(t *testing.T) {
 func TestSSESnapshotID(t *testing.T) {
 	t.Parallel()
 	up := newFakeOpenAI(t, 40, 3*time.Millisecond)
-	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
-	owner := ts.client(t).register()
+	_, owner := serveOwner(t, up)
 	s := owner.createSession("late join", threeModels...)
 	path := "/sessions/" + s.ID + "/stream"
 

@@ -87,6 +87,24 @@ func (v *wsViewer) awaitType(typ playground.EventType, sessionID string) {
 	}
 }
 
+// follow subscribes to sessionID with its share token and follow, and
+// waits until the subscription is confirmed.
+func (v *wsViewer) follow(sessionID, token string) {
+	v.t.Helper()
+	v.send(map[string]any{"type": "subscribe", "sessionId": sessionID, "shareToken": token, "follow": true})
+	v.awaitType(playground.EventSubscribed, sessionID)
+}
+
+// quickTurn starts a server whose upstream answers at once, and a
+// session of one model for its owner.
+func quickTurn(t *testing.T) (*testServer, *client, *playground.Session) {
+	t.Helper()
+	up := newFakeOpenAI(t, 3, 0)
+	up.open()
+	ts, owner := serveOwner(t, up)
+	return ts, owner, owner.createSession("follow me", threeModels[0])
+}
+
 // TestFollowNextOnWebSocket: a share viewer who subscribes with follow
 // hears of a rerun made while the turn runs and of a follow-up made after
 // its done; a subscriber without follow hears of neither, and after an
@@ -94,14 +112,12 @@ func (v *wsViewer) awaitType(typ playground.EventType, sessionID string) {
 func TestFollowNextOnWebSocket(t *testing.T) {
 	t.Parallel()
 	up := newFakeOpenAI(t, 5, 0)
-	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
-	owner := ts.client(t).register()
+	ts, owner := serveOwner(t, up)
 	s := owner.createSession("follow me", threeModels[:2]...)
 	token := owner.share(s.ID)
 
 	follower := ts.dialWS(t, "", nil)
-	follower.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "shareToken": token, "follow": true})
-	follower.awaitType(playground.EventSubscribed, s.ID)
+	follower.follow(s.ID, token)
 	plain := ts.dialWS(t, owner.token, nil)
 	plain.send(map[string]any{"type": "subscribe", "sessionId": s.ID})
 	plain.awaitType(playground.EventSubscribed, s.ID)
@@ -136,11 +152,7 @@ func TestFollowNextOnWebSocket(t *testing.T) {
 // connection closes, and when an unshare kills the token it came with.
 func TestFollowEndsWithConnectionAndUnshare(t *testing.T) {
 	t.Parallel()
-	up := newFakeOpenAI(t, 3, 0)
-	up.open()
-	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
-	owner := ts.client(t).register()
-	s := owner.createSession("follow me", threeModels[0])
+	ts, owner, s := quickTurn(t)
 	token := owner.share(s.ID)
 	first := ts.dialWS(t, "", nil)
 	second := ts.dialWS(t, owner.token, nil)
@@ -166,11 +178,7 @@ func TestFollowEndsWithConnectionAndUnshare(t *testing.T) {
 // follow the stream ends at done as before.
 func TestFollowOnSSE(t *testing.T) {
 	t.Parallel()
-	up := newFakeOpenAI(t, 3, 0)
-	up.open()
-	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
-	owner := ts.client(t).register()
-	s := owner.createSession("follow me", threeModels[0])
+	ts, owner, s := quickTurn(t)
 	ws := ts.dialWS(t, owner.token, nil)
 	ws.send(map[string]any{"type": "subscribe", "sessionId": s.ID})
 	ws.untilDone(s.ID, 30*time.Second)
@@ -229,8 +237,7 @@ func TestFollowAcrossInstances(t *testing.T) {
 	token := owner.share(s.ID)
 
 	viewer := b.dialWS(t, "", nil)
-	viewer.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "shareToken": token, "follow": true})
-	viewer.awaitType(playground.EventSubscribed, s.ID)
+	viewer.follow(s.ID, token)
 	waitFor(t, "the follow on B", func() bool { return b.app.Hub.Followers() == 1 })
 	up.open()
 	viewer.untilDone(s.ID, 30*time.Second)

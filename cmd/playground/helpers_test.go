@@ -45,6 +45,25 @@ func TestMain(m *testing.M) {
 	)
 }
 
+// syncBuffer is output (of a process, of watch) that a test reads while it is
+// still being written.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 // testServer is the real server, built by app.New as serve builds it,
 // on 127.0.0.1:0.
 type testServer struct {
@@ -53,6 +72,14 @@ type testServer struct {
 	stop   context.CancelFunc
 	exited chan struct{} // closed when Run has returned, with its error in err
 	err    error
+}
+
+// serveOwner starts a server (on SQLite) whose models are up's, and
+// registers the owner of the sessions a test starts.
+func serveOwner(t *testing.T, up *fakeOpenAI) (*testServer, *client) {
+	t.Helper()
+	ts := startServer(t, "sqlite", up.env(threeModels...), nil)
+	return ts, ts.client(t).register()
 }
 
 // startServer builds the server from env (plus a fresh database of the

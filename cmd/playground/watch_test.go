@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -13,24 +12,6 @@ import (
 
 	"github.com/playground-dev/playground"
 )
-
-// syncBuffer is an output a test reads while watch still writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // checkWatched reads watch's output, one JSON event a line, and checks
 // what a viewer relies on: a snapshot first (since 0), then every seq once

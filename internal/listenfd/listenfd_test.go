@@ -39,17 +39,15 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// TestPassToChild: the child serves on the socket the parent bound, at the
-// address the parent knew before the child started, and the parent's
-// copies can be closed at once.
-func TestPassToChild(t *testing.T) {
+// startWithListener starts cmd holding a socket listening on a port of
+// 127.0.0.1, which this process then closes: cmd is its only holder. It
+// returns the socket's address.
+func startWithListener(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LISTENFD_CHILD=1")
 	release, err := Pass(cmd, ln)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +57,16 @@ func TestPassToChild(t *testing.T) {
 	}
 	release()
 	ln.Close()
+	return ln.Addr().String()
+}
+
+// TestPassToChild: the child serves on the socket the parent bound, at the
+// address the parent knew before the child started, and the parent's
+// copies can be closed at once.
+func TestPassToChild(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LISTENFD_CHILD=1")
+	addr := startWithListener(t, cmd)
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial the passed socket: %v", err)
@@ -77,21 +85,8 @@ func TestPassToChild(t *testing.T) {
 // TestPassToChildThatDies: once the child is gone, a connection to the
 // port is refused rather than left waiting.
 func TestPassToChildThatDies(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
 	cmd := exec.Command("true")
-	release, err := Pass(cmd, ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	release()
-	ln.Close()
+	addr := startWithListener(t, cmd)
 	_ = cmd.Wait()
 	if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
 		c.Close()
