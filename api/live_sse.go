@@ -44,7 +44,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		cn = s.newSSEConn(id, follow)
 		q = cn.queue
 	} else {
-		q = hub.NewQueue(s.opts.QueueSize)
+		q = hub.NewQueue(s.opts.QueueSize).LimitBytes(s.opts.QueueBytes)
 	}
 	sub := &hub.Subscriber{Queue: q}
 	if !owner {

@@ -87,7 +87,7 @@ var (
 // serve has taken the connection over; until then pushes only queue.
 func (s *Server) newSSEConn(id string, follow bool) *sseConn {
 	cn := &sseConn{s: s, id: id, follow: follow, writing: true, stopped: make(chan struct{})}
-	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
+	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
 	return cn
 }
 

@@ -50,7 +50,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(maxClientFrame)
 	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
-	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
+	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
 	// firing closes the socket, which fails the write. A context with a
