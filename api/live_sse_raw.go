@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,11 +60,7 @@ type sseConn struct {
 	beatDue   atomic.Bool
 	lastWrite atomic.Int64 // unix nanoseconds
 
-	mu      sync.Mutex
-	writing bool    // a writer is at work (from the start until the head is out)
-	end     *sseEnd // how the stream is to end, once decided
-	ended   bool    // it has ended: no writer starts again
-	stopped chan struct{}
+	writerRole // stop and wake: see writerRole; an SSE end has neither code nor reason
 
 	// The writer's own, used by one writer at a time.
 	frames []playground.Frame
@@ -75,9 +70,6 @@ type sseConn struct {
 	last   bool // the batch taken ends the stream (done, or the follower's next)
 }
 
-// sseEnd is how a stream ends: sending what is queued first, or not.
-type sseEnd struct{ flush bool }
-
 var (
 	sseKeepAlive = []byte(": keep-alive\n\n")
 	sseGap       = []byte("\n\n")
@@ -86,7 +78,9 @@ var (
 // newSSEConn returns a stream whose queue is written on the spot once
 // serve has taken the connection over; until then pushes only queue.
 func (s *Server) newSSEConn(id string, follow bool) *sseConn {
-	cn := &sseConn{s: s, id: id, follow: follow, writing: true, stopped: make(chan struct{})}
+	cn := &sseConn{s: s, id: id, follow: follow}
+	// The handler holds the writer's role until the head is out.
+	cn.writing, cn.stopped, cn.now, cn.later = true, make(chan struct{}), cn.sendNow, cn.write
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
 	return cn
 }
@@ -101,7 +95,7 @@ func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, s
 		cn.release = append(cn.release, func() { src.Unsubscribe(sub) })
 	}
 	if cn.follow {
-		fl.OnCut = func() { cn.stop(sseEnd{flush: true}) } // what waits, a running turn's cut-off error, goes first
+		fl.OnCut = func() { cn.stop(wsEnd{flush: true}) } // what waits, a running turn's cut-off error, goes first
 	}
 	s.opts.Hub.AddFollower(cn.id, fl)
 	cn.release = append(cn.release, func() { s.opts.Hub.RemoveFollower(cn.id, fl) })
@@ -148,22 +142,19 @@ func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, s
 	s.live.conns.Add(1)
 	s.metrics.liveViewers.Inc()
 	cn.release = append(cn.release, s.metrics.liveViewers.Dec)
-	cn.release = append(cn.release, s.watchCredentials(p, func() { cn.stop(sseEnd{}) }))
+	cn.release = append(cn.release, s.watchCredentials(p, func() { cn.stop(wsEnd{}) }))
 	// On shutdown, the last events of comparisons that finished during it
 	// are sent before the stream ends.
-	stopClosing := context.AfterFunc(s.live.closing, func() { cn.stop(sseEnd{flush: true}) })
+	stopClosing := context.AfterFunc(s.live.closing, func() { cn.stop(wsEnd{flush: true}) })
 	cn.release = append(cn.release, func() { stopClosing() })
 	cn.lastWrite.Store(time.Now().UnixNano())
 	cn.beat = time.AfterFunc(s.opts.SSEHeartbeat, cn.heartbeat)
 	if !live && !cn.follow {
-		cn.stop(sseEnd{flush: true}) // the session had ended: what is queued is all
+		cn.stop(wsEnd{flush: true}) // the session had ended: what is queued is all
 	}
 	go cn.read()
 	// The handler was the writer until now: send what waits.
-	cn.mu.Lock()
-	now := cn.end == nil
-	cn.mu.Unlock()
-	if now && cn.sendNow() {
+	if cn.decided() == nil && cn.sendNow() {
 		return
 	}
 	go cn.write()
@@ -185,7 +176,7 @@ func (cn *sseConn) read() {
 // teardown runs once, when the reader ends.
 func (cn *sseConn) teardown() {
 	defer cn.s.live.conns.Done()
-	cn.stop(sseEnd{}) // the client is gone, unless an end was decided already
+	cn.stop(wsEnd{}) // the client is gone, unless an end was decided already
 	<-cn.stopped
 	cn.beat.Stop()
 	cn.queue.Close()
@@ -211,33 +202,6 @@ func (cn *sseConn) heartbeat() {
 	if !ended {
 		cn.beat.Reset(next)
 	}
-}
-
-// stop decides how the stream ends (the first decision stands) and makes
-// sure a writer carries it out.
-func (cn *sseConn) stop(e sseEnd) {
-	cn.mu.Lock()
-	if cn.end == nil {
-		cn.end = &e
-	}
-	cn.mu.Unlock()
-	cn.wake()
-}
-
-// wake is called after every push to the queue; see wsConn.wake.
-func (cn *sseConn) wake() {
-	cn.mu.Lock()
-	if cn.writing || cn.ended {
-		cn.mu.Unlock()
-		return
-	}
-	cn.writing = true
-	now := cn.end == nil
-	cn.mu.Unlock()
-	if now && cn.sendNow() {
-		return
-	}
-	go cn.write()
 }
 
 // sendNow sends what waits without waiting on the socket; true when it
@@ -312,9 +276,7 @@ func (cn *sseConn) write() {
 			cn.finish() // the end was sent, or the viewer is too slow: it resumes
 			return
 		}
-		cn.mu.Lock()
-		end := cn.end
-		cn.mu.Unlock()
+		end := cn.decided()
 		if end != nil && !end.flush {
 			cn.finish()
 			return
@@ -343,10 +305,7 @@ func (cn *sseConn) flush() bool {
 // reader.
 func (cn *sseConn) finish() {
 	cn.conn.Close()
-	cn.mu.Lock()
-	cn.ended, cn.writing = true, false
-	cn.mu.Unlock()
-	close(cn.stopped)
+	cn.done()
 }
 
 // appendSSEHead appends what comes before an event's data: its id (see
