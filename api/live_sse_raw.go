@@ -87,8 +87,8 @@ func (s *Server) newSSEConn(id string, follow bool) *sseConn {
 
 // serve takes the connection over, writes the head and hands the stream
 // to its reader goroutine; the handler then returns. p's logout or expiry
-// ends the stream (nil: a share holder's, which no logout ends). live is false when
-// the session had ended and everything there is was queued already.
+// ends the stream (nil: a share holder's, which no logout ends). live is
+// false when the session had ended and all there is was queued already.
 func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, sub *hub.Subscriber, src hub.Source, fl *hub.Follower, live bool) {
 	s := cn.s
 	if src != nil {
@@ -111,7 +111,10 @@ func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, s
 	_ = h.Write(&head)
 	head.WriteString("\r\n")
 
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	// net/http's buffers (4 KiB each way) are not kept: they go with the
+	// request. The client sends nothing more on a GET whose answer ends
+	// the connection, and what it does send is read and dropped.
+	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		for _, f := range cn.release {
 			f()
@@ -120,10 +123,6 @@ func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, s
 		s.writeError(w, r, playground.Errorf(playground.EUnavailable, "The stream could not be opened; try again."))
 		return
 	}
-	// net/http's buffers (4 KiB each way) are dropped with the request: the
-	// client sends nothing more on a GET whose answer ends the connection,
-	// and anything it did send is read and ignored by the reader.
-	_ = brw
 	recordHijackedStatus(w, http.StatusOK)
 	cn.conn = conn
 	cn.out = wsraw.NewPlainConn(conn)
