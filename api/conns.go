@@ -79,8 +79,8 @@ const (
 
 // connLimiter counts the open connections, in all and per client
 // address (the peer's; a trusted proxy's connections are counted only in
-// all, since it speaks for many clients). Hijacked WebSockets count until
-// they close.
+// all, since it speaks for many clients). Hijacked WebSockets and SSE
+// streams count until they close.
 type connLimiter struct {
 	total, perAddr int
 	trusted        func(netip.Addr) bool

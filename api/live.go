@@ -38,3 +38,65 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 
 // lineBreak separates the JSON objects of one WebSocket frame.
 var lineBreak = []byte{'\n'}
+
+// writerRole is how a live connection (a WebSocket, or an SSE stream on a
+// connection taken over) is written: at most one writer at a time, the
+// holder of the role (writing). A producer that pushes to an idle viewer
+// takes the role and sends on the spot (now); when that cannot finish,
+// or an end is decided, a writer goroutine (later) takes over, and only
+// it ends the connection (ended).
+type writerRole struct {
+	mu      sync.Mutex
+	writing bool   // a writer is at work
+	end     *wsEnd // how the connection is to end, once decided
+	ended   bool   // it has ended: no writer starts again
+	stopped chan struct{}
+
+	now   func() bool // sends what waits without waiting; true: all went out and the role is given up
+	later func()      // the writer goroutine
+}
+
+// stop decides how the connection ends (the first decision stands) and
+// makes sure a writer carries it out.
+func (w *writerRole) stop(e wsEnd) {
+	w.mu.Lock()
+	if w.end == nil {
+		w.end = &e
+	}
+	w.mu.Unlock()
+	w.wake()
+}
+
+// wake is called after every push to the queue. Unless a writer is at
+// work or the connection has ended, the caller becomes the writer: it
+// sends what waits without waiting for the socket and, when the socket
+// took it all, is done; otherwise a writer goroutine takes over.
+func (w *writerRole) wake() {
+	w.mu.Lock()
+	if w.writing || w.ended {
+		w.mu.Unlock()
+		return
+	}
+	w.writing = true
+	now := w.end == nil
+	w.mu.Unlock()
+	if now && w.now() {
+		return
+	}
+	go w.later()
+}
+
+// decided is the end decided so far (nil: none).
+func (w *writerRole) decided() *wsEnd {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.end
+}
+
+// done marks the connection ended and the role given up for good.
+func (w *writerRole) done() {
+	w.mu.Lock()
+	w.ended, w.writing = true, false
+	w.mu.Unlock()
+	close(w.stopped)
+}

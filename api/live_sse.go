@@ -35,31 +35,49 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	sub := &hub.Subscriber{Queue: hub.NewQueue(s.opts.QueueSize)}
+	// Over HTTP/1.1 the stream is written on the spot, as a WebSocket's
+	// messages are (live_sse_raw.go); over HTTP/2, or when the connection
+	// cannot be taken over, by this handler through net/http.
+	var cn *sseConn
+	var q *hub.Queue
+	if canHijack(w, r) {
+		cn = s.newSSEConn(id, follow)
+		q = cn.queue
+	} else {
+		q = hub.NewQueue(s.opts.QueueSize).LimitBytes(s.opts.QueueBytes)
+	}
+	sub := &hub.Subscriber{Queue: q}
 	if !owner {
 		sub.ShareToken = share
 	}
-	defer sub.Queue.Close()
 	src, live, err := s.opts.Hub.Subscribe(r.Context(), sub, id, since)
 	if err != nil {
+		q.Close()
 		s.writeError(w, r, err)
 		return
 	}
+	// A follower waits past done for the next turn; an unshare cuts it off.
+	// Any other stream is a watcher: it hears of a reveal while it lasts.
+	fl := hub.NewWatcher(q, sub.ShareToken)
+	if follow {
+		fl = hub.NewFollower(q, sub.ShareToken)
+	}
+	if cn != nil {
+		cn.serve(w, r, c.p, sub, src, fl, live)
+		return
+	}
+	defer q.Close()
 	if src != nil {
 		defer src.Unsubscribe(sub)
 	}
-	// A follower waits past done for the next turn; an unshare cuts it off.
-	// Any other stream is a watcher: it hears of a reveal while it lasts.
 	var cut <-chan struct{}
-	fl := hub.NewWatcher(sub.Queue, sub.ShareToken)
 	if follow {
-		fl = hub.NewFollower(sub.Queue, sub.ShareToken)
 		cut = fl.Cut()
 	}
 	s.opts.Hub.AddFollower(id, fl)
 	defer s.opts.Hub.RemoveFollower(id, fl)
-	signedOut := s.watchCredentials(c.p)
-	defer signedOut.stop()
+	signedOut := make(chan struct{})
+	defer s.watchCredentials(c.p, closeOnce(signedOut))()
 	s.live.conns.Add(1)
 	defer s.live.conns.Done()
 	s.metrics.liveViewers.Inc()
@@ -126,7 +144,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 			}
 			s.writeSSE(rc, w, buf)
 			return
-		case <-signedOut.C:
+		case <-signedOut:
 			return // the credentials were revoked or ran out
 		case <-r.Context().Done():
 			return
@@ -134,30 +152,28 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// credentialWatch tells a live stream that its credentials may no longer
-// be used: revoked on any instance (a logout), or expired. C is nil for a
-// viewer without credentials (a share holder), whom nobody's logout ends.
-type credentialWatch struct {
-	C    <-chan struct{}
-	stop func()
-}
-
-// watchCredentials registers p's token with the hub, as WebSockets do,
-// until stop is called.
-func (s *Server) watchCredentials(p *Principal) credentialWatch {
+// watchCredentials registers p's token with the hub, as WebSockets do:
+// end is called when the credentials may no longer be used, revoked on
+// any instance (a logout) or expired, until the returned stop is called.
+// A viewer without credentials (a share holder) is ended by nobody's
+// logout. end must not wait: the hub calls it.
+func (s *Server) watchCredentials(p *Principal, end func()) (stop func()) {
 	if p == nil || s.opts.Hub == nil {
-		return credentialWatch{stop: func() {}}
+		return func() {}
 	}
-	ch := make(chan struct{})
-	var once sync.Once
-	end := func() { once.Do(func() { close(ch) }) } // the hub calls it and must not wait
 	client := &hub.Client{JTI: p.JTI, Revoke: end}
 	s.opts.Hub.AddClient(client)
 	expiry := time.AfterFunc(time.Until(p.ExpiresAt), end)
-	return credentialWatch{C: ch, stop: func() {
+	return func() {
 		expiry.Stop()
 		s.opts.Hub.RemoveClient(client)
-	}}
+	}
+}
+
+// closeOnce returns a function that closes ch the first time it is called.
+func closeOnce(ch chan struct{}) func() {
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // writeSSE writes one batch and flushes it, within the write timeout.
@@ -172,14 +188,7 @@ func (s *Server) writeSSE(rc *http.ResponseController, w http.ResponseWriter, b 
 // appendSSE writes one event: id (the log's events and snapshots, see
 // Frame.LogID), event type and data.
 func appendSSE(b []byte, f playground.Frame) []byte {
-	if id, ok := f.LogID(); ok {
-		b = append(b, "id: "...)
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, '\n')
-	}
-	b = append(b, "event: "...)
-	b = append(b, f.Type...)
-	b = append(b, "\ndata: "...)
+	b = appendSSEHead(b, f)
 	b = append(b, f.Data...)
 	return append(b, '\n', '\n')
 }

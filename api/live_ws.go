@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,8 +48,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
-	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, stopped: make(chan struct{}), opened: s.now()}
-	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake)
+	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, opened: s.now()}
+	cn.stopped, cn.now, cn.later = make(chan struct{}), cn.sendNow, cn.write
+	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
 	// firing closes the socket, which fails the write. A context with a
@@ -88,11 +88,7 @@ type wsConn struct {
 	unwatched wsIdle
 	nsubs     atomic.Int32 // len(subs), for the idle timer
 
-	mu      sync.Mutex
-	writing bool   // a writer goroutine is running
-	end     *wsEnd // how the connection is to end, once decided
-	ended   bool   // it has ended: no writer starts again
-	stopped chan struct{}
+	writerRole // stop and wake: see writerRole
 
 	// The writer's own, used by one writer at a time.
 	watchdog *time.Timer
@@ -199,36 +195,6 @@ func (cn *wsConn) userID() string {
 	return cn.who.p.UserID
 }
 
-// stop decides how the connection ends (the first decision stands) and
-// makes sure a writer carries it out.
-func (cn *wsConn) stop(e wsEnd) {
-	cn.mu.Lock()
-	if cn.end == nil {
-		cn.end = &e
-	}
-	cn.mu.Unlock()
-	cn.wake()
-}
-
-// wake is called after every push to the queue. Unless a writer is at
-// work or the connection has ended, the caller becomes the writer: it
-// sends what waits without waiting for the socket (sendNow) and, when the
-// socket took it all, is done; otherwise a writer goroutine takes over.
-func (cn *wsConn) wake() {
-	cn.mu.Lock()
-	if cn.writing || cn.ended {
-		cn.mu.Unlock()
-		return
-	}
-	cn.writing = true
-	now := cn.end == nil
-	cn.mu.Unlock()
-	if now && cn.sendNow() {
-		return
-	}
-	go cn.write()
-}
-
 // sendNow sends what waits, in the caller's goroutine, without waiting on
 // the socket. It reports true when everything went out and the writer's
 // role is given up; false leaves the role to a writer goroutine (the
@@ -282,9 +248,7 @@ func (cn *wsConn) write() {
 			cn.finish(wsEnd{code: closeTooSlow, reason: "too slow to keep up"})
 			return
 		}
-		cn.mu.Lock()
-		end := cn.end
-		cn.mu.Unlock()
+		end := cn.decided()
 		if end != nil && !end.flush {
 			cn.finish(*end)
 			return
@@ -311,10 +275,7 @@ func (cn *wsConn) finish(e wsEnd) {
 	}
 	cn.c.CloseNow()
 	cn.endCtx()
-	cn.mu.Lock()
-	cn.ended, cn.writing = true, false
-	cn.mu.Unlock()
-	close(cn.stopped)
+	cn.done()
 }
 
 // flush sends, waiting for the socket within the write timeout, the end

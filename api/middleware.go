@@ -240,6 +240,23 @@ func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, rw, err
 }
 
+// recordHijackedStatus notes, for the access log and metrics, the status
+// of an answer written on a connection taken over (a hijacked SSE
+// stream's 200), where the recorder would otherwise note 101.
+func recordHijackedStatus(w http.ResponseWriter, code int) {
+	for {
+		if r, ok := w.(*statusRecorder); ok {
+			r.status = code
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 

@@ -56,6 +56,10 @@ type Options struct {
 	// QueueSize is how many frames a viewer may have waiting before it is
 	// dropped as too slow (default hub.DefaultQueueSize).
 	QueueSize int
+	// QueueBytes is how many bytes of events (a replay aside) a viewer may
+	// have waiting before it is dropped as too slow (default
+	// hub.DefaultQueueBytes).
+	QueueBytes int
 	// SSEHeartbeat is the idle comment interval of SSE streams (default 15 s).
 	SSEHeartbeat time.Duration
 
@@ -97,6 +101,9 @@ func New(opts Options) *Server {
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = hub.DefaultQueueSize
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = hub.DefaultQueueBytes
 	}
 	if opts.SSEHeartbeat <= 0 {
 		opts.SSEHeartbeat = 15 * time.Second

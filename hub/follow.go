@@ -22,6 +22,9 @@ type Follower struct {
 	// watchOnly: the viewer did not ask to follow, so it hears of no next
 	// turn, only of the session's reveal (see NewWatcher).
 	watchOnly bool
+	// OnCut, if set (before AddFollower), is called once when an unshare
+	// cuts the follow, besides closing Cut; it must not wait.
+	OnCut func()
 
 	cut     chan struct{}
 	cutOnce sync.Once
@@ -98,7 +101,12 @@ func (h *Hub) CutFollowers(sessionID, token string) {
 	for f := range h.follows.set[sessionID] {
 		if f.ShareToken == token {
 			h.removeFollowerLocked(sessionID, f)
-			f.cutOnce.Do(func() { close(f.cut) })
+			f.cutOnce.Do(func() {
+				close(f.cut)
+				if f.OnCut != nil {
+					f.OnCut()
+				}
+			})
 		}
 	}
 }

@@ -11,13 +11,23 @@ import (
 // is dropped as too slow to keep up.
 const DefaultQueueSize = 1024
 
+// DefaultQueueBytes is how many bytes of events a viewer may have waiting,
+// a replay aside, before it is dropped as too slow to keep up: 256 KiB,
+// about three seconds of eight models streaming 100-byte chunks at 50 a
+// second. A session of large chunks reaches it long before
+// DefaultQueueSize frames (256 chunks of 1 KiB), so an overloaded server
+// lets go of a slow viewer's backlog sooner.
+const DefaultQueueBytes = 256 << 10
+
 // Queue is one viewer connection's outbox: bounded, never blocking the
 // producer. Producers (session actors, followers, the hub) Push encoded
 // frames; the connection's single writer waits on Ready (or is started by
 // the wake function of NewWakeQueue), takes everything waiting with Drain
 // and sends it as one frame (or one SSE flush).
 //
-// A push that finds the queue full marks it overflowed and closes it: the
+// A push that finds the queue full (DefaultQueueSize frames, or
+// DefaultQueueBytes bytes of frames pushed one by one: see LimitBytes)
+// marks it overflowed and closes it: the
 // producer drops that viewer, the others never wait for it, and the writer
 // sees Done and closes the connection (WebSocket code 1008). Memory is
 // only held while frames wait: an idle viewer's queue is a few words.
@@ -25,6 +35,8 @@ type Queue struct {
 	mu       sync.Mutex
 	items    []playground.Frame
 	max      int
+	maxBytes int
+	bytes    int // of the frames pushed one by one since the last Drain
 	closed   bool
 	overflow bool
 	ready    chan struct{} // capacity 1: "something is waiting"; nil with wake
@@ -37,7 +49,19 @@ func NewQueue(max int) *Queue {
 	if max <= 0 {
 		max = DefaultQueueSize
 	}
-	return &Queue{max: max, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	return &Queue{max: max, maxBytes: DefaultQueueBytes, ready: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// LimitBytes sets how many bytes of events pushed one by one may wait
+// (zero or less: DefaultQueueBytes); call it before the first push. A
+// replay (PushAll) does not count, and a single frame larger than the
+// bound still fits an empty queue. It returns q.
+func (q *Queue) LimitBytes(n int) *Queue {
+	if n <= 0 {
+		n = DefaultQueueBytes
+	}
+	q.maxBytes = n
+	return q
 }
 
 // NewWakeQueue returns a queue that calls wake, outside its lock, after
@@ -71,7 +95,8 @@ func (q *Queue) PushHeld(f playground.Frame) bool {
 		q.mu.Unlock()
 		return false
 	}
-	if len(q.items) >= q.max {
+	n := len(f.Data)
+	if len(q.items) >= q.max || (q.bytes > 0 && q.bytes+n > q.maxBytes) {
 		q.overflow = true
 		q.closeLocked()
 		q.mu.Unlock()
@@ -81,6 +106,7 @@ func (q *Queue) PushHeld(f playground.Frame) bool {
 		return false
 	}
 	q.items = append(q.items, f)
+	q.bytes += n
 	q.mu.Unlock()
 	return true
 }
@@ -97,8 +123,10 @@ func (q *Queue) Wake() {
 }
 
 // PushAll appends frames that must arrive together (a subscription's
-// replay), beyond the bound if need be: a replay is bounded by the
-// session's own log, and cutting it short would leave the viewer with a gap.
+// replay, a snapshot), beyond the bounds if need be, and not counted
+// against the bytes of the frames that follow: a replay is bounded by the
+// session's own log, and cutting it short would leave the viewer with a
+// gap; a viewer that resumes far back must not be dropped for it.
 func (q *Queue) PushAll(fs []playground.Frame) bool {
 	q.mu.Lock()
 	if q.closed {
@@ -184,6 +212,7 @@ func (q *Queue) Drain(spare []playground.Frame) []playground.Frame {
 	q.mu.Lock()
 	out := q.items
 	q.items = spare[:0]
+	q.bytes = 0
 	q.mu.Unlock()
 	return out
 }

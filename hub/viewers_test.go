@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +246,59 @@ func BenchmarkViewerSetPublish(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestViewerSetDropsAViewerPastTheByteBound: on a session of 1 KiB chunks,
+// a viewer that stops reading is dropped once DefaultQueueBytes of them
+// wait (256 chunks, a quarter of the frame bound); a viewer that reads
+// keeps getting every chunk; and a viewer that joins with a replay larger
+// than the bound is not dropped for it: the replay does not count.
+func TestViewerSetDropsAViewerPastTheByteBound(t *testing.T) {
+	text := strings.Repeat("x", 1<<10-100) // about 1 KiB of JSON per chunk
+	chunk := func(seq int64) playground.Frame {
+		return playground.ChunkFrame("s_1", seq, playground.ChunkEvent{ResponseID: "r_1", Text: text})
+	}
+	const start = 1000 // every seq of the test has four digits: every chunk has one size
+	v := NewViewerSet("s_1", start, noCount)
+	stalled := &Subscriber{Queue: NewQueue(0)}
+	reading := &Subscriber{Queue: NewQueue(0)}
+	v.Add(stalled, nil, start)
+	v.Add(reading, nil, start)
+	size := len(chunk(start).Data)
+	bound := DefaultQueueBytes / size
+	seq := int64(start)
+	for seq < start+int64(bound) {
+		seq++
+		v.Publish(chunk(seq))
+		reading.Queue.Drain(nil)
+	}
+	if stalled.Queue.Overflowed() || stalled.Queue.Len() != bound {
+		t.Fatalf("dropped before %d chunks of %d bytes waited (%d wait)", bound, size, stalled.Queue.Len())
+	}
+	seq++
+	v.Publish(chunk(seq))
+	if !stalled.Queue.Overflowed() {
+		t.Fatalf("with %d bytes for it the viewer was not dropped", (bound+1)*size)
+	}
+	if v.Len() != 1 || len(reading.Queue.Drain(nil)) != 1 {
+		t.Fatal("the viewer that reads lost its place or a chunk")
+	}
+
+	// A viewer resuming from the start gets the whole log, more than the
+	// bound, and then every new chunk.
+	for range 10 {
+		seq++
+		v.Publish(chunk(seq))
+	}
+	late := &Subscriber{Queue: NewQueue(0)}
+	replay, ok := v.Replay(start + 1)
+	if !ok || len(replay)*size <= DefaultQueueBytes {
+		t.Fatalf("a replay of %d chunks does not exceed the bound", len(replay))
+	}
+	v.Add(late, replay, seq)
+	v.Publish(chunk(seq + 1))
+	if late.Queue.Overflowed() || late.Queue.Len() != len(replay)+1 {
+		t.Fatalf("the resuming viewer was dropped (%v) or is missing events: %d waiting", late.Queue.Overflowed(), late.Queue.Len())
 	}
 }

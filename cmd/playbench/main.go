@@ -93,7 +93,7 @@ const usage = `usage: go run ./cmd/playbench <scenario> [flags]
 scenarios:
   fanout        one session, V WebSocket viewers, N chunks/s, beside the floor (the same frames
                 written to as many sockets by a bare program from one goroutine)
-  fanout-sse    the same with SSE viewers
+  fanout-sse    the same with SSE viewers, beside WebSocket viewers in the same run (SSE / WS ratios)
   fanout-redis  two instances on one Redis against one instance without it
   centrifugo    Playground (WebSocket) against Centrifugo v6 and the floor, same grid
   gateway       added latency against the upstream read directly and a reverse proxy

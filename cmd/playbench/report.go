@@ -70,7 +70,16 @@ func (b *bench) runScenario(ctx context.Context, rep *report) error {
 	case "fanout":
 		rep.fanout = b.fanout(ctx, append(withBase("playground-ws", "ws"), floor))
 	case "fanout-sse":
-		sse()
+		// WebSocket viewers in the same run, alternating, for the SSE / WS
+		// ratios and targets.
+		res := b.fanout(ctx, append(withBase("playground-sse", "sse"), ours("playground-ws", "ws", "")))
+		for _, c := range res {
+			if c.System == "playground-ws" {
+				rep.fanout = append(rep.fanout, c)
+			} else {
+				rep.sse = append(rep.sse, c)
+			}
+		}
 	case "fanout-redis":
 		redis()
 	case "centrifugo":

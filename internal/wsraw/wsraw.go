@@ -9,7 +9,9 @@
 // are not masked: two to ten bytes of header) and, when the socket takes
 // it without waiting, which it almost always does, written on the spot by
 // the producer that has it: no goroutine is started or woken for it. Only
-// what the socket would not take waits for a writer that may block.
+// what the socket would not take waits for a writer that may block. A
+// plain Conn (NewPlainConn) does the same for a bare byte stream: an SSE
+// response whose connection the server took over.
 //
 // Memory: net/http hands a hijacked connection over with a 4 KiB read
 // buffer and a 4 KiB write buffer, which the library keeps for the
@@ -86,6 +88,7 @@ type Conn struct {
 	restBuf   *[]byte         // the pooled buffer rest lies in
 	closeSent bool
 	err       error
+	plain     bool // a bare byte stream: messages go out unframed
 }
 
 // NewConn returns the write side of conn. Hijacker makes one; tests and
@@ -95,6 +98,16 @@ func NewConn(conn net.Conn) *Conn {
 	if sc, ok := conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
+	return c
+}
+
+// NewPlainConn returns the write side of a connection that carries a
+// bare byte stream, such as a hijacked Server-Sent Events response: a
+// message is its parts, written one after the other with no framing. The
+// on-the-spot write and the waiting Flush work as for a WebSocket.
+func NewPlainConn(conn net.Conn) *Conn {
+	c := NewConn(conn)
+	c.plain = true
 	return c
 }
 
@@ -109,7 +122,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.closeSent {
 		return 0, ErrCloseSent
 	}
-	if len(p) > 0 && p[0]&0x0f == opClose {
+	if !c.plain && len(p) > 0 && p[0]&0x0f == opClose {
 		c.closeSent = true
 	}
 	n, err := c.conn.Write(p)
@@ -139,7 +152,7 @@ func (c *Conn) WriteNow(next func() [][]byte) bool {
 	if parts == nil {
 		return true
 	}
-	buf := frameText(parts)
+	buf := c.frame(parts)
 	msg := *buf
 	n, err := writeNoWait(c.raw, msg)
 	c.fail(err)
@@ -166,7 +179,9 @@ func (c *Conn) Flush(parts [][]byte) error {
 		return ErrCloseSent
 	}
 	bufs := make(net.Buffers, 0, 1+len(parts))
-	bufs = append(bufs, appendTextHeader(make([]byte, 0, 10), partsLen(parts)))
+	if !c.plain {
+		bufs = append(bufs, appendTextHeader(make([]byte, 0, 10), partsLen(parts)))
+	}
 	bufs = append(bufs, parts...)
 	_, err := bufs.WriteTo(c.conn)
 	c.fail(err)
@@ -199,11 +214,14 @@ const (
 	opClose = 0x8
 )
 
-// frameText returns parts as one final, unmasked text frame, copied once
-// into a pooled buffer.
-func frameText(parts [][]byte) *[]byte {
+// frame returns parts as one final, unmasked text frame (on a plain
+// connection: as they are), copied once into a pooled buffer.
+func (c *Conn) frame(parts [][]byte) *[]byte {
 	buf := getSendBuf()
-	b := appendTextHeader(*buf, partsLen(parts))
+	b := *buf
+	if !c.plain {
+		b = appendTextHeader(b, partsLen(parts))
+	}
 	for _, p := range parts {
 		b = append(b, p...)
 	}
