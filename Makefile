@@ -130,9 +130,9 @@ loadtest: tools
 ## docs/screenshot-phone.png of a three-model comparison on a phone and
 ## docs/screenshot-leaderboard.png of the leaderboard after eight blind comparisons
 screenshot: tools
-	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshotConversation$$' ./api/
-	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./api/
-	PLAYGROUND_SCREENSHOT_LEADERBOARD=$(CURDIR)/docs/screenshot-leaderboard.png $(GO) test -count=1 -run '^TestScreenshotLeaderboard$$' ./api/
+	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshotConversation$$' ./cmd/playground/
+	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./cmd/playground/
+	PLAYGROUND_SCREENSHOT_LEADERBOARD=$(CURDIR)/docs/screenshot-leaderboard.png $(GO) test -count=1 -run '^TestScreenshotLeaderboard$$' ./cmd/playground/
 
 ## web-vendor: fetch the page's libraries again, exactly the versions in api/web/vendor/VERSIONS,
 ## checked against the registry's sha512 (needs npm; nothing else in the build does)

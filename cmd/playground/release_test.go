@@ -52,24 +52,6 @@ func buildStatic(t *testing.T) string {
 // servingURL matches the line serve logs once it accepts connections.
 var servingURL = regexp.MustCompile(`msg="playground is serving" url=(http://\S+)`)
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestStaticBinaryServesWithEmptyEnvironment(t *testing.T) {
 	t.Parallel()
 	bin := buildStatic(t)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -13,24 +12,6 @@ import (
 
 	"github.com/playground-dev/playground"
 )
-
-// syncBuffer is an output a test reads while watch still writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // checkWatched reads watch's output, one JSON event a line, and checks
 // what a viewer relies on: a snapshot first (since 0), then every seq once
@@ -88,7 +69,7 @@ func TestWatchFollowsUntilDone(t *testing.T) {
 	ts := startServer(t, "sqlite", nil, nil)
 	owner := ts.client(t).register()
 	s := owner.createSession("Explain CRDTs in two sentences", "demo/fast", "demo/steady")
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	env := map[string]string{"PLAYGROUND_URL": ts.URL, "PLAYGROUND_TOKEN": owner.token}
@@ -98,7 +79,7 @@ func TestWatchFollowsUntilDone(t *testing.T) {
 	checkWatched(t, out.String(), owner.session(s.ID))
 
 	// --text: the same answers, as text under their models' names.
-	out = syncBuffer{}
+	out = lockedBuffer{}
 	if err := run(ctx, []string{"watch", "--url", ts.URL, s.ID, "--token", owner.token, "--text"}, func(string) string { return "" }, &out, &errOut); err != nil {
 		t.Fatalf("watch --text: %v", err)
 	}
@@ -154,7 +135,7 @@ func TestWatchResumesAfterDrop(t *testing.T) {
 	owner := ts.client(t).register()
 	s := owner.createSession("Tell me about resumable streams", "demo/steady", "demo/slow")
 	cc := &cuttingClient{}
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	watched := make(chan error, 1)
@@ -197,7 +178,7 @@ func TestWatchShareAndRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	none := func(string) string { return "" }
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	if err := run(ctx, []string{"watch", "--url", ts.URL, "--share", share.ShareToken, s.ID}, none, &out, &errOut); err != nil {
 		t.Fatalf("watch --share: %v\n%s", err, errOut.String())
 	}
