@@ -186,6 +186,8 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	waitEnded(t, owner, 2, 60*time.Second)
 	checkHidden(t, "owner, ended", owner, true)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#reveal")))
+	// The click only sends the reveal: ask the server once the page has its answer.
+	waitForPage(t, owner, 15*time.Second, "the owner's page to show the names", `[...document.querySelectorAll('#columns .column')].every(c => c.dataset.model !== '')`)
 	s := fetchSession(t, owner, id, "")
 	models := map[string]string{} // response id -> model
 	for _, r := range s.Responses {
