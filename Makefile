@@ -33,8 +33,8 @@ check:
 ## build), not three times. Most tests wait on streams, leases and timeouts rather than the CPU,
 ## so TESTPARALLEL of them run at once within a package. The packages themselves run one after
 ## another (-p 1), after every test binary is compiled at full width: the browser tests and the
-## multi-instance tests both time demo models against the wall clock, and on two cores they must
-## not starve each other.
+## multi-instance tests (both in cmd/playground, which runs its own binary as the browser tests'
+## server) time demo models against the wall clock, and on two cores nothing else may starve them.
 TESTPARALLEL ?= 4
 test: tools
 	$(MAKE) --no-print-directory vet
