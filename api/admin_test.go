@@ -8,6 +8,7 @@ import (
 )
 
 func TestAdminQuota(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		admin := e.register("admin@example.com")
 		if _, err := e.db.SetRole(bg, admin.ID, playground.RoleAdmin); err != nil {

@@ -15,6 +15,7 @@ import (
 )
 
 func TestRegisterAndCookie(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.do(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": "  Ada@Example.COM ", "password": "password123"}})
 		if w.Code != http.StatusCreated {
@@ -65,6 +66,7 @@ func TestRegisterAndCookie(t *testing.T) {
 }
 
 func TestSecureCookieInProduction(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.do(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": "a@example.com", "password": "password123"}})
 		if sc := w.Header().Get("Set-Cookie"); !strings.Contains(sc, "Secure") {
@@ -81,6 +83,7 @@ func TestSecureCookieInProduction(t *testing.T) {
 }
 
 func TestLoginLogout(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		w := e.do(restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "A@example.com", "password": "password123"}})
@@ -146,6 +149,7 @@ func signToken(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapCl
 }
 
 func TestUnauthorized(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		secret := e.srv.opts.JWTSecret
@@ -196,6 +200,7 @@ func TestUnauthorized(t *testing.T) {
 }
 
 func TestRevocationUnavailable(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		e.tokens.down.Store(true)
@@ -213,6 +218,7 @@ func TestRevocationUnavailable(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		bad := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "wrongpassword"}}
@@ -237,6 +243,7 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 func TestLoginSuccessResetsAccountCount(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		bad := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "wrongpassword"}}
@@ -253,6 +260,7 @@ func TestLoginSuccessResetsAccountCount(t *testing.T) {
 }
 
 func TestLoginThrottlePerAddress(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		for i := 0; i < loginFailuresPerAddress; i++ {
 			// A different account each time: only the address limit applies.
@@ -267,6 +275,7 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 }
 
 func TestRegisterLimit(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		e.register("b@example.com")
@@ -284,6 +293,7 @@ func TestRegisterLimit(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
+	t.Parallel()
 	s := &Server{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	cases := []struct {
 		remote, xff, want string
@@ -312,6 +322,7 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestPasswordHashFormat(t *testing.T) {
+	t.Parallel()
 	h := newHasher(defaultArgon)
 	enc, err := h.hash(bg, "correct horse")
 	if err != nil {
@@ -332,6 +343,7 @@ func TestPasswordHashFormat(t *testing.T) {
 }
 
 func TestHasherWaitHonoursContext(t *testing.T) {
+	t.Parallel()
 	h := newHasher(fastArgon)
 	for i := 0; i < maxConcurrentHashes; i++ {
 		h.sem <- struct{}{} // every slot taken

@@ -53,6 +53,7 @@ func (e *restEnv) share(u testUser, id string) string {
 }
 
 func TestBlindSessionHidesModelsEverywhere(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("blind@example.com")
 		s := e.createBlind(u, blindModels...)
@@ -132,6 +133,7 @@ func TestBlindSessionHidesModelsEverywhere(t *testing.T) {
 }
 
 func TestBlindRequestRules(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("rules@example.com")
 		before := e.remaining(u)
@@ -148,6 +150,7 @@ func TestBlindRequestRules(t *testing.T) {
 }
 
 func TestBlindShuffleMovesTheFirstModel(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("shuffle@example.com")
 		if _, err := e.db.Users().AddQuota(bg, u.ID, 100); err != nil {
@@ -172,6 +175,7 @@ func TestBlindShuffleMovesTheFirstModel(t *testing.T) {
 }
 
 func TestVotes(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		owner, viewer := e.register("owner@example.com"), e.register("viewer@example.com")
 		if _, err := e.db.Users().AddQuota(bg, owner.ID, 20); err != nil {
@@ -258,6 +262,7 @@ func TestVotes(t *testing.T) {
 }
 
 func TestIdentityLeakIsFlaggedOnTheVote(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("leak@example.com")
 		s := e.createBlind(u, "demo/fast", "openai/gpt-4o-mini")
@@ -294,6 +299,7 @@ func (e *restEnv) leaderboard(u testUser, query string, after time.Time) map[str
 }
 
 func TestLeaderboardCountsRevealedVotes(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		alice, bob := e.register("alice@example.com"), e.register("bob@example.com")
 		for _, u := range []testUser{alice, bob} {

@@ -10,6 +10,7 @@ import (
 // each response says what it ran with, and the session says where it
 // stands in its conversation (a first turn, not blind).
 func TestCreateSession_PerColumnParams(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("cols@example.com")
 		body := map[string]any{
@@ -89,6 +90,7 @@ func TestCreateSession_PerColumnParams(t *testing.T) {
 
 // Every malformed column is a 400 naming it, and nothing is charged.
 func TestCreateSession_ColumnErrors(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 32001)
 	cases := []struct {
 		name  string
@@ -135,6 +137,7 @@ func TestCreateSession_ColumnErrors(t *testing.T) {
 // A rerun is a later turn of the same conversation: the list shows the
 // conversation once, by its first turn, with how many turns it holds.
 func TestRerun_ConversationTurns(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("turns@example.com")
 		first := e.createSession(u, "demo/fast")

@@ -48,6 +48,7 @@ func wantHistory(t *testing.T, what string, got []playground.Exchange, want ...s
 // Without from, each column carries on its own thread: each model is sent
 // its own earlier answers, never another column's.
 func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("talk@example.com")
 		first := e.createSession(u, "demo/fast", "openai/gpt-4o-mini")
@@ -107,6 +108,7 @@ func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
 // With from, every model of the new turn carries on the winner's thread,
 // whatever model wrote it, with the winner's system prompt.
 func TestFollowup_CarryOnWithTheWinner(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("winner@example.com")
 		if _, err := e.db.AddQuota(bg, u.ID, 10); err != nil {
@@ -153,6 +155,7 @@ func TestFollowup_CarryOnWithTheWinner(t *testing.T) {
 // Every 400 the contract names for follow-ups, each with details.field,
 // and the owner-only and state rules; nothing is charged by a refusal.
 func TestFollowup_Refusals(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("owner@example.com")
 		other := e.register("other@example.com")
@@ -228,6 +231,7 @@ func TestFollowup_Refusals(t *testing.T) {
 
 // A conversation holds at most 100 turns: the next follow-up is 409.
 func TestFollowup_TurnLimit(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("long@example.com")
 		if _, err := e.db.AddQuota(bg, u.ID, 200); err != nil {
@@ -251,6 +255,7 @@ func TestFollowup_TurnLimit(t *testing.T) {
 
 // The estimate of a follow-up counts each column's thread and charges nothing.
 func TestFollowup_Estimate(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("est@example.com")
 		first := e.createSession(u, "openai/gpt-4o-mini")
@@ -282,6 +287,7 @@ func TestFollowup_Estimate(t *testing.T) {
 // turns; asked from any turn it is the same; unshared from any turn it
 // stops working for all.
 func TestShare_CoversTheConversation(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("sharer@example.com")
 		stranger := e.register("stranger@example.com")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		post := func(body string) *httptest.ResponseRecorder {
@@ -63,6 +64,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		big := `{"prompt": "` + strings.Repeat("a", maxBodyBytes) + `", "models": ["demo/fast"]}`
@@ -73,6 +75,7 @@ func TestBodyTooLarge(t *testing.T) {
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		wantError(t, e.do(restReq{method: "POST", path: "/nope"}), http.StatusNotFound, playground.ENotFound)
 		wantError(t, e.do(restReq{method: "DELETE", path: "/sessions/x/y/z"}), http.StatusNotFound, playground.ENotFound)
@@ -88,6 +91,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 }
 
 func TestInternalErrorNotLeaked(t *testing.T) {
+	t.Parallel()
 	s := New(Options{Logger: discardLogger()})
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/x", nil)
@@ -112,6 +116,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // through objects and arrays, the first in document order; names are
 // matched exactly; a body with none gives "".
 func TestUnknownMemberPath(t *testing.T) {
+	t.Parallel()
 	type entry struct {
 		Model  string             `json:"model"`
 		Params *playground.Params `json:"params"`

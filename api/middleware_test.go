@@ -15,6 +15,7 @@ const testFrontend = "https://app.example.com"
 func withFrontend(o *Options) { o.FrontendURL = testFrontend }
 
 func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.do(restReq{method: "OPTIONS", path: "/sessions", header: map[string]string{
 			"Origin": testFrontend, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, authorization"}})
@@ -52,6 +53,7 @@ func TestCORSPreflight(t *testing.T) {
 }
 
 func TestCrossSiteForbidden(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		body := map[string]any{"prompt": "x", "models": []string{"demo/fast"}}
@@ -91,6 +93,7 @@ func TestCrossSiteForbidden(t *testing.T) {
 }
 
 func TestPanicRecovery(t *testing.T) {
+	t.Parallel()
 	s := New(Options{Logger: discardLogger()})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("kaboom secret") })
@@ -104,6 +107,7 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.do(restReq{method: "GET", path: "/models"})
 		e.do(restReq{method: "GET", path: "/sessions/abc"})

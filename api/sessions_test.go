@@ -10,6 +10,7 @@ import (
 )
 
 func TestModels(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.do(restReq{method: "GET", path: "/models"})
 		var out struct {
@@ -29,6 +30,7 @@ func TestModels(t *testing.T) {
 }
 
 func TestCreateSession(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		body := map[string]any{
@@ -87,6 +89,7 @@ func TestCreateSession(t *testing.T) {
 }
 
 func TestCreateSessionErrors(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		post := func(body any) *httptest.ResponseRecorder {
@@ -128,6 +131,7 @@ func TestCreateSessionErrors(t *testing.T) {
 }
 
 func TestGetSessionVisibility(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		b := e.register("b@example.com")
@@ -193,6 +197,7 @@ func TestGetSessionVisibility(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
@@ -221,6 +226,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestListSessions(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		b := e.register("b@example.com")

@@ -14,6 +14,7 @@ import (
 )
 
 func TestEstimate(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		u := e.register("a@example.com")
 		prompt := strings.Repeat("a", 400) // 100 tokens by the 4-characters rule
@@ -58,6 +59,7 @@ func TestEstimate(t *testing.T) {
 }
 
 func TestEstimateTokensDefault(t *testing.T) {
+	t.Parallel()
 	sys := "abcde" // 5 characters
 	p, c := estimateTokens("abc", playground.Column{System: &sys})
 	// ceil(8/4) + 2 messages × 4.
@@ -75,6 +77,7 @@ func TestEstimateTokensDefault(t *testing.T) {
 }
 
 func TestRerun(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		b := e.register("b@example.com")
@@ -121,6 +124,7 @@ func TestRerun(t *testing.T) {
 }
 
 func TestRating(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		b := e.register("b@example.com")
@@ -181,6 +185,7 @@ func TestRating(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		b := e.register("b@example.com")
@@ -253,6 +258,7 @@ func TestExport(t *testing.T) {
 }
 
 func TestDiffEndpoint(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		a := e.register("a@example.com")
 		b := e.register("b@example.com")
@@ -280,6 +286,7 @@ func TestDiffEndpoint(t *testing.T) {
 }
 
 func TestWordDiffProperty(t *testing.T) {
+	t.Parallel()
 	texts := []string{
 		"", "a", "hello world", "hello  world\n", "the quick brown fox jumps over the lazy dog",
 		"The quick, brown fox!\n\nJumps over — the lazy dog.", "日本語 の テキスト 🎉 emoji", "  leading and trailing  ",
@@ -316,6 +323,7 @@ func TestWordDiffProperty(t *testing.T) {
 }
 
 func TestTokenRuneSkipsSurrogates(t *testing.T) {
+	t.Parallel()
 	for _, i := range []int{0, 1, 0xD7FE, 0xD7FF, 0xD800, 0x10000, 0x10F7FE} {
 		r, ok := tokenRune(i)
 		if !ok || (r >= 0xD800 && r < 0xE000) || runeToken(r) != i || string(r) == "\uFFFD" {
