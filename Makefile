@@ -31,16 +31,16 @@ check:
 ## vet compiles the dependencies as `make static` does (no cgo, -trimpath), so the release test's
 ## `make static` finds them compiled: a first run compiles everything twice (that and the race
 ## build), not three times. Most tests wait on streams, leases and timeouts rather than the CPU,
-## so TESTPARALLEL of them run at once within a package. The packages themselves run one after
-## another (-p 1), after every test binary is compiled at full width: the browser tests and the
-## multi-instance tests both time demo models against the wall clock, and on two cores they must
-## not starve each other.
+## so TESTPARALLEL of them run at once within a package. Two packages run at once (-p 2), after
+## every test binary is compiled at full width: cmd/playground, whose browser and multi-instance
+## tests time demo models against the wall clock, and beside it the others one after another,
+## which are light (about a minute in all).
 TESTPARALLEL ?= 4
 test: tools
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
-	$(GO) test -race -count=1 -p 1 -parallel $(TESTPARALLEL) -timeout 15m ./...
+	$(GO) test -race -count=1 -p 2 -parallel $(TESTPARALLEL) -timeout 15m ./...
 
 ## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), nginx
 ## (the load-balancer test and make loadtest, which run it with a configuration of their own), each
@@ -130,9 +130,9 @@ loadtest: tools
 ## docs/screenshot-phone.png of a three-model comparison on a phone and
 ## docs/screenshot-leaderboard.png of the leaderboard after eight blind comparisons
 screenshot: tools
-	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshotConversation$$' ./api/
-	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./api/
-	PLAYGROUND_SCREENSHOT_LEADERBOARD=$(CURDIR)/docs/screenshot-leaderboard.png $(GO) test -count=1 -run '^TestScreenshotLeaderboard$$' ./api/
+	PLAYGROUND_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(GO) test -count=1 -run '^TestScreenshotConversation$$' ./cmd/playground/
+	PLAYGROUND_SCREENSHOT_PHONE=$(CURDIR)/docs/screenshot-phone.png $(GO) test -count=1 -run '^TestScreenshotPhone$$' ./cmd/playground/
+	PLAYGROUND_SCREENSHOT_LEADERBOARD=$(CURDIR)/docs/screenshot-leaderboard.png $(GO) test -count=1 -run '^TestScreenshotLeaderboard$$' ./cmd/playground/
 
 ## web-vendor: fetch the page's libraries again, exactly the versions in api/web/vendor/VERSIONS,
 ## checked against the registry's sha512 (needs npm; nothing else in the build does)

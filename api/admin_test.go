@@ -8,6 +8,7 @@ import (
 )
 
 func TestAdminQuota(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "admin@example.com", func(t *testing.T, e *restEnv, admin testUser) {
 		if _, err := e.db.SetRole(bg, admin.ID, playground.RoleAdmin); err != nil {
 			t.Fatal(err)

@@ -83,7 +83,7 @@ func newAuthState(s *Server) *authState {
 		loginAccount: newLimiter("login-account", loginFailuresPerAccount, loginWindow),
 		loginAddress: newLimiter("login-address", loginFailuresPerAddress, loginWindow),
 		register:     newLimiter("register", perHour, registerWindow),
-		hasher:       newHasher(defaultArgon),
+		hasher:       newHasher(s.opts.argon()),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 )
 
 func TestRegisterAndCookie(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		var out struct {
 			User        map[string]any `json:"user"`
@@ -61,6 +62,7 @@ func TestRegisterAndCookie(t *testing.T) {
 }
 
 func TestSecureCookieInProduction(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.do(restReq{method: "POST", path: "/auth/register", body: map[string]string{"email": "a@example.com", "password": "password123"}})
 		if sc := w.Header().Get("Set-Cookie"); !strings.Contains(sc, "Secure") {
@@ -77,6 +79,7 @@ func TestSecureCookieInProduction(t *testing.T) {
 }
 
 func TestLoginLogout(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		var out struct {
 			User        playground.User `json:"user"`
@@ -134,6 +137,7 @@ func signToken(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapCl
 }
 
 func TestUnauthorized(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		secret := e.srv.opts.JWTSecret
 		now := time.Now()
@@ -183,6 +187,7 @@ func TestUnauthorized(t *testing.T) {
 }
 
 func TestRevocationUnavailable(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		e.tokens.down.Store(true)
 		w := e.do(restReq{method: "GET", path: "/auth/me", token: u.Token})
@@ -199,6 +204,7 @@ func TestRevocationUnavailable(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		bad := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "wrongpassword"}}
@@ -223,6 +229,7 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 func TestLoginSuccessResetsAccountCount(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		bad := restReq{method: "POST", path: "/auth/login", body: map[string]string{"email": "a@example.com", "password": "wrongpassword"}}
@@ -239,6 +246,7 @@ func TestLoginSuccessResetsAccountCount(t *testing.T) {
 }
 
 func TestLoginThrottlePerAddress(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		for i := 0; i < loginFailuresPerAddress; i++ {
 			// A different account each time: only the address limit applies.
@@ -253,6 +261,7 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 }
 
 func TestRegisterLimit(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.register("a@example.com")
 		e.register("b@example.com")
@@ -270,6 +279,7 @@ func TestRegisterLimit(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
+	t.Parallel()
 	s := &Server{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	cases := []struct {
 		remote, xff, want string
@@ -298,6 +308,7 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestPasswordHashFormat(t *testing.T) {
+	t.Parallel()
 	h := newHasher(defaultArgon)
 	enc, err := h.hash(bg, "correct horse")
 	if err != nil {
@@ -318,6 +329,7 @@ func TestPasswordHashFormat(t *testing.T) {
 }
 
 func TestHasherWaitHonoursContext(t *testing.T) {
+	t.Parallel()
 	h := newHasher(fastArgon)
 	for i := 0; i < maxConcurrentHashes; i++ {
 		h.sem <- struct{}{} // every slot taken

@@ -50,6 +50,7 @@ func (e *restEnv) share(u testUser, id string) string {
 }
 
 func TestBlindSessionHidesModelsEverywhere(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "blind@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		s := e.createBlind(u, blindModels...)
 		if !s.Blind || s.Revealed || len(s.Responses) != 3 {
@@ -128,6 +129,7 @@ func TestBlindSessionHidesModelsEverywhere(t *testing.T) {
 }
 
 func TestBlindRequestRules(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "rules@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		before := e.remaining(u)
 		w := e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: map[string]any{"prompt": "x", "models": []string{"demo/fast"}, "blind": true}})
@@ -143,6 +145,7 @@ func TestBlindRequestRules(t *testing.T) {
 }
 
 func TestBlindShuffleMovesTheFirstModel(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "shuffle@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		if _, err := e.db.Users().AddQuota(bg, u.ID, 100); err != nil {
 			t.Fatal(err)
@@ -166,6 +169,7 @@ func TestBlindShuffleMovesTheFirstModel(t *testing.T) {
 }
 
 func TestVotes(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		owner, viewer := e.register("owner@example.com"), e.register("viewer@example.com")
 		if _, err := e.db.Users().AddQuota(bg, owner.ID, 20); err != nil {
@@ -252,6 +256,7 @@ func TestVotes(t *testing.T) {
 }
 
 func TestIdentityLeakIsFlaggedOnTheVote(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "leak@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		s := e.createBlind(u, "demo/fast", "openai/gpt-4o-mini")
 		e.finish(s.ID, "CRDTs merge.", "As an AI made by OpenAI, I can say CRDTs merge.")
@@ -283,6 +288,7 @@ func (e *restEnv) leaderboard(u testUser, query string, after time.Time) map[str
 }
 
 func TestLeaderboardCountsRevealedVotes(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		alice, bob := e.register("alice@example.com"), e.register("bob@example.com")
 		for _, u := range []testUser{alice, bob} {

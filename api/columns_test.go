@@ -10,6 +10,7 @@ import (
 // each response says what it ran with, and the session says where it
 // stands in its conversation (a first turn, not blind).
 func TestCreateSession_PerColumnParams(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "cols@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		body := map[string]any{
 			"prompt": "Explain CRDTs",
@@ -81,6 +82,7 @@ func TestCreateSession_PerColumnParams(t *testing.T) {
 
 // Every malformed column is a 400 naming it, and nothing is charged.
 func TestCreateSession_ColumnErrors(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 32001)
 	cases := []struct {
 		name  string
@@ -123,6 +125,7 @@ func TestCreateSession_ColumnErrors(t *testing.T) {
 // A rerun is a later turn of the same conversation: the list shows the
 // conversation once, by its first turn, with how many turns it holds.
 func TestRerun_ConversationTurns(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "turns@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		first := e.createSession(u, "demo/fast")
 		e.finish(first.ID, "one")

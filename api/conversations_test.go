@@ -44,6 +44,7 @@ func wantHistory(t *testing.T, what string, got []playground.Exchange, want ...s
 // Without from, each column carries on its own thread: each model is sent
 // its own earlier answers, never another column's.
 func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "talk@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		first := e.createSession(u, "demo/fast", "openai/gpt-4o-mini")
 		e.finish(first.ID, "fast one", "mini one")
@@ -99,6 +100,7 @@ func TestFollowup_EachColumnItsOwnThread(t *testing.T) {
 // With from, every model of the new turn carries on the winner's thread,
 // whatever model wrote it, with the winner's system prompt.
 func TestFollowup_CarryOnWithTheWinner(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "winner@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		if _, err := e.db.AddQuota(bg, u.ID, 10); err != nil {
 			t.Fatal(err)
@@ -140,6 +142,7 @@ func TestFollowup_CarryOnWithTheWinner(t *testing.T) {
 // Every 400 the contract names for follow-ups, each with details.field,
 // and the owner-only and state rules; nothing is charged by a refusal.
 func TestFollowup_Refusals(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "owner@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		other := e.register("other@example.com")
 		if _, err := e.db.AddQuota(bg, u.ID, 50); err != nil {
@@ -214,6 +217,7 @@ func TestFollowup_Refusals(t *testing.T) {
 
 // A conversation holds at most 100 turns: the next follow-up is 409.
 func TestFollowup_TurnLimit(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "long@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		if _, err := e.db.AddQuota(bg, u.ID, 200); err != nil {
 			t.Fatal(err)
@@ -236,6 +240,7 @@ func TestFollowup_TurnLimit(t *testing.T) {
 
 // The estimate of a follow-up counts each column's thread and charges nothing.
 func TestFollowup_Estimate(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "est@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		first := e.createSession(u, "openai/gpt-4o-mini")
 		e.finish(first.ID, strings.Repeat("long answer ", 500))
@@ -263,6 +268,7 @@ func TestFollowup_Estimate(t *testing.T) {
 // turns; asked from any turn it is the same; unshared from any turn it
 // stops working for all.
 func TestShare_CoversTheConversation(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "sharer@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		stranger := e.register("stranger@example.com")
 		first := e.createSession(u, "demo/fast")

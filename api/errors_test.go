@@ -13,6 +13,7 @@ import (
 )
 
 func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		post := func(body string) *httptest.ResponseRecorder {
 			return e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: body})
@@ -62,6 +63,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		big := `{"prompt": "` + strings.Repeat("a", maxBodyBytes) + `", "models": ["demo/fast"]}`
 		wantError(t, e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: big}), http.StatusRequestEntityTooLarge, playground.EPayloadTooLarge)
@@ -71,6 +73,7 @@ func TestBodyTooLarge(t *testing.T) {
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		wantError(t, e.do(restReq{method: "POST", path: "/nope"}), http.StatusNotFound, playground.ENotFound)
 		wantError(t, e.do(restReq{method: "DELETE", path: "/sessions/x/y/z"}), http.StatusNotFound, playground.ENotFound)
@@ -86,6 +89,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 }
 
 func TestInternalErrorNotLeaked(t *testing.T) {
+	t.Parallel()
 	s := New(Options{Logger: discardLogger()})
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/x", nil)
@@ -110,6 +114,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // through objects and arrays, the first in document order; names are
 // matched exactly; a body with none gives "".
 func TestUnknownMemberPath(t *testing.T) {
+	t.Parallel()
 	type entry struct {
 		Model  string             `json:"model"`
 		Params *playground.Params `json:"params"`

@@ -54,6 +54,7 @@ func loginReq(email, password, remote string) restReq {
 // counted before its hash runs, so parallel attempts cannot all pass the
 // check before any is counted.
 func TestLoginSprayNeverOvershoots(t *testing.T) {
+	t.Parallel()
 	eachLimiter(t, func(t *testing.T, e *restEnv) {
 		const attempts = 300
 		var wg sync.WaitGroup
@@ -88,6 +89,7 @@ func TestLoginSprayNeverOvershoots(t *testing.T) {
 // guesses from many addresses, past the much higher account-wide limit,
 // lock the account itself.
 func TestLoginOwnerNotLockedOut(t *testing.T) {
+	t.Parallel()
 	eachLimiter(t, func(t *testing.T, e *restEnv) {
 		e.register("owner@example.com")
 		attacker := "203.0.113.66:5000"

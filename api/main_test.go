@@ -22,41 +22,9 @@ import (
 	"github.com/playground-dev/playground/db/dbtest"
 )
 
-// TestMain checks that no test leaves a goroutine behind. It is the one
-// TestMain of package api: tests of the live endpoints share it, and the
-// browser tests (package api_test) close what they share through
-// RunAfterTests.
+// TestMain checks that no test leaves a goroutine behind.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(afterTests{m})
-}
-
-// afterTests runs the functions given to RunAfterTests once every test
-// has run, before the leak check.
-type afterTests struct{ m *testing.M }
-
-var atExit struct {
-	sync.Mutex
-	fns []func()
-}
-
-func (a afterTests) Run() int {
-	code := a.m.Run()
-	atExit.Lock()
-	fns := atExit.fns
-	atExit.Unlock()
-	for i := len(fns) - 1; i >= 0; i-- {
-		fns[i]()
-	}
-	return code
-}
-
-// RunAfterTests registers fn to run after the last test of the binary (in
-// the reverse order of registration): for what tests share, such as one
-// Chromium for every browser test.
-func RunAfterTests(fn func()) {
-	atExit.Lock()
-	defer atExit.Unlock()
-	atExit.fns = append(atExit.fns, fn)
+	goleak.VerifyTestMain(m)
 }
 
 var bg = context.Background()

@@ -15,6 +15,7 @@ const testFrontend = "https://app.example.com"
 func withFrontend(o *Options) { o.FrontendURL = testFrontend }
 
 func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.want(restReq{method: "OPTIONS", path: "/sessions", header: map[string]string{
 			"Origin": testFrontend, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, authorization"}}, http.StatusNoContent, nil)
@@ -49,6 +50,7 @@ func TestCORSPreflight(t *testing.T) {
 }
 
 func TestCrossSiteForbidden(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		body := map[string]any{"prompt": "x", "models": []string{"demo/fast"}}
 		// A foreign page's POST carrying the cookie: 403 before anything else
@@ -87,6 +89,7 @@ func TestCrossSiteForbidden(t *testing.T) {
 }
 
 func TestPanicRecovery(t *testing.T) {
+	t.Parallel()
 	s := New(Options{Logger: discardLogger()})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("kaboom secret") })
@@ -100,6 +103,7 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		e.do(restReq{method: "GET", path: "/models"})
 		e.do(restReq{method: "GET", path: "/sessions/abc"})

@@ -11,6 +11,7 @@ import (
 )
 
 func TestHealthAndReady(t *testing.T) {
+	t.Parallel()
 	var ready error
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		ready = errors.New("db down")

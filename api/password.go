@@ -29,6 +29,18 @@ type argonParams struct {
 
 var defaultArgon = argonParams{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
+// argon returns defaultArgon with the cost the options lower, if any.
+func (o Options) argon() argonParams {
+	p := defaultArgon
+	if o.PasswordMemoryKiB > 0 {
+		p.Memory = o.PasswordMemoryKiB
+	}
+	if o.PasswordPasses > 0 {
+		p.Time = o.PasswordPasses
+	}
+	return p
+}
+
 // Bounds on the hashing that may run at once, and on how long a request
 // waits for its turn: each hash holds Memory KiB, so a login flood queues
 // (and then gets 503) instead of exhausting memory.

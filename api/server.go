@@ -62,6 +62,14 @@ type Options struct {
 	QueueBytes int
 	// SSEHeartbeat is the idle comment interval of SSE streams (default 15 s).
 	SSEHeartbeat time.Duration
+	// PasswordMemoryKiB and PasswordPasses set argon2id's cost for new
+	// password hashes (zero: OWASP's minimum, 19 MiB and 2 passes, which
+	// serve always uses). A stored hash carries its own cost, so a login
+	// is checked at the cost its password was stored with. Only the tests
+	// lower them: under the race detector one sign-up at the real cost
+	// takes seconds of CPU.
+	PasswordMemoryKiB uint32
+	PasswordPasses    uint32
 
 	// The HTTP server's limits (HTTPServer; zero: the defaults in
 	// conns.go): open connections in all and per client address, the

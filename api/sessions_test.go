@@ -10,6 +10,7 @@ import (
 )
 
 func TestModels(t *testing.T) {
+	t.Parallel()
 	eachEnv(t, func(t *testing.T, e *restEnv) {
 		w := e.do(restReq{method: "GET", path: "/models"})
 		var out struct {
@@ -29,6 +30,7 @@ func TestModels(t *testing.T) {
 }
 
 func TestCreateSession(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		body := map[string]any{
 			"prompt": "Explain CRDTs in two sentences",
@@ -79,6 +81,7 @@ func TestCreateSession(t *testing.T) {
 }
 
 func TestCreateSessionErrors(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		post := func(body any) *httptest.ResponseRecorder {
 			return e.do(restReq{method: "POST", path: "/sessions", token: u.Token, body: body})
@@ -116,6 +119,7 @@ func TestCreateSessionErrors(t *testing.T) {
 }
 
 func TestGetSessionVisibility(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast")
@@ -180,6 +184,7 @@ func TestGetSessionVisibility(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
 		path := "/sessions/" + s.ID
@@ -207,6 +212,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestListSessions(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		var ids []string

@@ -14,6 +14,7 @@ import (
 )
 
 func TestEstimate(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		prompt := strings.Repeat("a", 400) // 100 tokens by the 4-characters rule
 		body := map[string]any{"prompt": prompt, "models": []string{"openai/gpt-4o-mini", "demo/fast"}, "params": map[string]any{"maxTokens": 1000}}
@@ -53,6 +54,7 @@ func TestEstimate(t *testing.T) {
 }
 
 func TestEstimateTokensDefault(t *testing.T) {
+	t.Parallel()
 	sys := "abcde" // 5 characters
 	p, c := estimateTokens("abc", playground.Column{System: &sys})
 	// ceil(8/4) + 2 messages × 4.
@@ -70,6 +72,7 @@ func TestEstimateTokensDefault(t *testing.T) {
 }
 
 func TestRerun(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		w := e.do(restReq{method: "POST", path: "/sessions", token: a.Token, body: map[string]any{
@@ -111,6 +114,7 @@ func TestRerun(t *testing.T) {
 }
 
 func TestRating(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
@@ -166,6 +170,7 @@ func TestRating(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
@@ -237,6 +242,7 @@ func TestExport(t *testing.T) {
 }
 
 func TestDiffEndpoint(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "a@example.com", func(t *testing.T, e *restEnv, a testUser) {
 		b := e.register("b@example.com")
 		s := e.createSession(a, "demo/fast", "openai/gpt-4o-mini")
@@ -259,6 +265,7 @@ func TestDiffEndpoint(t *testing.T) {
 }
 
 func TestWordDiffProperty(t *testing.T) {
+	t.Parallel()
 	texts := []string{
 		"", "a", "hello world", "hello  world\n", "the quick brown fox jumps over the lazy dog",
 		"The quick, brown fox!\n\nJumps over — the lazy dog.", "日本語 の テキスト 🎉 emoji", "  leading and trailing  ",
@@ -295,6 +302,7 @@ func TestWordDiffProperty(t *testing.T) {
 }
 
 func TestTokenRuneSkipsSurrogates(t *testing.T) {
+	t.Parallel()
 	for _, i := range []int{0, 1, 0xD7FE, 0xD7FF, 0xD800, 0x10000, 0x10F7FE} {
 		r, ok := tokenRune(i)
 		if !ok || (r >= 0xD800 && r < 0xE000) || runeToken(r) != i || string(r) == "\uFFFD" {

@@ -19,8 +19,7 @@ import (
 // and are 401 without one. Each identity is tried with no share token, the
 // live one and a dead one, on REST, export, diff, SSE and the WebSocket.
 func TestSessionAccess(t *testing.T) {
-	// Not in parallel: it registers many accounts, each a full argon2id
-	// hash, and the others' streams would wait on the CPU behind it.
+	t.Parallel()
 	const secret = "access-test-secret-access-test-secret"
 	ts := startServer(t, "sqlite", map[string]string{"JWT_SECRET": secret}, nil)
 	owner := ts.client(t).register()

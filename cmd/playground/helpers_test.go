@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/api"
 	"github.com/playground-dev/playground/app"
 	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/db"
@@ -28,13 +29,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The README walkthrough (TestREADMEWalkthrough) runs this very binary
-	// as ./bin/playground.
+	// The README walkthrough (TestREADMEWalkthrough) and the browser
+	// tests run this very binary as `playground`, with cheap password
+	// hashing (cheapPasswords), as the in-process servers have it.
 	if os.Getenv("PLAYGROUND_TEST_AS_MAIN") == "1" {
+		adjustServe = func(o *app.Options) { o.API = cheapPasswords(o.API) }
 		main()
 		os.Exit(0)
 	}
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(afterTests{m},
 		// The SQLite driver and the HTTP client's idle connections keep
 		// goroutines of their own that outlive a test by design.
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
@@ -45,23 +48,33 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// syncBuffer is output (of a process, of watch) that a test reads while it is
-// still being written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// afterTests runs the functions given to runAfterTests once every test
+// has run, before the leak check.
+type afterTests struct{ m *testing.M }
+
+var atExit struct {
+	sync.Mutex
+	fns []func()
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
+func (a afterTests) Run() int {
+	code := a.m.Run()
+	atExit.Lock()
+	fns := atExit.fns
+	atExit.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+	return code
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// runAfterTests registers fn to run after the last test of the binary (in
+// the reverse order of registration): for what tests share, such as one
+// Chromium for every browser test.
+func runAfterTests(fn func()) {
+	atExit.Lock()
+	defer atExit.Unlock()
+	atExit.fns = append(atExit.fns, fn)
 }
 
 // testServer is the real server, built by app.New as serve builds it,
@@ -114,6 +127,7 @@ func startServer(t *testing.T, dialect string, env map[string]string, configure 
 	if configure != nil {
 		configure(cfg, &opts)
 	}
+	opts.API = cheapPasswords(opts.API)
 	a, err := app.New(t.Context(), cfg, opts)
 	if err != nil {
 		ln.Close()
@@ -127,6 +141,19 @@ func startServer(t *testing.T, dialect string, env map[string]string, configure 
 	}()
 	t.Cleanup(func() { ts.Stop(t) })
 	return ts
+}
+
+// cheapPasswords lowers argon2id's cost to 64 KiB and one pass before
+// then (a test's own API options, when set): the race detector makes a
+// sign-up at the real cost take seconds of CPU, and every test signs up.
+// The login tests in package api check the real cost.
+func cheapPasswords(then func(*api.Options)) func(*api.Options) {
+	return func(o *api.Options) {
+		o.PasswordMemoryKiB, o.PasswordPasses = 64, 1
+		if then != nil {
+			then(o)
+		}
+	}
 }
 
 // Stop shuts the server down as a signal would and checks it exits
@@ -485,6 +512,24 @@ func (c *client) readSSE(path string, header http.Header, stopAfter int) ([]sseE
 		}
 	}
 	return out, 200
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // openTestDB opens a database the server under test also uses.

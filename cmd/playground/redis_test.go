@@ -347,7 +347,7 @@ func startRedis(t *testing.T, port int, extra ...string) (kill func()) {
 func runRedis(t *testing.T, port int, args ...string) (kill func()) {
 	t.Helper()
 	cmd := exec.Command("redis-server", args...)
-	var out syncBuffer
+	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)

@@ -65,7 +65,7 @@ func TestStaticBinaryServesWithEmptyEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log lockedBuffer
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

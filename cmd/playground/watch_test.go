@@ -69,7 +69,7 @@ func TestWatchFollowsUntilDone(t *testing.T) {
 	ts := startServer(t, "sqlite", nil, nil)
 	owner := ts.client(t).register()
 	s := owner.createSession("Explain CRDTs in two sentences", "demo/fast", "demo/steady")
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	env := map[string]string{"PLAYGROUND_URL": ts.URL, "PLAYGROUND_TOKEN": owner.token}
@@ -79,7 +79,7 @@ func TestWatchFollowsUntilDone(t *testing.T) {
 	checkWatched(t, out.String(), owner.session(s.ID))
 
 	// --text: the same answers, as text under their models' names.
-	out = syncBuffer{}
+	out = lockedBuffer{}
 	if err := run(ctx, []string{"watch", "--url", ts.URL, s.ID, "--token", owner.token, "--text"}, func(string) string { return "" }, &out, &errOut); err != nil {
 		t.Fatalf("watch --text: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestWatchResumesAfterDrop(t *testing.T) {
 	owner := ts.client(t).register()
 	s := owner.createSession("Tell me about resumable streams", "demo/steady", "demo/slow")
 	cc := &cuttingClient{}
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	watched := make(chan error, 1)
@@ -178,7 +178,7 @@ func TestWatchShareAndRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	none := func(string) string { return "" }
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	if err := run(ctx, []string{"watch", "--url", ts.URL, "--share", share.ShareToken, s.ID}, none, &out, &errOut); err != nil {
 		t.Fatalf("watch --share: %v\n%s", err, errOut.String())
 	}

@@ -1,4 +1,4 @@
-package api_test
+package main
 
 // Browser tests of readable answers: Markdown, code and math rendered while
 // they stream, hostile answers kept inert, the long-task budget, focus,
@@ -133,6 +133,7 @@ const markdownAnswer = "## CRDTs in brief\n\n" +
 // list, a code block and math shows as such while the raw text stays
 // exactly what the model wrote, a toggle away.
 func TestBrowserMarkdownRendered(t *testing.T) {
+	t.Parallel()
 	up := newScriptedUpstream(t, 5*time.Millisecond, map[string][]string{"md": chunked(markdownAnswer, 7)})
 	srv := startTestServer(t, up.env("md")...)
 	tab := newBrowser(t)
@@ -267,7 +268,7 @@ func TestBrowserHostileAnswers(t *testing.T) {
 	// The page still responds: a toggle flips at once.
 	start := time.Now()
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/html"] .view-raw`)))
-	waitFor(t, tab, 2*time.Second, "the raw toggle", answerOf("html", ".view-raw")+`.getAttribute('aria-pressed') === 'true'`)
+	waitForPage(t, tab, 2*time.Second, "the raw toggle", answerOf("html", ".view-raw")+`.getAttribute('aria-pressed') === 'true'`)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("a click took %v to answer", d)
 	}
@@ -309,12 +310,12 @@ func TestBrowserStreamingLongTasks(t *testing.T) {
 			return true;
 		})()`)
 		startComparison(t, tab, "Write at length", []string{"openai/long"}, false)
-		waitFor(t, tab, 20*time.Second, "a finished part of the answer", `(window.firstPart = `+answerOf("long", ".md-part")+`) !== null`)
+		waitForPage(t, tab, 20*time.Second, "a finished part of the answer", `(window.firstPart = `+answerOf("long", ".md-part")+`) !== null`)
 		cols := waitEnded(t, tab, 1, 60*time.Second)
 		if cols[0].Text != text {
 			t.Fatalf("column %v: want the whole answer", cols[0])
 		}
-		waitFor(t, tab, 5*time.Second, "the last part to render", answerOf("long", ".answer")+`.querySelectorAll('h3').length === `+fmt.Sprint(strings.Count(text, "### ")))
+		waitForPage(t, tab, 5*time.Second, "the last part to render", answerOf("long", ".answer")+`.querySelectorAll('h3').length === `+fmt.Sprint(strings.Count(text, "### ")))
 		if !eval[bool](t, tab, `window.firstPart.isConnected && `+answerOf("long", ".md-part")+` === window.firstPart && `+answerOf("long", ".answer")+`.querySelectorAll('.md-part').length > 10`) {
 			t.Fatalf("the finished blocks were rendered again, or not kept in parts")
 		}
@@ -353,7 +354,7 @@ func TestBrowserFocusAndSyncScroll(t *testing.T) {
 	}
 	eval[bool](t, tab, `(() => { for (const e of document.querySelectorAll('#columns .answer')) e.scrollTop = 0; return true; })()`)
 	eval[bool](t, tab, scrollA)
-	waitFor(t, tab, 5*time.Second, "the other answers to follow", `Math.abs(`+ratio("b")+` - 0.5) < 0.05 && Math.abs(`+ratio("c")+` - 0.5) < 0.05`)
+	waitForPage(t, tab, 5*time.Second, "the other answers to follow", `Math.abs(`+ratio("b")+` - 0.5) < 0.05 && Math.abs(`+ratio("c")+` - 0.5) < 0.05`)
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#sync-scroll")))
 	eval[bool](t, tab, `(() => { const e = `+answerOf("a", ".answer")+`; e.scrollTop = 0; return true; })()`)
 	time.Sleep(300 * time.Millisecond) // give a wrongly synchronised scroll time to happen: nothing to wait for
@@ -414,6 +415,7 @@ func TestBrowserFocusAndSyncScroll(t *testing.T) {
 // TestBrowserPhoneLayout: on a 390 × 844 phone the columns stack, nothing
 // overflows sideways, and every column is one tap away in the jump bar.
 func TestBrowserPhoneLayout(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	do(t, tab, 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
@@ -426,7 +428,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	for _, m := range demoTrio {
 		link := fmt.Sprintf(`#column-nav a[data-response-id="%s"]`, eval[string](t, tab, fmt.Sprintf(`document.querySelector('[data-model=%s]').dataset.responseId`, jsString(m))))
 		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(link)))
-		waitFor(t, tab, 5*time.Second, m+" in view", fmt.Sprintf(`(() => {
+		waitForPage(t, tab, 5*time.Second, m+" in view", fmt.Sprintf(`(() => {
 			const r = document.querySelector('[data-model=%s]').getBoundingClientRect();
 			return r.top >= 0 && r.top < 844 / 2 && r.left >= 0 && r.right <= 390;
 		})()`, jsString(m)))
@@ -437,13 +439,14 @@ func TestBrowserPhoneLayout(t *testing.T) {
 // TestBrowserPrefillLink: /?models=…&prompt=… fills the form and starts
 // nothing until Start is pressed.
 func TestBrowserPrefillLink(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
 	prompt := "Compare <b>these</b> & those"
 	q := url.Values{"models": {"demo/fast,demo/slow,demo/nope"}, "prompt": {prompt}}
 	do(t, tab, 30*time.Second, chromedp.Navigate(srv.URL+"/?"+q.Encode()), chromedp.WaitVisible(chromedp.CSS("#compose")))
-	waitFor(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
+	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	if got := eval[string](t, tab, `document.querySelector('#prompt').value`); got != prompt {
 		t.Errorf("prompt pre-filled as %q", got)
 	}
@@ -462,8 +465,9 @@ func TestBrowserPrefillLink(t *testing.T) {
 // TestPageVendorFiles: every library file listed in vendor/VERSIONS is
 // served from /vendor/ with its type, under 1 MiB, beside its LICENSE.
 func TestPageVendorFiles(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
-	manifest, err := os.ReadFile(filepath.Join("web", "vendor", "VERSIONS"))
+	manifest, err := os.ReadFile(filepath.Join(webDir, "vendor", "VERSIONS"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,12 +478,12 @@ func TestPageVendorFiles(t *testing.T) {
 			continue
 		}
 		if strings.HasSuffix(f[3], "/") { // a glob into a folder: what it matched
-			matches, _ := filepath.Glob(filepath.Join("web", "vendor", f[3], filepath.Base(f[2])))
+			matches, _ := filepath.Glob(filepath.Join(webDir, "vendor", f[3], filepath.Base(f[2])))
 			if len(matches) == 0 {
 				t.Errorf("%s: nothing vendored for %s", f[1], f[2])
 			}
 			for _, m := range matches {
-				paths = append(paths, strings.TrimPrefix(filepath.ToSlash(m), "web"))
+				paths = append(paths, strings.TrimPrefix(filepath.ToSlash(m), webDir))
 			}
 			continue
 		}
@@ -499,12 +503,12 @@ func TestPageVendorFiles(t *testing.T) {
 		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), want) {
 			t.Errorf("GET %s: %d %q, want 200 %s", p, res.StatusCode, res.Header.Get("Content-Type"), want)
 		}
-		if fi, err := os.Stat(filepath.Join("web", filepath.FromSlash(p))); err != nil || fi.Size() > 1<<20 {
+		if fi, err := os.Stat(filepath.Join(webDir, filepath.FromSlash(p))); err != nil || fi.Size() > 1<<20 {
 			t.Errorf("%s: %v, over 1 MiB or missing", p, err)
 		}
 	}
 	for _, lib := range []string{"marked", "dompurify", "highlight", "katex"} {
-		if _, err := os.Stat(filepath.Join("web", "vendor", lib, "LICENSE")); err != nil {
+		if _, err := os.Stat(filepath.Join(webDir, "vendor", lib, "LICENSE")); err != nil {
 			t.Errorf("%s: no LICENSE: %v", lib, err)
 		}
 	}
@@ -523,7 +527,7 @@ window.makeColumn = (response) => {
 window.ready = true;
 `
 
-func startThinkingHarness(t *testing.T, srv *testServer) string {
+func startThinkingHarness(t *testing.T, srv *browserServer) string {
 	t.Helper()
 	backend, err := url.Parse(srv.URL)
 	if err != nil {
@@ -563,7 +567,7 @@ func TestBrowserThinkingBlock(t *testing.T) {
 	page := startThinkingHarness(t, srv)
 	tab := newBrowser(t)
 	do(t, tab, 30*time.Second, chromedp.Navigate(page))
-	waitFor(t, tab, 10*time.Second, "the driver", `window.ready === true`)
+	waitForPage(t, tab, 10*time.Second, "the driver", `window.ready === true`)
 	type block struct {
 		Shown   bool   `json:"shown"`
 		Open    bool   `json:"open"`
@@ -643,7 +647,7 @@ func TestBrowserThinkingLive(t *testing.T) {
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
-	waitFor(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
+	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/slow"]`
 	do(t, tab, 10*time.Second,
 		chromedp.Click(chromedp.CSS(row+` input[type=checkbox]`)),
@@ -654,7 +658,7 @@ func TestBrowserThinkingLive(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#prompt"), "Think first"),
 		chromedp.Click(chromedp.CSS("#start")))
 	col := `document.querySelector('#columns [data-model="demo/slow"]')`
-	waitFor(t, tab, 10*time.Second, "the thinking to stream", col+` && (() => { const d = `+col+`.querySelector('.thinking');
+	waitForPage(t, tab, 10*time.Second, "the thinking to stream", col+` && (() => { const d = `+col+`.querySelector('.thinking');
 		return !d.hidden && d.open && d.querySelector('.thinking-text').textContent.length > 0 && `+col+`.querySelector('.text').textContent === ''; })()`)
 	waitEnded(t, tab, 1, 30*time.Second)
 	id := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)

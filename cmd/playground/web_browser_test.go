@@ -1,4 +1,4 @@
-package api_test
+package main
 
 // Browser tests of the web page (issue 4): Chromium, headless, driven by
 // chromedp against the real server with the demo provider. See
@@ -35,12 +35,12 @@ const demoErrorMessage = "The demo model failed on purpose."
 
 const testPassword = "correct horse battery staple"
 
-var userSeq atomic.Int64
+var pageUserSeq atomic.Int64
 
 // registerThroughForm opens the page and creates an account with the form.
 func registerThroughForm(t *testing.T, tab context.Context, baseURL string) string {
 	t.Helper()
-	email := fmt.Sprintf("browser%d-%d@example.com", time.Now().UnixNano(), userSeq.Add(1))
+	email := fmt.Sprintf("browser%d-%d@example.com", time.Now().UnixNano(), pageUserSeq.Add(1))
 	do(t, tab, 30*time.Second,
 		chromedp.Navigate(baseURL),
 		chromedp.WaitVisible(chromedp.CSS("#register-form")),
@@ -49,7 +49,7 @@ func registerThroughForm(t *testing.T, tab context.Context, baseURL string) stri
 		chromedp.Click(chromedp.CSS("#register-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#compose")),
 	)
-	waitFor(t, tab, 10*time.Second, "the account to show", `document.querySelector('#account-email').textContent === `+jsString(email))
+	waitForPage(t, tab, 10*time.Second, "the account to show", `document.querySelector('#account-email').textContent === `+jsString(email))
 	return email
 }
 
@@ -57,7 +57,7 @@ func registerThroughForm(t *testing.T, tab context.Context, baseURL string) stri
 // button or with Ctrl+Enter; it returns the new session's id.
 func startComparison(t *testing.T, tab context.Context, prompt string, models []string, keyboard bool) string {
 	t.Helper()
-	waitFor(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
+	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	for _, m := range models {
 		sel := fmt.Sprintf(`#model-list input[value=%s]`, jsString(m))
 		if !eval[bool](t, tab, fmt.Sprintf(`!!document.querySelector(%s) && !document.querySelector(%s).disabled`, jsString(sel), jsString(sel))) {
@@ -72,7 +72,7 @@ func startComparison(t *testing.T, tab context.Context, prompt string, models []
 	} else {
 		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#start")))
 	}
-	waitFor(t, tab, 10*time.Second, "the comparison to start",
+	waitForPage(t, tab, 10*time.Second, "the comparison to start",
 		fmt.Sprintf(`document.querySelector('#session').dataset.sessionId !== '' && document.querySelectorAll('#columns [data-model]').length === %d`, len(models)))
 	return eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
 }
@@ -81,7 +81,7 @@ func startComparison(t *testing.T, tab context.Context, prompt string, models []
 // a final state, and the session's done rendered.
 func waitEnded(t *testing.T, tab context.Context, n int, d time.Duration) []column {
 	t.Helper()
-	waitFor(t, tab, d, "every column to end", fmt.Sprintf(`(() => {
+	waitForPage(t, tab, d, "every column to end", fmt.Sprintf(`(() => {
 		const s = document.querySelector('#session');
 		const cs = [...document.querySelectorAll('#columns [data-model]')];
 		return s.dataset.status !== '' && s.dataset.status !== 'running' && cs.length === %d &&
@@ -198,7 +198,7 @@ func TestBrowserComparison(t *testing.T) {
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
-	waitFor(t, tab, 10*time.Second, "the quota", `/^\d+ of \d+ runs left/.test(document.querySelector('#quota').textContent)`)
+	waitForPage(t, tab, 10*time.Second, "the quota", `/^\d+ of \d+ runs left/.test(document.querySelector('#quota').textContent)`)
 	before := quotaLeft(t, tab)
 
 	id := startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
@@ -215,7 +215,7 @@ func TestBrowserComparison(t *testing.T) {
 	sameAsServer(t, "page", cols, s)
 
 	// The quota is refreshed after the comparison (one unit per model).
-	waitFor(t, tab, 10*time.Second, "the quota to drop by 3",
+	waitForPage(t, tab, 10*time.Second, "the quota to drop by 3",
 		fmt.Sprintf(`document.querySelector('#quota').textContent.startsWith('%d of ')`, before-3))
 	// Screen readers hear each completion.
 	announced := eval[string](t, tab, `document.querySelector('#announcer').textContent`)
@@ -225,7 +225,7 @@ func TestBrowserComparison(t *testing.T) {
 		}
 	}
 	// The history lists it, newest first.
-	waitFor(t, tab, 10*time.Second, "the history entry",
+	waitForPage(t, tab, 10*time.Second, "the history entry",
 		fmt.Sprintf(`document.querySelector('#history-list li')?.dataset.sessionId === %s`, jsString(id)))
 	shot(t, tab, "complete")
 }
@@ -241,9 +241,9 @@ func TestBrowserShareViewer(t *testing.T) {
 	registerThroughForm(t, owner, srv.URL)
 	id := startComparison(t, owner, "Why is the sky blue?", demoTrio, false)
 
-	waitFor(t, owner, 10*time.Second, "text to stream", `[...document.querySelectorAll('#columns .text')].some(e => e.textContent.length > 0)`)
+	waitForPage(t, owner, 10*time.Second, "text to stream", `[...document.querySelectorAll('#columns .text')].some(e => e.textContent.length > 0)`)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
-	waitFor(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
+	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	if eval[string](t, owner, `document.querySelector('#session').dataset.status`) != "running" {
 		t.Fatalf("the comparison ended before the viewer came: the demo models are too fast for this test")
@@ -251,13 +251,13 @@ func TestBrowserShareViewer(t *testing.T) {
 
 	viewer := newIsolatedTab(t, owner, "viewer")
 	do(t, viewer, 30*time.Second, chromedp.Navigate(link))
-	waitFor(t, viewer, 10*time.Second, "the viewer's columns", `document.querySelectorAll('#columns [data-model]').length === 3`)
+	waitForPage(t, viewer, 10*time.Second, "the viewer's columns", `document.querySelectorAll('#columns [data-model]').length === 3`)
 	if !eval[bool](t, viewer, `!document.querySelector('#mode-banner').hidden && document.querySelector('#compose').hidden && document.querySelector('#stop').hidden`) {
 		t.Errorf("the viewer page is not read-only")
 	}
 	// Both are watching: the owner's page and the viewer's.
-	waitFor(t, owner, 10*time.Second, "the owner to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
-	waitFor(t, viewer, 10*time.Second, "the viewer to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
+	waitForPage(t, owner, 10*time.Second, "the owner to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
+	waitForPage(t, viewer, 10*time.Second, "the viewer to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
 
 	ownerCols := waitEnded(t, owner, 3, 60*time.Second)
 	viewerCols := waitEnded(t, viewer, 3, 60*time.Second)
@@ -271,7 +271,7 @@ func TestBrowserShareViewer(t *testing.T) {
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#unshare")))
 	// docs/api.md: "viewers who came with it are cut off (... WebSocket
 	// subscriptions get an error event not_found for that session)".
-	waitFor(t, viewer, 10*time.Second, "the viewer to be cut off after the unshare of an ended session",
+	waitForPage(t, viewer, 10*time.Second, "the viewer to be cut off after the unshare of an ended session",
 		`document.querySelector('#notice').textContent.includes('no longer shared')`)
 }
 
@@ -285,7 +285,7 @@ func TestBrowserReconnect(t *testing.T) {
 	registerThroughForm(t, tab, srv.URL)
 	id := startComparison(t, tab, "Tell me about resumable streams", demoTrio, false)
 
-	waitFor(t, tab, 10*time.Second, "text in the slow column",
+	waitForPage(t, tab, 10*time.Second, "text in the slow column",
 		`document.querySelector('[data-model="demo/slow"] .text').textContent.length > 0`)
 	// Record the indicator's states from now on.
 	eval[bool](t, tab, `(() => { const c = document.querySelector('#conn'); window.connStates = [];
@@ -297,7 +297,7 @@ func TestBrowserReconnect(t *testing.T) {
 	if n := srv.CutWebSockets(); n == 0 {
 		t.Fatalf("no WebSocket to cut: the page is not using /ws")
 	}
-	waitFor(t, tab, 20*time.Second, "a reconnect", `Number(document.querySelector('#conn').dataset.reconnects) >= 1`)
+	waitForPage(t, tab, 20*time.Second, "a reconnect", `Number(document.querySelector('#conn').dataset.reconnects) >= 1`)
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	s := fetchSession(t, tab, id, "")
 	sameAsServer(t, "page", cols, s)
@@ -393,7 +393,7 @@ func TestScreenshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !filepath.IsAbs(out) {
-		out = filepath.Join("..", out) // relative to the module root, where make runs
+		out = filepath.Join(moduleRoot, out) // relative to the module root, where make runs
 	}
 	if abs, err := filepath.Abs(out); err == nil {
 		out = abs
@@ -420,10 +420,10 @@ func TestBrowserStop(t *testing.T) {
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
 	id := startComparison(t, tab, "Stop me", []string{"openai/steady", "openai/slow"}, false)
-	waitFor(t, tab, 10*time.Second, "the slow column to stream",
+	waitForPage(t, tab, 10*time.Second, "the slow column to stream",
 		`document.querySelector('[data-model="openai/slow"] .status').textContent === 'streaming'`)
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/slow"] .stop-one`)))
-	waitFor(t, tab, 10*time.Second, "the slow column to be cancelled",
+	waitForPage(t, tab, 10*time.Second, "the slow column to be cancelled",
 		`document.querySelector('[data-model="openai/slow"] .status').textContent === 'cancelled'`)
 	if st := eval[string](t, tab, `document.querySelector('[data-model="openai/steady"] .status').textContent`); st != "streaming" {
 		t.Errorf("steady is %s when slow was cancelled, want streaming: stopping one column stops only that one", st)
@@ -444,15 +444,15 @@ func TestBrowserQuota(t *testing.T) {
 	srv := startTestServer(t, "QUOTA_FREE_PER_DAY=2")
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
-	waitFor(t, tab, 10*time.Second, "the quota", `document.querySelector('#quota').textContent === '2 of 2 runs left today'`)
-	waitFor(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
+	waitForPage(t, tab, 10*time.Second, "the quota", `document.querySelector('#quota').textContent === '2 of 2 runs left today'`)
+	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	for _, m := range demoTrio {
 		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#model-list input[value=%s]`, jsString(m)))))
 	}
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#prompt"), "Three models, two runs left"),
 		chromedp.Click(chromedp.CSS("#start")))
-	waitFor(t, tab, 10*time.Second, "the quota message", `document.querySelector('#compose-error').textContent !== ''`)
+	waitForPage(t, tab, 10*time.Second, "the quota message", `document.querySelector('#compose-error').textContent !== ''`)
 	msg := eval[string](t, tab, `document.querySelector('#compose-error').textContent`)
 	if !strings.Contains(msg, "needs 3 runs and you have 2 left") || !strings.Contains(msg, "resets in") {
 		t.Errorf("402 shown as %q", msg)
@@ -476,7 +476,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 
 	// Rate demo/fast up: the button is pressed and the server keeps it.
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="demo/fast"] .rate-up`)))
-	waitFor(t, tab, 10*time.Second, "the rating", `document.querySelector('[data-model="demo/fast"] .rate-up').getAttribute('aria-pressed') === 'true'`)
+	waitForPage(t, tab, 10*time.Second, "the rating", `document.querySelector('[data-model="demo/fast"] .rate-up').getAttribute('aria-pressed') === 'true'`)
 	rating := eval[float64](t, tab, fmt.Sprintf(`fetch('/sessions/%s').then(r => r.json()).then(b => b.session.responses.find(r => r.model === 'demo/fast').rating)`, first))
 	if rating != 1 {
 		t.Errorf("rating stored as %v, want 1", rating)
@@ -489,7 +489,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 	}
 	// My models: a sortable table with the win.
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#stats-toggle")))
-	waitFor(t, tab, 10*time.Second, "the stats table", `document.querySelectorAll('#stats-table tbody tr').length === 2`)
+	waitForPage(t, tab, 10*time.Second, "the stats table", `document.querySelectorAll('#stats-table tbody tr').length === 2`)
 	wins := eval[string](t, tab, `document.querySelector('#stats-table tbody tr[data-model="demo/fast"] td:nth-of-type(3)').textContent`)
 	if wins != "1" {
 		t.Errorf("demo/fast wins shown as %q", wins)
@@ -502,7 +502,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 
 	// Rerun: a child session streams, and links back to its parent.
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#rerun")))
-	waitFor(t, tab, 10*time.Second, "the child session", fmt.Sprintf(`(() => { const id = document.querySelector('#session').dataset.sessionId; return id && id !== %s; })()`, jsString(first)))
+	waitForPage(t, tab, 10*time.Second, "the child session", fmt.Sprintf(`(() => { const id = document.querySelector('#session').dataset.sessionId; return id && id !== %s; })()`, jsString(first)))
 	child := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
 	waitEnded(t, tab, 2, 30*time.Second)
 	if !eval[bool](t, tab, `!document.querySelector('#session-parent').hidden`) {
@@ -523,10 +523,10 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 		t.Fatalf("created %v filler sessions", created)
 	}
 	do(t, tab, 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#compose")))
-	waitFor(t, tab, 10*time.Second, "the first history page", `document.querySelectorAll('#history-list li').length >= 20`)
+	waitForPage(t, tab, 10*time.Second, "the first history page", `document.querySelectorAll('#history-list li').length >= 20`)
 	do(t, tab, 10*time.Second, chromedp.ScrollIntoView(chromedp.CSS("#history-sentinel")))
 	// The history lists conversations: the rerun is the first one's second turn.
-	waitFor(t, tab, 10*time.Second, "the rest of the history", `document.querySelectorAll('#history-list li').length === 23`)
+	waitForPage(t, tab, 10*time.Second, "the rest of the history", `document.querySelectorAll('#history-list li').length === 23`)
 	order := eval[[]string](t, tab, `[...document.querySelectorAll('#history-list li')].map(li => li.dataset.sessionId)`)
 	if order[len(order)-1] != first || slices.Contains(order, child) {
 		t.Errorf("history order: the first conversation should be last, its rerun not listed apart: %v", order)
@@ -537,7 +537,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 
 	// Open the first comparison from the history: read-only, with metrics.
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#history-list li[data-session-id=%s] button`, jsString(first)))))
-	waitFor(t, tab, 10*time.Second, "the old comparison", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId === %s`, jsString(first)))
+	waitForPage(t, tab, 10*time.Second, "the old comparison", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId === %s`, jsString(first)))
 	cols := waitEnded(t, tab, 2, 10*time.Second)
 	sameAsServer(t, "reopened", cols, fetchSession(t, tab, first, ""))
 	if eval[bool](t, tab, `[...document.querySelectorAll('.stop-one')].some(b => !b.hidden) || !document.querySelector('#stop').hidden`) {
@@ -562,13 +562,13 @@ func TestBrowserLoginLogout(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#login-email"), email),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), "wrong password!"),
 		chromedp.Click(chromedp.CSS("#login-submit")))
-	waitFor(t, tab, 10*time.Second, "the login error", `document.querySelector('#login-error').textContent !== ''`)
+	waitForPage(t, tab, 10*time.Second, "the login error", `document.querySelector('#login-error').textContent !== ''`)
 	eval[bool](t, tab, `(document.querySelector('#login-password').value = '') === ''`)
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
 		chromedp.Click(chromedp.CSS("#login-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#compose")))
-	waitFor(t, tab, 10*time.Second, "the account", `document.querySelector('#account-email').textContent === `+jsString(email))
+	waitForPage(t, tab, 10*time.Second, "the account", `document.querySelector('#account-email').textContent === `+jsString(email))
 	if eval[bool](t, tab, `localStorage.length > 0 || sessionStorage.length > 0 || document.cookie.includes('playground_token')`) {
 		t.Errorf("the page can read or has stored credentials after login")
 	}
@@ -606,15 +606,15 @@ func TestBrowserDiff(t *testing.T) {
 	cols := waitEnded(t, tab, 2, 30*time.Second)
 	// The diff is offered once the session has ended (its done, which may
 	// come a moment after the columns' last status).
-	waitFor(t, tab, 10*time.Second, "the diff to be offered", `!document.querySelector('#diff').hidden`)
+	waitForPage(t, tab, 10*time.Second, "the diff to be offered", `!document.querySelector('#diff').hidden`)
 	// Clicked from script, not at coordinates: scrolling down to the diff
 	// lays out the long answers above it (their finished parts skip layout
 	// while out of view), which can move the button between the moment a
 	// mouse click is aimed and the moment it lands.
 	eval[bool](t, tab, `(document.querySelector('#diff > summary').click(), true)`)
-	waitFor(t, tab, 10*time.Second, "the diff form to open", `document.querySelector('#diff').open`)
+	waitForPage(t, tab, 10*time.Second, "the diff form to open", `document.querySelector('#diff').open`)
 	eval[bool](t, tab, `(document.querySelector('#diff-show').click(), true)`)
-	waitFor(t, tab, 20*time.Second, "the diff", `document.querySelector('#diff-output').childNodes.length > 0`)
+	waitForPage(t, tab, 20*time.Second, "the diff", `document.querySelector('#diff-output').childNodes.length > 0`)
 	a := eval[string](t, tab, `[...document.querySelector('#diff-output').childNodes].filter(n => n.nodeName !== 'INS').map(n => n.textContent).join('')`)
 	b := eval[string](t, tab, `[...document.querySelector('#diff-output').childNodes].filter(n => n.nodeName !== 'DEL').map(n => n.textContent).join('')`)
 	if a != cols[0].Text || b != cols[1].Text {
@@ -637,7 +637,7 @@ func TestBrowserThemesAndLayout(t *testing.T) {
 		t.Errorf("wide screen: columns at x=%v, want side by side", l)
 	}
 	do(t, tab, 10*time.Second, chromedp.EmulateViewport(600, 900))
-	waitFor(t, tab, 5*time.Second, "the columns to stack", `(() => { const l = `+lefts+`; return l.length === 2 && l[0] === l[1]; })()`)
+	waitForPage(t, tab, 5*time.Second, "the columns to stack", `(() => { const l = `+lefts+`; return l.length === 2 && l[0] === l[1]; })()`)
 	shot(t, tab, "narrow")
 
 	bg := `getComputedStyle(document.body).backgroundColor`

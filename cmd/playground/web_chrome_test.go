@@ -1,4 +1,4 @@
-package api_test
+package main
 
 import (
 	"context"
@@ -13,15 +13,20 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+)
 
-	"github.com/playground-dev/playground/api"
+// moduleRoot is the module's root from this package's directory, where
+// go test runs it; webDir holds the page's files.
+const (
+	moduleRoot = "../.."
+	webDir     = moduleRoot + "/api/web"
 )
 
 // chromiumPath is Debian's Chromium; `make test` installs it when missing.
 const chromiumPath = "/usr/bin/chromium"
 
 // chromium is one headless Chromium for the whole test binary, started by
-// the first browser test and closed after the last (RunAfterTests).
+// the first browser test and closed after the last (runAfterTests).
 // Starting one costs seconds on a busy machine; each test still gets a
 // browser context of its own (its own cookies, storage and cache), as a
 // fresh profile would give.
@@ -66,7 +71,7 @@ func sharedChromium(t *testing.T) context.Context {
 		}
 		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancel := chromedp.NewContext(allocCtx)
-		api.RunAfterTests(func() {
+		runAfterTests(func() {
 			cancel()
 			cancelAlloc() // waits for the browser process to end
 			os.RemoveAll(profile)
@@ -107,7 +112,7 @@ func openTab(t *testing.T, browser context.Context, name string) context.Context
 	ctx, cancel := context.WithCancelCause(tab)
 	stop := func() bool { return false }
 	if v, ok := serversByTest.Load(t); ok {
-		alive := v.(*testServer).alive
+		alive := v.(*browserServer).alive
 		stop = context.AfterFunc(alive, func() { cancel(context.Cause(alive)) })
 	}
 	t.Cleanup(func() {
@@ -190,7 +195,7 @@ func eval[T any](t *testing.T, tab context.Context, js string) T {
 }
 
 // waitFor polls a JavaScript predicate until it is truthy.
-func waitFor(t *testing.T, tab context.Context, d time.Duration, what, predicate string) {
+func waitForPage(t *testing.T, tab context.Context, d time.Duration, what, predicate string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tab, d+5*time.Second)
 	defer cancel()
@@ -232,7 +237,7 @@ func shot(t *testing.T, tab context.Context, name string) string {
 func writeDocScreenshot(t *testing.T, out string, png []byte) {
 	t.Helper()
 	if !filepath.IsAbs(out) {
-		out = filepath.Join("..", out)
+		out = filepath.Join(moduleRoot, out)
 	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package api_test
+package main
 
 // Browser tests of blind comparisons and the leaderboard on the page
 // (docs/api.md "Blind comparisons and the leaderboard"). The harness is
@@ -101,14 +101,14 @@ func voteFor(t *testing.T, tab context.Context, choice string) {
 	} else if choice != "tie" {
 		btn = fmt.Sprintf(`#columns .column[data-label=%q] .vote-best`, choice)
 	}
-	waitFor(t, tab, 20*time.Second, "the vote button "+choice+" to be offered", fmt.Sprintf(`(() => {
+	waitForPage(t, tab, 20*time.Second, "the vote button "+choice+" to be offered", fmt.Sprintf(`(() => {
 		const b = document.querySelector(%s); return !!b && !b.hidden && !b.disabled; })()`, jsString(btn)))
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(btn)))
 	want := "Your vote: answer " + choice
 	if choice == "tie" {
 		want = "Your vote: a tie"
 	}
-	waitFor(t, tab, 10*time.Second, "the vote to show as the caller's", fmt.Sprintf(`
+	waitForPage(t, tab, 10*time.Second, "the vote to show as the caller's", fmt.Sprintf(`
 		document.querySelector('#vote-status').textContent.startsWith(%s) &&
 		document.querySelector(%s).getAttribute('aria-pressed') === 'true' &&
 		[...document.querySelectorAll('#blind-bar .vote-other, #columns .vote-best')].filter(b => b.getAttribute('aria-pressed') === 'true').length === 1`,
@@ -137,9 +137,9 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	checkHidden(t, "owner, streaming", owner, true)
 
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
-	waitFor(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
+	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
-	waitFor(t, owner, 5*time.Second, "the owner's Reveal button", `!document.querySelector('#reveal').hidden`)
+	waitForPage(t, owner, 5*time.Second, "the owner's Reveal button", `!document.querySelector('#reveal').hidden`)
 
 	// The viewer: anonymous first, so asked to log in, with no vote to cast.
 	viewer := newIsolatedTab(t, owner, "viewer")
@@ -149,13 +149,13 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 		return err
 	}))
 	do(t, viewer, 30*time.Second, chromedp.Navigate(link))
-	waitFor(t, viewer, 15*time.Second, "the anonymous viewer to be asked to log in", `document.querySelectorAll('#columns .column').length === 2 &&
+	waitForPage(t, viewer, 15*time.Second, "the anonymous viewer to be asked to log in", `document.querySelectorAll('#columns .column').length === 2 &&
 		!document.querySelector('#vote-signin').hidden`)
 	if eval[bool](t, viewer, `[...document.querySelectorAll('#columns .vote-best, #blind-bar .vote-other')].some(b => !b.hidden)`) {
 		t.Errorf("an anonymous viewer is offered a vote")
 	}
 	checkHidden(t, "anonymous viewer", viewer, false)
-	email := fmt.Sprintf("voter%d-%d@example.com", time.Now().UnixNano(), userSeq.Add(1))
+	email := fmt.Sprintf("voter%d-%d@example.com", time.Now().UnixNano(), pageUserSeq.Add(1))
 	do(t, viewer, 30*time.Second,
 		chromedp.Click(chromedp.CSS("#vote-signin")),
 		chromedp.WaitVisible(chromedp.CSS("#register-form")),
@@ -165,7 +165,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 		// The page goes back to the link (a navigation: a script poll would not outlive it).
 		chromedp.WaitVisible(chromedp.CSS("#columns .column .vote-best")),
 	)
-	waitFor(t, viewer, 15*time.Second, "the signed-in viewer back on the shared comparison", fmt.Sprintf(`location.href === %s &&
+	waitForPage(t, viewer, 15*time.Second, "the signed-in viewer back on the shared comparison", fmt.Sprintf(`location.href === %s &&
 		document.querySelectorAll('#columns .column').length === 2 && document.querySelector('#vote-signin').hidden`, jsString(link)))
 
 	voteFor(t, owner, "tie")
@@ -173,7 +173,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	voteFor(t, viewer, "B")
 	// How many have voted, not for what: the owner's page learns of the viewer's vote by itself.
 	for who, tab := range map[string]context.Context{"owner": owner, "viewer": viewer} {
-		waitFor(t, tab, 20*time.Second, who+": the count of votes", `document.querySelector('#vote-count').textContent === '2 votes so far' &&
+		waitForPage(t, tab, 20*time.Second, who+": the count of votes", `document.querySelector('#vote-count').textContent === '2 votes so far' &&
 			!document.querySelector('#vote-count').hidden && document.querySelector('#tally').hidden`)
 	}
 	checkHidden(t, "owner, voted", owner, true)
@@ -186,6 +186,8 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	waitEnded(t, owner, 2, 60*time.Second)
 	checkHidden(t, "owner, ended", owner, true)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#reveal")))
+	// The click only sends the reveal: ask the server once the page has its answer.
+	waitForPage(t, owner, 15*time.Second, "the owner's page to show the names", `[...document.querySelectorAll('#columns .column')].every(c => c.dataset.model !== '')`)
 	s := fetchSession(t, owner, id, "")
 	models := map[string]string{} // response id -> model
 	for _, r := range s.Responses {
@@ -195,7 +197,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 		models[r.ID] = r.Model
 	}
 	for who, tab := range map[string]context.Context{"owner": owner, "viewer": viewer} {
-		waitFor(t, tab, 15*time.Second, who+": the names and the tally", `[...document.querySelectorAll('#columns .column')].every(c =>
+		waitForPage(t, tab, 15*time.Second, who+": the names and the tally", `[...document.querySelectorAll('#columns .column')].every(c =>
 			c.dataset.model !== '' && !c.querySelector('.tally').hidden)`)
 		for _, c := range blindColumns(t, tab) {
 			if c.Model != models[c.ResponseID] || c.Name != blindPair[c.Model] {
@@ -224,7 +226,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	// The owner's leaderboard counts the owner's vote: A's model first, one
 	// battle each; everyone's counts the viewer's too.
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#nav-leaderboard")))
-	waitFor(t, owner, 30*time.Second, "the owner's leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
+	waitForPage(t, owner, 30*time.Second, "the owner's leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
 		document.querySelectorAll('#lb-table tbody tr').length === 2`)
 	rows := eval[[]lbRow](t, owner, lbRowsJS)
 	a, b := models[s.Responses[0].ID], models[s.Responses[1].ID]
@@ -236,7 +238,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 		t.Errorf("the owner's leaderboard says %q", meta)
 	}
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS(`label[for="lb-scope-all"]`)))
-	waitFor(t, owner, 30*time.Second, "everyone's leaderboard, with both votes", `document.querySelector('#leaderboard').dataset.scope === 'all' &&
+	waitForPage(t, owner, 30*time.Second, "everyone's leaderboard, with both votes", `document.querySelector('#leaderboard').dataset.scope === 'all' &&
 		document.querySelector('#leaderboard').dataset.state === 'ready' && document.querySelector('#lb-meta').textContent.startsWith('2 votes counted')`)
 	shot(t, owner, "leaderboard")
 }

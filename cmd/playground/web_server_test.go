@@ -1,8 +1,7 @@
-package api_test
+package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,11 +19,11 @@ import (
 	"github.com/playground-dev/playground/internal/listenfd"
 )
 
-// testServer is the real Playground server with the demo provider, as the
+// browserServer is the real Playground server with the demo provider, as the
 // browser tests see it: URL is a cutting proxy in front of it on 127.0.0.1,
 // so a test can drop the page's WebSocket at the TCP level, as a server or a
 // network failure would.
-type testServer struct {
+type browserServer struct {
 	URL   string // http://127.0.0.1:<proxy port>
 	proxy *cutProxy
 	proc  *serverProcess
@@ -37,17 +35,17 @@ type testServer struct {
 
 // CutWebSockets closes every WebSocket connection open through the server
 // right now and reports how many it closed.
-func (s *testServer) CutWebSockets() int { return s.proxy.cut("/ws") }
+func (s *browserServer) CutWebSockets() int { return s.proxy.cut("/ws") }
 
 // WebSocketsOpened is how many WebSocket connections the page has opened.
-func (s *testServer) WebSocketsOpened() int { return s.proxy.opened("/ws") }
+func (s *browserServer) WebSocketsOpened() int { return s.proxy.opened("/ws") }
 
 // serversByTest finds the server a browser test started, for newBrowser.
-var serversByTest sync.Map // *testing.T -> *testServer
+var serversByTest sync.Map // *testing.T -> *browserServer
 
-// startTestServer starts the real server on 127.0.0.1: the built
-// ./cmd/playground binary run as `playground serve`, exactly as a person
-// runs it, with a fresh SQLite database and the demo provider only, and
+// startTestServer starts the real server on 127.0.0.1: this package's
+// program run as `playground serve` in a process of its own, as a person
+// runs it (serverBinary), with a fresh SQLite database and the demo provider only, and
 // stops it when the test ends. The test binds the port and hands the
 // socket to the server (LISTEN_FDS), so no other process can take the port
 // in between; the browser reaches it through a TCP proxy that can cut the
@@ -55,7 +53,7 @@ var serversByTest sync.Map // *testing.T -> *testServer
 // test fails within seconds with its log.
 //
 // extraEnv adds settings, e.g. "QUOTA_FREE_PER_DAY=2".
-func startTestServer(t *testing.T, extraEnv ...string) *testServer {
+func startTestServer(t *testing.T, extraEnv ...string) *browserServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +78,7 @@ func startTestServer(t *testing.T, extraEnv ...string) *testServer {
 		}
 	})
 	p := startCutProxy(t, ln.Addr().String())
-	srv := &testServer{URL: "http://" + p.addr, proxy: p, proc: proc, alive: alive}
+	srv := &browserServer{URL: "http://" + p.addr, proxy: p, proc: proc, alive: alive}
 	serversByTest.Store(t, srv)
 	t.Cleanup(func() { serversByTest.Delete(t) })
 	return srv
@@ -94,7 +92,7 @@ const serverReadyTimeout = 30 * time.Second
 // SQLite file lands in the working directory), only the demo provider, no
 // shared state, plus extra.
 func serverEnv(extra ...string) []string {
-	env := []string{"ENV=development", "LOG_LEVEL=warn"}
+	env := []string{"ENV=development", "LOG_LEVEL=warn", "PLAYGROUND_TEST_AS_MAIN=1"}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
@@ -217,61 +215,20 @@ func (p *serverProcess) stop() error {
 	return err
 }
 
-var (
-	buildOnce sync.Once
-	buildBin  string
-	buildErr  error
-)
-
-// serverBinary builds ./cmd/playground once per test process into the
-// module's bin/, where `make build` puts it (or takes
-// $PLAYGROUND_TEST_BINARY). go build relinks only when something changed,
-// so a warm run costs no link.
+// serverBinary is the program the browser tests run: this test binary,
+// which is `playground` with PLAYGROUND_TEST_AS_MAIN=1 (serverEnv sets it;
+// see TestMain), so no server is built for them; or $PLAYGROUND_TEST_BINARY,
+// e.g. bin/playground as `make build` builds it.
 func serverBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("PLAYGROUND_TEST_BINARY"); bin != "" {
 		return bin
 	}
-	buildOnce.Do(func() {
-		root, err := filepath.Abs("..") // the module root
-		if err != nil {
-			buildErr = err
-			return
-		}
-		bin := filepath.Join(root, "bin", "playground")
-		// Built as `make static` builds the release binary (no cgo,
-		// -trimpath), so this build, `make vet` and the release test share
-		// one compile of every dependency.
-		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/playground")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build ./cmd/playground: %w\n%s", err, out)
-			return
-		}
-		buildBin = bin
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return buildBin
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return self
 }
 
 // cutProxy is a TCP proxy that remembers the first request line of each

@@ -1,4 +1,4 @@
-package api_test
+package main
 
 // Browser tests of conversations on the page (docs/api.md "Conversations"):
 // an owner's follow-ups and "carry on with this one", a viewer with the
@@ -109,11 +109,11 @@ func sameThread(t *testing.T, who string, turns []pageTurn, thread []threadSessi
 func sendFollowup(t *testing.T, tab context.Context, prompt string, n int) string {
 	t.Helper()
 	before := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
-	waitFor(t, tab, 10*time.Second, "the follow-up box", `!document.querySelector('#followup').hidden`)
+	waitForPage(t, tab, 10*time.Second, "the follow-up box", `!document.querySelector('#followup').hidden`)
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#followup-prompt"), prompt),
 		chromedp.Click(chromedp.CSS("#followup-send")))
-	waitFor(t, tab, 10*time.Second, "the new turn", fmt.Sprintf(`(() => { const id = document.querySelector('#session').dataset.sessionId; return id && id !== %s; })()`, jsString(before)))
+	waitForPage(t, tab, 10*time.Second, "the new turn", fmt.Sprintf(`(() => { const id = document.querySelector('#session').dataset.sessionId; return id && id !== %s; })()`, jsString(before)))
 	waitEnded(t, tab, n, 30*time.Second)
 	return eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
 }
@@ -131,7 +131,7 @@ func TestBrowserConversationViewer(t *testing.T) {
 	waitEnded(t, owner, 2, 30*time.Second)
 
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
-	waitFor(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
+	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	token := link[strings.LastIndex(link, "/s/")+3:]
 
@@ -163,7 +163,7 @@ func TestBrowserConversationViewer(t *testing.T) {
 	sameThread(t, "owner", eval[[]pageTurn](t, owner, turnsJS), thread)
 
 	// The viewer follows: four turns, the last one ended.
-	waitFor(t, viewer, 90*time.Second, "the viewer to show the fourth turn, ended", fmt.Sprintf(`(() => {
+	waitForPage(t, viewer, 90*time.Second, "the viewer to show the fourth turn, ended", fmt.Sprintf(`(() => {
 		const turns = document.querySelectorAll('#session .turn');
 		const s = document.querySelector('#session');
 		return turns.length === 4 && s.dataset.sessionId === %s && s.dataset.status === 'complete';
@@ -188,7 +188,7 @@ func TestBrowserColumnSettings(t *testing.T) {
 	srv := startTestServer(t)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
-	waitFor(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
+	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/fast"]`
 	do(t, tab, 10*time.Second,
 		chromedp.Click(chromedp.CSS(row+` input[type=checkbox]`)),
@@ -197,7 +197,7 @@ func TestBrowserColumnSettings(t *testing.T) {
 		chromedp.Click(chromedp.CSS(row+` .add-again`)),
 	)
 	extra := `#extra-columns .model[data-model-id="demo/fast"]`
-	waitFor(t, tab, 5*time.Second, "the second demo/fast with its settings open", `!!document.querySelector(`+jsString(extra+` .col-settings[open]`)+`)`)
+	waitForPage(t, tab, 5*time.Second, "the second demo/fast with its settings open", `!!document.querySelector(`+jsString(extra+` .col-settings[open]`)+`)`)
 	do(t, tab, 10*time.Second, chromedp.SendKeys(chromedp.CSS(extra+` input[name=maxTokens]`), "20"))
 	chooseOption(t, tab, `#extra-columns select[name=reasoningEffort]`, "low")
 	// A click elsewhere closes the popover (it would cover the Start button).
@@ -209,7 +209,7 @@ func TestBrowserColumnSettings(t *testing.T) {
 	}
 	do(t, tab, 10*time.Second,
 		chromedp.Click(chromedp.CSS("#start")))
-	waitFor(t, tab, 10*time.Second, "the comparison to start", `document.querySelectorAll('#columns [data-model]').length === 2`)
+	waitForPage(t, tab, 10*time.Second, "the comparison to start", `document.querySelectorAll('#columns [data-model]').length === 2`)
 	id := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
 	if labels := eval[[]string](t, tab, `[...document.querySelectorAll('#columns [data-model]')].map(c => c.querySelector('.col-label').textContent)`); strings.Join(labels, ",") != "A,B" {
 		t.Errorf("the columns are labelled %v, want A,B", labels)
@@ -309,7 +309,7 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	// fit between the two endings even on a busy machine.
 	root := startComparison(t, owner, "Name a colour you like", []string{"demo/fast", "demo/slow"}, false)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
-	waitFor(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
+	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	token := link[strings.LastIndex(link, "/s/")+3:]
 
@@ -319,21 +319,21 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 		return err
 	}))
 	do(t, viewer, 30*time.Second, chromedp.Navigate(link))
-	waitFor(t, viewer, 10*time.Second, "the viewer's subscribe with follow", fmt.Sprintf(`window.__sent.map(m => JSON.parse(m)).some(m =>
+	waitForPage(t, viewer, 10*time.Second, "the viewer's subscribe with follow", fmt.Sprintf(`window.__sent.map(m => JSON.parse(m)).some(m =>
 		m.type === 'subscribe' && m.sessionId === %s && m.follow === true && m.shareToken === %s)`, jsString(root), jsString(token)))
 
 	// demo/fast ends long before demo/slow: carry it on while demo/slow runs.
-	waitFor(t, owner, 10*time.Second, "demo/fast to offer carrying on", `!document.querySelector('#columns [data-model="demo/fast"] .carry-on').hidden`)
+	waitForPage(t, owner, 10*time.Second, "demo/fast to offer carrying on", `!document.querySelector('#columns [data-model="demo/fast"] .carry-on').hidden`)
 	do(t, owner, 10*time.Second,
 		chromedp.Click(chromedp.CSS(`#columns [data-model="demo/fast"] .carry-on`)),
 		chromedp.SendKeys(chromedp.CSS("#followup-prompt"), "Why that one?"),
 		chromedp.Click(chromedp.CSS("#followup-send")))
-	waitFor(t, owner, 10*time.Second, "the new turn", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId !== %s`, jsString(root)))
+	waitForPage(t, owner, 10*time.Second, "the new turn", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId !== %s`, jsString(root)))
 	child := eval[string](t, owner, `document.querySelector('#session').dataset.sessionId`)
 
 	next, _ := json.Marshal(map[string]any{"type": "next", "sessionId": root, "next": map[string]string{"sessionId": child, "kind": "followup"}})
 	eval[bool](t, viewer, fmt.Sprintf(`(window.__sockets.at(-1).onmessage({data: %s}), true)`, jsString(string(next))))
-	waitFor(t, viewer, 3*time.Second, "the viewer on the new turn", fmt.Sprintf(`(() => {
+	waitForPage(t, viewer, 3*time.Second, "the viewer on the new turn", fmt.Sprintf(`(() => {
 		const on = document.querySelector('#session').dataset.sessionId === %s;
 		if (on && window.__before === undefined) window.__before = document.querySelector('#thread-before .turn').dataset.status;
 		return on;
@@ -346,9 +346,9 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	}
 
 	// Both turns end; the turn before is read again, whole.
-	waitFor(t, viewer, 30*time.Second, "both turns to end on the viewer's page", `document.querySelector('#session').dataset.status === 'complete' &&
+	waitForPage(t, viewer, 30*time.Second, "both turns to end on the viewer's page", `document.querySelector('#session').dataset.status === 'complete' &&
 		document.querySelector('#thread-before .turn').dataset.status === 'complete'`)
-	waitFor(t, owner, 30*time.Second, "both turns to end on the owner's page", `document.querySelector('#session').dataset.status === 'complete' &&
+	waitForPage(t, owner, 30*time.Second, "both turns to end on the owner's page", `document.querySelector('#session').dataset.status === 'complete' &&
 		document.querySelector('#thread-before .turn').dataset.status === 'complete'`)
 	thread := fetchThread(t, owner, root, "")
 	sameThread(t, "viewer", eval[[]pageTurn](t, viewer, turnsJS), thread)

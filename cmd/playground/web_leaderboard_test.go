@@ -1,4 +1,4 @@
-package api_test
+package main
 
 // Browser test of the Leaderboard view (docs/api.md "Blind comparisons and
 // the leaderboard"). The harness is web_server_test.go and web_chrome_test.go.
@@ -95,7 +95,7 @@ func TestBrowserLeaderboardView(t *testing.T) {
 	}))
 	registerThroughForm(t, tab, srv.URL)
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#nav-leaderboard")))
-	waitFor(t, tab, 10*time.Second, "the leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
+	waitForPage(t, tab, 10*time.Second, "the leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
 		document.querySelectorAll('#lb-table tbody tr').length === 3`)
 	if got := eval[string](t, tab, `location.pathname + location.search`); got != "/?view=leaderboard" {
 		t.Errorf("the leaderboard's URL is %q", got)
@@ -136,24 +136,24 @@ func TestBrowserLeaderboardView(t *testing.T) {
 		t.Errorf("the leaderboard's footnote reads %q", meta)
 	}
 	// Older than a minute, it is asked again once: the server is computing a fresher one.
-	waitFor(t, tab, 10*time.Second, "the stale leaderboard asked again", `JSON.stringify(window.__leaderboardAsked) === '["?scope=me","?scope=me"]'`)
+	waitForPage(t, tab, 10*time.Second, "the stale leaderboard asked again", `JSON.stringify(window.__leaderboardAsked) === '["?scope=me","?scope=me"]'`)
 	shot(t, tab, "mine")
 
 	// Everyone's: not computed yet, so asked again; then nobody has voted yet.
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`label[for="lb-scope-all"]`)))
-	waitFor(t, tab, 10*time.Second, "everyone's (empty) leaderboard", `window.__leaderboardAsked.filter(q => q === '?scope=all').length === 2 &&
+	waitForPage(t, tab, 10*time.Second, "everyone's (empty) leaderboard", `window.__leaderboardAsked.filter(q => q === '?scope=all').length === 2 &&
 		document.querySelector('#leaderboard').dataset.scope === 'all' &&
 		document.querySelector('#leaderboard').dataset.state === 'ready' && document.querySelector('#lb-table').hidden &&
 		document.querySelector('#lb-status').textContent.includes('No votes')`)
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`#lb-leaks`)))
-	waitFor(t, tab, 10*time.Second, "the query with leaks", `window.__leaderboardAsked.at(-1) === '?scope=all&leaks=include'`)
+	waitForPage(t, tab, 10*time.Second, "the query with leaks", `window.__leaderboardAsked.at(-1) === '?scope=all&leaks=include'`)
 	if got := eval[string](t, tab, `location.search`); got != "?view=leaderboard&scope=all&leaks=include" {
 		t.Errorf("the URL keeps the view as %q", got)
 	}
 
 	// The URL opens the same view, and Mine with leaks asks for that.
 	do(t, tab, 30*time.Second, chromedp.Navigate(srv.URL+"/?view=leaderboard&leaks=include"))
-	waitFor(t, tab, 10*time.Second, "the leaderboard from its URL", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
+	waitForPage(t, tab, 10*time.Second, "the leaderboard from its URL", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
 		document.querySelectorAll('#lb-table tbody tr').length === 2`)
 	if !eval[bool](t, tab, `document.querySelector('#lb-scope-me').checked && document.querySelector('#lb-leaks').checked &&
 		JSON.stringify(window.__leaderboardAsked) === '["?scope=me&leaks=include"]'`) {
@@ -161,10 +161,10 @@ func TestBrowserLeaderboardView(t *testing.T) {
 	}
 	// Compare, then Back: the leaderboard again.
 	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#nav-compare")))
-	waitFor(t, tab, 10*time.Second, "the comparison form", `location.search === '' && !document.querySelector('#compose').hidden &&
+	waitForPage(t, tab, 10*time.Second, "the comparison form", `location.search === '' && !document.querySelector('#compose').hidden &&
 		getComputedStyle(document.querySelector('#compose')).display !== 'none' && document.querySelector('#leaderboard').hidden`)
 	eval[bool](t, tab, `(history.back(), true)`)
-	waitFor(t, tab, 10*time.Second, "the leaderboard after Back", `!document.querySelector('#leaderboard').hidden &&
+	waitForPage(t, tab, 10*time.Second, "the leaderboard after Back", `!document.querySelector('#leaderboard').hidden &&
 		document.querySelector('#nav-leaderboard').getAttribute('aria-current') === 'page'`)
 }
 
@@ -215,7 +215,7 @@ func TestScreenshotLeaderboard(t *testing.T) {
 	}
 	// Loaded by its address, so the history and the quota show the comparisons made.
 	do(t, tab, 30*time.Second, chromedp.Navigate(srv.URL+"/?view=leaderboard"))
-	waitFor(t, tab, 30*time.Second, "the leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
+	waitForPage(t, tab, 30*time.Second, "the leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
 		document.querySelectorAll('#lb-table tbody tr').length === 3 && document.querySelectorAll('#history-list li').length === 8`)
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
