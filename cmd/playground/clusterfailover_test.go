@@ -118,10 +118,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	promoted := redis.NewClient(&redis.Options{Addr: replica})
 	defer promoted.Close()
 
-	va, vb := a.dialWS(t, owner.token, nil), b.dialWS(t, owner.token, nil)
-	for _, v := range []*wsViewer{va, vb} {
-		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
-	}
+	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	awaitPresence(t, vb, 2)
 	up.open()

@@ -145,11 +145,7 @@ func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI
 	onB.token = owner.token
 
 	s := owner.createSession("restart the database", threeModels...)
-	va := a.dialWS(t, owner.token, nil)
-	vb := b.dialWS(t, owner.token, nil)
-	for _, v := range []*wsViewer{va, vb} {
-		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
-	}
+	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	up.open()
 	time.Sleep(500 * time.Millisecond)

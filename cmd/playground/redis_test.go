@@ -75,11 +75,7 @@ func TestTwoInstancesOneSession(t *testing.T) {
 	ownerOnB.token = owner.token
 
 	s := owner.createSession("scale out", threeModels...)
-	wsA := a.dialWS(t, owner.token, nil)
-	wsB := b.dialWS(t, owner.token, nil)
-	for _, v := range []*wsViewer{wsA, wsB} {
-		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
-	}
+	wsA, wsB := watchOnBoth(t, a, b, owner.token, s.ID)
 	sse := make(chan []sseEvent, 2)
 	for _, c := range []*client{owner, ownerOnB} {
 		go func() {
@@ -275,11 +271,7 @@ func TestRedisRestart(t *testing.T) {
 	a, b := cl.start(t, "a"), cl.start(t, "b")
 	owner := a.client(t).register()
 	s := owner.createSession("outage", "openai/gpt-long")
-	va := a.dialWS(t, owner.token, nil)
-	vb := b.dialWS(t, owner.token, nil)
-	for _, v := range []*wsViewer{va, vb} {
-		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
-	}
+	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	up.open()
 	time.Sleep(700 * time.Millisecond)
@@ -421,4 +413,15 @@ func TestOwnerAliveAfterRedisRestart(t *testing.T) {
 	if waited := time.Since(back); waited < lease/2 {
 		t.Errorf("a missing lease was believed %s after Redis came back, before a live owner could renew", waited)
 	}
+}
+
+// watchOnBoth connects a WebSocket viewer to a and one to b, both with
+// token, and subscribes each to session id from its start.
+func watchOnBoth(t *testing.T, a, b *testServer, token, id string) (onA, onB *wsViewer) {
+	t.Helper()
+	onA, onB = a.dialWS(t, token, nil), b.dialWS(t, token, nil)
+	for _, v := range []*wsViewer{onA, onB} {
+		v.send(map[string]any{"type": "subscribe", "sessionId": id, "since": 0})
+	}
+	return onA, onB
 }

@@ -35,11 +35,7 @@ func watchOnTwo(t *testing.T, env map[string]string, midStream func(cl *cluster,
 	a, b := cl.start(t, "a"), cl.start(t, "b")
 	owner := a.client(t).register()
 	s := owner.createSession("topology", threeModels...)
-	va := a.dialWS(t, owner.token, nil)
-	vb := b.dialWS(t, owner.token, nil)
-	for _, v := range []*wsViewer{va, vb} {
-		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
-	}
+	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	awaitPresence(t, vb, 2)
 	up.open()

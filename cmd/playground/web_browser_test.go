@@ -37,6 +37,38 @@ const testPassword = "correct horse battery staple"
 
 var pageUserSeq atomic.Int64
 
+// signedIn is how most browser tests begin: a server started with
+// extraEnv, a tab, and a new account signed up through the form of the
+// page at path. It returns the server, the tab and the account's email.
+func signedIn(t *testing.T, path string, extraEnv ...string) (*browserServer, context.Context, string) {
+	t.Helper()
+	srv := startTestServer(t, extraEnv...)
+	tab := newBrowser(t)
+	email := registerThroughForm(t, tab, srv.URL+path)
+	return srv, tab, email
+}
+
+// screenshotCatalogue is the catalogue of the README's screenshots: the
+// demo models and two keyless ones, greyed.
+const screenshotCatalogue = "MODELS=demo/fast,demo/steady,demo/slow,demo/error,openai/gpt-4o-mini,anthropic/claude-haiku-4-5"
+
+// screenshotTab begins a test that writes a screenshot for make screenshot:
+// the file the variable names, a server with models (a MODELS=… setting),
+// and a tab of the viewport signed up to it. With the variable unset it
+// returns ok false and the test returns at once, by design: the pages
+// pictured are tested elsewhere, only make screenshot wants the file.
+func screenshotTab(t *testing.T, variable, models string, viewport chromedp.Action[chromedp.Void]) (out string, srv *browserServer, tab context.Context, ok bool) {
+	t.Helper()
+	if out = os.Getenv(variable); out == "" {
+		return "", nil, nil, false
+	}
+	srv = startTestServer(t, models)
+	tab = newBrowser(t)
+	do(t, tab, 10*time.Second, viewport)
+	registerThroughForm(t, tab, srv.URL)
+	return out, srv, tab, true
+}
+
 // registerThroughForm opens the page and creates an account with the form.
 func registerThroughForm(t *testing.T, tab context.Context, baseURL string) string {
 	t.Helper()
@@ -195,9 +227,7 @@ func TestPageServing(t *testing.T) {
 // server stored, with metrics, the quota refreshed and completions announced.
 func TestBrowserComparison(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	waitForPage(t, tab, 10*time.Second, "the quota", `/^\d+ of \d+ runs left/.test(document.querySelector('#quota').textContent)`)
 	before := quotaLeft(t, tab)
 
@@ -280,9 +310,7 @@ func TestBrowserShareViewer(t *testing.T) {
 // the full texts, no word lost or doubled.
 func TestBrowserReconnect(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	srv, tab, _ := signedIn(t, "")
 	id := startComparison(t, tab, "Tell me about resumable streams", demoTrio, false)
 
 	waitForPage(t, tab, 10*time.Second, "text in the slow column",
@@ -323,9 +351,7 @@ func containsPrefix(list []string, prefix string) bool {
 // the message while the others complete. Started with Ctrl+Enter.
 func TestBrowserProviderError(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	id := startComparison(t, tab, "Fail one of three", []string{"demo/fast", "demo/error", "demo/steady"}, true)
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	s := fetchSession(t, tab, id, "")
@@ -353,9 +379,7 @@ func TestBrowserProviderError(t *testing.T) {
 // follows the comparison over SSE to the same end.
 func TestBrowserSSEFallback(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL+"/?transport=sse")
+	srv, tab, _ := signedIn(t, "/?transport=sse")
 	id := startComparison(t, tab, "Server-sent events, please", demoTrio, false)
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	sameAsServer(t, "page", cols, fetchSession(t, tab, id, ""))
@@ -371,15 +395,10 @@ func TestBrowserSSEFallback(t *testing.T) {
 // is the one test that returns early by design, since the other tests
 // already cover the same path.
 func TestScreenshot(t *testing.T) {
-	out := os.Getenv("PLAYGROUND_SCREENSHOT")
-	if out == "" {
+	out, _, tab, ok := screenshotTab(t, "PLAYGROUND_SCREENSHOT", screenshotCatalogue, chromedp.EmulateViewport(1280, 860))
+	if !ok {
 		return // by design: only `make screenshot` wants the file
 	}
-	// A short catalogue: the demo models and two keyless ones, greyed.
-	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow,demo/error,openai/gpt-4o-mini,anthropic/claude-haiku-4-5")
-	tab := newBrowser(t)
-	do(t, tab, 10*time.Second, chromedp.EmulateViewport(1280, 860))
-	registerThroughForm(t, tab, srv.URL)
 	startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
 	waitEnded(t, tab, 3, 60*time.Second)
 	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#start")))
@@ -441,9 +460,7 @@ func TestBrowserStop(t *testing.T) {
 // TestBrowserQuota: a 402 is explained in words, with when the quota resets.
 func TestBrowserQuota(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t, "QUOTA_FREE_PER_DAY=2")
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "", "QUOTA_FREE_PER_DAY=2")
 	waitForPage(t, tab, 10*time.Second, "the quota", `document.querySelector('#quota').textContent === '2 of 2 runs left today'`)
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	for _, m := range demoTrio {
@@ -468,9 +485,7 @@ func TestBrowserQuota(t *testing.T) {
 // export links and rerun (with the link back to its parent) work.
 func TestBrowserHistoryAndTools(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	first := startComparison(t, tab, "The first comparison", []string{"demo/fast", "demo/steady"}, false)
 	waitEnded(t, tab, 2, 30*time.Second)
 
@@ -550,9 +565,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 // is never readable by the page (httpOnly cookie, nothing in web storage).
 func TestBrowserLoginLogout(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	email := registerThroughForm(t, tab, srv.URL)
+	_, tab, email := signedIn(t, "")
 	if eval[bool](t, tab, `localStorage.length > 0 || sessionStorage.length > 0 || document.cookie.includes('playground_token')`) {
 		t.Errorf("the page can read or has stored credentials")
 	}
@@ -578,9 +591,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 // is shown as text and never run.
 func TestBrowserUntrustedText(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	prompt := `<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> <b>bold</b>`
 	startComparison(t, tab, prompt, []string{"demo/fast"}, false)
 	cols := waitEnded(t, tab, 1, 30*time.Second)
@@ -599,9 +610,7 @@ func TestBrowserUntrustedText(t *testing.T) {
 // diff is drawn with <ins>/<del> around text nodes and rebuilds both texts.
 func TestBrowserDiff(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	startComparison(t, tab, "Two answers to compare", []string{"demo/fast", "demo/steady"}, false)
 	cols := waitEnded(t, tab, 2, 30*time.Second)
 	// The diff is offered once the session has ended (its done, which may
@@ -627,9 +636,7 @@ func TestBrowserDiff(t *testing.T) {
 // columns sit side by side on a wide screen and stack on a narrow one.
 func TestBrowserThemesAndLayout(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	startComparison(t, tab, "Side by side", []string{"demo/fast", "demo/steady"}, false)
 	waitEnded(t, tab, 2, 30*time.Second)
 	lefts := `[...document.querySelectorAll('#columns [data-model]')].map(c => Math.round(c.getBoundingClientRect().left))`

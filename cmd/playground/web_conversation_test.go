@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -185,9 +184,7 @@ func TestBrowserConversationViewer(t *testing.T) {
 // different settings, runs as two columns with those params.
 func TestBrowserColumnSettings(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/fast"]`
 	do(t, tab, 10*time.Second,
@@ -250,15 +247,10 @@ func TestBrowserColumnSettings(t *testing.T) {
 // under it. Like TestScreenshotPhone it runs only when its variable names
 // the file: the page itself is tested by TestBrowserConversationViewer.
 func TestScreenshotConversation(t *testing.T) {
-	out := os.Getenv("PLAYGROUND_SCREENSHOT")
-	if out == "" {
+	out, _, tab, ok := screenshotTab(t, "PLAYGROUND_SCREENSHOT", screenshotCatalogue, chromedp.EmulateViewport(1280, 860))
+	if !ok {
 		return // by design: only `make screenshot` wants the file
 	}
-	// A short catalogue: the demo models and two keyless ones, greyed.
-	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow,demo/error,openai/gpt-4o-mini,anthropic/claude-haiku-4-5")
-	tab := newBrowser(t)
-	do(t, tab, 10*time.Second, chromedp.EmulateViewport(1280, 860))
-	registerThroughForm(t, tab, srv.URL)
 	startComparison(t, tab, "Explain CRDTs in two sentences", []string{"demo/fast", "demo/steady"}, false)
 	waitEnded(t, tab, 2, 60*time.Second)
 	sendFollowup(t, tab, "Now an example: two phones edit a list offline", 2)

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -200,14 +199,10 @@ const screenshotJudge = `(async () => {
 // the view itself is tested by TestBrowserLeaderboardView and
 // TestBrowserBlindVoteReveal.
 func TestScreenshotLeaderboard(t *testing.T) {
-	out := os.Getenv("PLAYGROUND_SCREENSHOT_LEADERBOARD")
-	if out == "" {
+	out, srv, tab, ok := screenshotTab(t, "PLAYGROUND_SCREENSHOT_LEADERBOARD", "MODELS=demo/fast,demo/steady,demo/slow", chromedp.EmulateViewport(1280, 560))
+	if !ok {
 		return // by design: only `make screenshot` wants the file
 	}
-	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow")
-	tab := newBrowser(t)
-	do(t, tab, 10*time.Second, chromedp.EmulateViewport(1280, 560))
-	registerThroughForm(t, tab, srv.URL)
 	ctx, cancel := context.WithTimeout(tab, 2*time.Minute)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](screenshotJudge, chromedp.EvalAwaitPromise)); err != nil {

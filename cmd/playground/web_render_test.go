@@ -440,9 +440,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 // nothing until Start is pressed.
 func TestBrowserPrefillLink(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	srv, tab, _ := signedIn(t, "")
 	prompt := "Compare <b>these</b> & those"
 	q := url.Values{"models": {"demo/fast,demo/slow,demo/nope"}, "prompt": {prompt}}
 	do(t, tab, 30*time.Second, chromedp.Navigate(srv.URL+"/?"+q.Encode()), chromedp.WaitVisible(chromedp.CSS("#compose")))
@@ -613,14 +611,10 @@ func TestBrowserThinkingBlock(t *testing.T) {
 // TestScreenshot it runs only when its variable names the file: the layout
 // itself is tested by TestBrowserPhoneLayout.
 func TestScreenshotPhone(t *testing.T) {
-	out := os.Getenv("PLAYGROUND_SCREENSHOT_PHONE")
-	if out == "" {
+	out, _, tab, ok := screenshotTab(t, "PLAYGROUND_SCREENSHOT_PHONE", "MODELS=demo/fast,demo/steady,demo/slow", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	if !ok {
 		return // by design: only `make screenshot` wants the file
 	}
-	srv := startTestServer(t, "MODELS=demo/fast,demo/steady,demo/slow")
-	tab := newBrowser(t)
-	do(t, tab, 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
-	registerThroughForm(t, tab, srv.URL)
 	startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
 	waitEnded(t, tab, 3, 60*time.Second)
 	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#start")))
@@ -644,9 +638,7 @@ func TestScreenshotPhone(t *testing.T) {
 // reasoning the server stored.
 func TestBrowserThinkingLive(t *testing.T) {
 	t.Parallel()
-	srv := startTestServer(t)
-	tab := newBrowser(t)
-	registerThroughForm(t, tab, srv.URL)
+	_, tab, _ := signedIn(t, "")
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/slow"]`
 	do(t, tab, 10*time.Second,
