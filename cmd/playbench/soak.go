@@ -317,7 +317,11 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 		for v, vl := range views {
 			if vl != nil && vl.texts[r.ID] != r.Text {
 				st.mismatches.Add(1)
-				st.diffs.add(textDiff{session: id, response: r.ID, viewer: v, view: vl, stored: r.Text, interrupted: interrupted})
+				status := r.Status
+				if r.Error != nil {
+					status += " " + r.Error.Code
+				}
+				st.diffs.add(textDiff{session: id, response: r.ID, viewer: v, view: vl, stored: r.Text, status: status, interrupted: interrupted})
 			}
 		}
 	}
