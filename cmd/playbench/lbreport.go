@@ -207,6 +207,8 @@ type textDiff struct {
 	view              *viewerLog
 	stored            string
 	status            string // the stored response's status (and error code)
+	owner             string // the instance that created (and ran) the session, as the balancer names it
+	recovered         string // whether another instance ended it (see soakStats.recovered)
 	interrupted       bool   // the answer ended "interrupted": its instance was killed
 }
 
@@ -282,13 +284,17 @@ func (l *diffLog) write(sb *strings.Builder) {
 			}
 			served = append(served, strings.Join(names, "→"))
 		}
+		owner := d.owner
+		if n := l.names[owner]; n != "" {
+			owner = n
+		}
 		got := d.view.texts[d.response]
 		cut := ""
 		if d.view.cut {
 			cut = ", cut off by the kill"
 		}
-		fmt.Fprintf(sb, "- session %s, response %s (stored %s), viewer %d served by %s%s, %d snapshot(s): stored %d bytes, viewer %d, first difference at byte %d, %s (%s)\n",
-			d.session, d.response, d.status, d.viewer, strings.Join(served, ", "), cut, d.view.snapshots, len(d.stored), len(got),
+		fmt.Fprintf(sb, "- session %s (run by %s, %s), response %s (stored %s), viewer %d served by %s%s, %d snapshot(s): stored %d bytes, viewer %d, first difference at byte %d, %s (%s)\n",
+			d.session, owner, d.recovered, d.response, d.status, d.viewer, strings.Join(served, ", "), cut, d.view.snapshots, len(d.stored), len(got),
 			firstDiff(got, d.stored), extraKind(got, d.stored), d.reason())
 	}
 }
