@@ -346,6 +346,11 @@ func (f *follower) resync(ctx context.Context) {
 	s, err := f.restore(ctx)
 	if err != nil {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
+		// This follower's log now has a gap that nothing fills: its
+		// viewers are told to subscribe again, and it ends, so that they
+		// start from a follower that has no gap.
+		f.view.DropAll(playground.ErrorFrame(f.sid, unavailable(err)))
+		f.cancel()
 		return
 	}
 	f.view.Reset(hub.StateFrames(s), s.LastSeq) // the snapshot is the new starting point

@@ -492,3 +492,75 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 		t.Fatalf("the viewer ends with %q, the stored answer is %q", got, final.Text)
 	}
 }
+
+// TestGapNobodyFillsEndsTheViewers: the event log lost an event (Redis
+// lost it) and the database's last checkpoint is older than the gap, so
+// no snapshot can bridge it. A viewer on another instance is told to
+// subscribe again rather than handed the events after the gap as if
+// nothing were missing; once the comparison has ended, it subscribes
+// again and ends with the stored text.
+func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
+	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+	if err := d.Users().CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
+		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
+	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	other := startInstance(t, rdb, prefix, "b", d, false)
+	rid := s.Responses[0].ID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	chunk := func(seq int64, i int, text string) playground.Frame {
+		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
+	}
+	owner.broker.Own(ctx, s.ID)
+	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}))
+	owner.broker.Publish(s.ID, chunk(2, 0, "one "))
+
+	v := &view{}
+	taken := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watch(ctx, other, s.ID, v, func() { close(taken) })
+	}()
+	<-taken
+	// Seq 3 ("two ") never reaches the log; 4 does.
+	owner.broker.Publish(s.ID, chunk(4, 2, "three "))
+	<-watched
+	if v.err == nil || !strings.Contains(v.err.Error(), playground.EUnavailable) {
+		t.Fatalf("across the gap the viewer got: done %v, %v; want the unavailable error", v.done, v.err)
+	}
+
+	final := &playground.Response{ID: rid, Model: "fake/m", Status: playground.StatusComplete, Text: "one two three ", NextIndex: 3, Attempts: 1}
+	if err := d.Sessions().FinishResponse(ctx, s.ID, final, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sessions().FinishSession(ctx, s.ID, playground.SessionComplete, 6); err != nil {
+		t.Fatal(err)
+	}
+	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 5, playground.StatusEvent{ResponseID: rid, Status: playground.StatusComplete}))
+	owner.broker.Publish(s.ID, playground.DoneFrame(s.ID, 6, playground.SessionComplete))
+	v.err = nil // as a client does: subscribe again in a moment
+	for try := 0; !v.done; try++ {
+		watch(ctx, other, s.ID, v, nil)
+		if v.err != nil && strings.Contains(v.err.Error(), playground.EUnavailable) && try < 50 {
+			v.err = nil // the done has not reached the log yet
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if v.err != nil {
+			t.Fatalf("the viewer, subscribing again: %v", v.err)
+		}
+	}
+	if got := v.texts[rid]; got != final.Text {
+		t.Fatalf("the viewer ends with %q, the stored answer is %q", got, final.Text)
+	}
+}
