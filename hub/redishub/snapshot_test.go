@@ -311,37 +311,13 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 func TestResumeAfterRecoveryGetsASnapshot(t *testing.T) {
 	rdb := redistest.Client(t, redistest.URL(t))
 	prefix := redistest.Prefix()
-	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
-	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
-	if err := d.Users().CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
-		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
-	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := oneAnswer(t)
 	owner := startInstance(t, rdb, prefix, "a", d, false)
 	rescuer := startInstance(t, rdb, prefix, "b", d, false)
 	other := startInstance(t, rdb, prefix, "c", d, false)
 	rid := s.Responses[0].ID
-	chunk := func(seq int64, i int, text string) playground.Frame {
-		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
-	}
-	logged := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			fs, err := owner.broker.Tail(context.Background(), s.ID, 0)
-			if err == nil && len(fs) == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the stream holds %d events, not %d", len(fs), n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
+	logged := func(n int) { t.Helper(); waitLogged(t, owner.broker, s.ID, n) }
 	owner.broker.Own(context.Background(), s.ID)
 	for _, f := range []playground.Frame{
 		playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}),
@@ -411,16 +387,7 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 	url := redistest.URL(t)
 	rdb := redistest.Client(t, url)
 	prefix := redistest.Prefix()
-	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
-	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
-	if err := d.Users().CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
-		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
-	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := oneAnswer(t)
 	var failing atomic.Bool
 	otherRDB := redistest.Client(t, url)
 	otherRDB.AddHook(failXRange{&failing})
@@ -429,9 +396,7 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 	rid := s.Responses[0].ID
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	chunk := func(seq int64, i int, text string) playground.Frame {
-		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
-	}
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
 	owner.broker.Own(ctx, s.ID)
 	for _, f := range []playground.Frame{
 		playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}),
@@ -443,17 +408,7 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 		{ID: rid, Status: playground.StatusStreaming, Text: "one two ", NextIndex: 2, Attempts: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fs, err := owner.broker.Tail(ctx, s.ID, 0)
-		if err == nil && len(fs) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stream holds %d events, not 3", len(fs))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLogged(t, owner.broker, s.ID, 3)
 	// The model's last chunk is in its final row, not yet in the log.
 	final := &playground.Response{ID: rid, Model: "fake/m", Status: playground.StatusComplete, Text: "one two three ", NextIndex: 3, Attempts: 1}
 	if err := d.Sessions().FinishResponse(ctx, s.ID, final, false); err != nil {
@@ -462,13 +417,7 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 
 	failing.Store(true)
 	v := &view{}
-	taken := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		watch(ctx, other, s.ID, v, func() { close(taken) })
-	}()
-	<-taken
+	watched := watchInBackground(ctx, other, s.ID, v)
 	failing.Store(false)
 	if err := d.Sessions().FinishSession(ctx, s.ID, playground.SessionComplete, 6); err != nil {
 		t.Fatal(err)
@@ -502,36 +451,19 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
 	rdb := redistest.Client(t, redistest.URL(t))
 	prefix := redistest.Prefix()
-	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
-	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
-	if err := d.Users().CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
-		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
-	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := oneAnswer(t)
 	owner := startInstance(t, rdb, prefix, "a", d, false)
 	other := startInstance(t, rdb, prefix, "b", d, false)
 	rid := s.Responses[0].ID
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	chunk := func(seq int64, i int, text string) playground.Frame {
-		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
-	}
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
 	owner.broker.Own(ctx, s.ID)
 	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}))
 	owner.broker.Publish(s.ID, chunk(2, 0, "one "))
 
 	v := &view{}
-	taken := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		watch(ctx, other, s.ID, v, func() { close(taken) })
-	}()
-	<-taken
+	watched := watchInBackground(ctx, other, s.ID, v)
 	// Seq 3 ("two ") never reaches the log; 4 does.
 	owner.broker.Publish(s.ID, chunk(4, 2, "three "))
 	<-watched
@@ -563,4 +495,53 @@ func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
 	if got := v.texts[rid]; got != final.Text {
 		t.Fatalf("the viewer ends with %q, the stored answer is %q", got, final.Text)
 	}
+}
+
+// oneAnswer stores, in a database of its own, a running comparison of one
+// answer by a model of the fake provider.
+func oneAnswer(t *testing.T) (*db.DB, *playground.Session) {
+	t.Helper()
+	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+	if err := d.Users().CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
+		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
+	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return d, s
+}
+
+func chunkOf(sid, rid string, seq int64, i int, text string) playground.Frame {
+	return playground.ChunkFrame(sid, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
+}
+
+// waitLogged waits until the session's stream holds n events.
+func waitLogged(t *testing.T, b *redishub.Broker, sid string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fs, err := b.Tail(context.Background(), sid, 0)
+		if err == nil && len(fs) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream holds %d events, not %d", len(fs), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// watchInBackground runs watch in a goroutine and returns once the
+// subscription has been taken; the channel closes when watch returns.
+func watchInBackground(ctx context.Context, in *instance, id string, v *view) <-chan struct{} {
+	taken, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		watch(ctx, in, id, v, func() { close(taken) })
+	}()
+	<-taken
+	return watched
 }
