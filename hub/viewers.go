@@ -160,6 +160,15 @@ func (v *ViewerSet) push(sub *Subscriber, f playground.Frame) {
 	}
 }
 
+// DropAll gives every viewer f (an error that ends its subscription)
+// and forgets them all.
+func (v *ViewerSet) DropAll(f playground.Frame) {
+	for sub := range v.subs {
+		sub.Queue.Push(f)
+		v.drop(sub)
+	}
+}
+
 func (v *ViewerSet) drop(sub *Subscriber) {
 	delete(v.subs, sub)
 	v.presence.Dirty = true

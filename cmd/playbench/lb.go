@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/playground-dev/playground/config"
 	"github.com/playground-dev/playground/internal/balancer"
 )
 
@@ -68,6 +71,11 @@ func runLB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	st := &soakStats{}
 	st.diffs.names = map[string]string{}
+	if opt, err := redis.ParseURL(rd.url()); err == nil {
+		rc := redis.NewClient(opt)
+		defer rc.Close()
+		st.recovered = func(ctx context.Context, id string) string { return recoveredMark(ctx, rc, id) }
+	}
 	var upstreams []string
 	for i, s := range servers {
 		upstreams = append(upstreams, strings.TrimPrefix(s.url, "http://"))
@@ -148,4 +156,19 @@ func runLB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	front.hc.CloseIdleConnections()
 	fmt.Fprint(stdout, st.lbReport(o, loads, victim))
 	return ctx.Err()
+}
+
+// recoveredMark says whether an instance other than its owner ended the
+// session (the owner seemed gone), from the marker the recovery leaves
+// in Redis for the replay window: "recovered after seq N", or "not
+// recovered".
+func recoveredMark(ctx context.Context, rc *redis.Client, id string) string {
+	seq, err := rc.Get(ctx, config.DefaultRedisPrefix+"s:{"+id+"}:recovered").Result()
+	switch {
+	case err == redis.Nil:
+		return "not recovered"
+	case err != nil:
+		return "recovery unknown"
+	}
+	return "recovered after seq " + seq
 }

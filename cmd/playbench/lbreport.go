@@ -206,7 +206,10 @@ type textDiff struct {
 	viewer            int
 	view              *viewerLog
 	stored            string
-	interrupted       bool // the answer ended "interrupted": its instance was killed
+	status            string // the stored response's status (and error code)
+	owner             string // the instance that created (and ran) the session, as the balancer names it
+	recovered         string // whether another instance ended it (see soakStats.recovered)
+	interrupted       bool   // the answer ended "interrupted": its instance was killed
 }
 
 // reason says why the text differs, as far as the load test can tell.
@@ -281,13 +284,18 @@ func (l *diffLog) write(sb *strings.Builder) {
 			}
 			served = append(served, strings.Join(names, "→"))
 		}
+		owner := d.owner
+		if n := l.names[owner]; n != "" {
+			owner = n
+		}
 		got := d.view.texts[d.response]
 		cut := ""
 		if d.view.cut {
 			cut = ", cut off by the kill"
 		}
-		fmt.Fprintf(sb, "- session %s, response %s, viewer %d served by %s%s, %d snapshot(s): stored %d bytes, viewer %d, first difference at byte %d (%s)\n",
-			d.session, d.response, d.viewer, strings.Join(served, ", "), cut, d.view.snapshots, len(d.stored), len(got), firstDiff(got, d.stored), d.reason())
+		fmt.Fprintf(sb, "- session %s (run by %s, %s), response %s (stored %s), viewer %d served by %s%s, %d snapshot(s): stored %d bytes, viewer %d, first difference at byte %d, %s (%s)\n",
+			d.session, owner, d.recovered, d.response, d.status, d.viewer, strings.Join(served, ", "), cut, d.view.snapshots, len(d.stored), len(got),
+			firstDiff(got, d.stored), extraKind(got, d.stored), d.reason())
 	}
 }
 
@@ -300,4 +308,21 @@ func firstDiff(a, b string) int {
 		}
 	}
 	return n
+}
+
+// extraKind says what a viewer's text holds beyond the stored one when it
+// starts with all of it: the stored text's own tail again (chunks applied
+// twice, over a snapshot that already held them), text found earlier in
+// the stored text, or text the stored one lacks (the stored text is short).
+func extraKind(viewer, stored string) string {
+	extra, ok := strings.CutPrefix(viewer, stored)
+	switch {
+	case !ok || extra == "":
+		return "not an extension of the stored text"
+	case strings.HasSuffix(stored, extra):
+		return fmt.Sprintf("the extra %d bytes repeat the stored tail (doubled)", len(extra))
+	case strings.Contains(stored, extra):
+		return fmt.Sprintf("the extra %d bytes repeat earlier stored text", len(extra))
+	}
+	return fmt.Sprintf("the extra %d bytes are new text (the stored text is short)", len(extra))
 }

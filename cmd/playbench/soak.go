@@ -214,6 +214,10 @@ type soakStats struct {
 	reconnects, lost, twice atomic.Int64
 	mismatches, interrupted atomic.Int64
 	events                  atomic.Int64
+	// recovered, when set, says whether another instance ended a
+	// session whose owner it thought gone, and from which seq ("" when
+	// not, or when it cannot tell).
+	recovered func(ctx context.Context, id string) string
 	// diffs describes the viewer texts that differ from the stored ones
 	// (see textDiff): the first few, and a count per reason.
 	diffs diffLog
@@ -252,7 +256,7 @@ func (st *soakStats) fail(counter *atomic.Int64, err error) {
 func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, clients []*pgClient, n, viewers int) {
 	c := clients[n%len(clients)]
 	token := c.token
-	id, err := c.createSession(ctx, fmt.Sprintf("Soak prompt %d about CRDTs", n), soakModels...)
+	id, owner, err := c.createSessionVia(ctx, fmt.Sprintf("Soak prompt %d about CRDTs", n), soakModels...)
 	if err != nil {
 		if ctx.Err() == nil {
 			st.fail(&st.createErrors, err)
@@ -309,6 +313,10 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 		return
 	}
 	st.complete.Add(1)
+	recovered := ""
+	if st.recovered != nil {
+		recovered = st.recovered(gctx, id)
+	}
 	for _, r := range stored.Session.Responses {
 		interrupted := r.Error != nil && r.Error.Code == "interrupted"
 		if interrupted {
@@ -317,7 +325,12 @@ func (st *soakStats) runSession(ctx context.Context, servers []*pgServer, client
 		for v, vl := range views {
 			if vl != nil && vl.texts[r.ID] != r.Text {
 				st.mismatches.Add(1)
-				st.diffs.add(textDiff{session: id, response: r.ID, viewer: v, view: vl, stored: r.Text, interrupted: interrupted})
+				status := r.Status
+				if r.Error != nil {
+					status += " " + r.Error.Code
+				}
+				st.diffs.add(textDiff{session: id, response: r.ID, viewer: v, view: vl, stored: r.Text, status: status,
+					owner: owner, recovered: recovered, interrupted: interrupted})
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package redishub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -345,6 +346,11 @@ func (f *follower) resync(ctx context.Context) {
 	s, err := f.restore(ctx)
 	if err != nil {
 		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
+		// This follower's log now has a gap that nothing fills: its
+		// viewers are told to subscribe again, and it ends, so that they
+		// start from a follower that has no gap.
+		f.view.DropAll(playground.ErrorFrame(f.sid, unavailable(err)))
+		f.cancel()
 		return
 	}
 	f.view.Reset(hub.StateFrames(s), s.LastSeq) // the snapshot is the new starting point
@@ -367,11 +373,12 @@ func (f *follower) restore(ctx context.Context) (*playground.Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tailErr error
 	if f.logged == nil || !hub.Extend(f.logged, f.view.Log()) || f.logged.LastSeq < f.view.Last() {
 		f.logged = nil
 		all, err := f.b.Tail(ctx, f.sid, 0)
 		if err != nil {
-			all = nil
+			all, tailErr = nil, err
 		} else if l, ok := hub.FromLog(s, all); ok && hub.Extend(l, f.view.Log()) && l.LastSeq >= f.view.Last() {
 			f.logged = l
 		}
@@ -381,6 +388,13 @@ func (f *follower) restore(ctx context.Context) (*playground.Session, error) {
 	}
 	if f.logged != nil {
 		return hub.Overlay(s, f.logged), nil
+	}
+	if tailErr != nil && s.Status == playground.SessionRunning {
+		// A response's final row holds text whose chunks this follower
+		// may not have delivered yet: a snapshot of it at this follower's
+		// seq, followed by those chunks, would show them twice. Without
+		// the log, only an ended session's rows are safe to show.
+		return nil, fmt.Errorf("read the event log: %w", tailErr)
 	}
 	if !hub.Extend(s, f.view.Log()) {
 		return nil, errGap

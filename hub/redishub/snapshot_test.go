@@ -3,11 +3,13 @@ package redishub_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,37 +311,13 @@ func TestSnapshotsMatchTheLog(t *testing.T) {
 func TestResumeAfterRecoveryGetsASnapshot(t *testing.T) {
 	rdb := redistest.Client(t, redistest.URL(t))
 	prefix := redistest.Prefix()
-	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
-	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
-	if err := d.Users().CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
-		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
-	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := oneAnswer(t)
 	owner := startInstance(t, rdb, prefix, "a", d, false)
 	rescuer := startInstance(t, rdb, prefix, "b", d, false)
 	other := startInstance(t, rdb, prefix, "c", d, false)
 	rid := s.Responses[0].ID
-	chunk := func(seq int64, i int, text string) playground.Frame {
-		return playground.ChunkFrame(s.ID, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
-	}
-	logged := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			fs, err := owner.broker.Tail(context.Background(), s.ID, 0)
-			if err == nil && len(fs) == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the stream holds %d events, not %d", len(fs), n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
+	logged := func(n int) { t.Helper(); waitLogged(t, owner.broker, s.ID, n) }
 	owner.broker.Own(context.Background(), s.ID)
 	for _, f := range []playground.Frame{
 		playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}),
@@ -375,4 +353,195 @@ func TestResumeAfterRecoveryGetsASnapshot(t *testing.T) {
 	if got := viewer.texts[rid]; got != "kept too " {
 		t.Fatalf("the viewer ends with %q, the log with %q", got, "kept too ")
 	}
+}
+
+// failXRange makes a client's XRANGE fail while on is set, as a Redis
+// too loaded to answer in time does; its other commands go through.
+type failXRange struct{ on *atomic.Bool }
+
+func (failXRange) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h failXRange) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.on.Load() && cmd.Name() == "xrange" {
+			err := errors.New("i/o timeout")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (failXRange) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer: an answer's final
+// row is committed before the events that end it are published. A viewer
+// joining another instance in between, while that instance cannot read
+// the event log, must not get a snapshot of the stored rows at the
+// follower's seq: it would hold the last chunk, and the chunk would then
+// come again. The viewer is told to subscribe again instead, and then
+// ends with the stored text exactly.
+func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
+	url := redistest.URL(t)
+	rdb := redistest.Client(t, url)
+	prefix := redistest.Prefix()
+	d, s := oneAnswer(t)
+	var failing atomic.Bool
+	otherRDB := redistest.Client(t, url)
+	otherRDB.AddHook(failXRange{&failing})
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	other := startInstance(t, otherRDB, prefix, "b", d, false)
+	rid := s.Responses[0].ID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
+	owner.broker.Own(ctx, s.ID)
+	for _, f := range []playground.Frame{
+		playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}),
+		chunk(2, 0, "one "), chunk(3, 1, "two "),
+	} {
+		owner.broker.Publish(s.ID, f)
+	}
+	if err := d.Sessions().Checkpoint(ctx, s.ID, 3, []playground.ResponseCheckpoint{
+		{ID: rid, Status: playground.StatusStreaming, Text: "one two ", NextIndex: 2, Attempts: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, owner.broker, s.ID, 3)
+	// The model's last chunk is in its final row, not yet in the log.
+	final := &playground.Response{ID: rid, Model: "fake/m", Status: playground.StatusComplete, Text: "one two three ", NextIndex: 3, Attempts: 1}
+	if err := d.Sessions().FinishResponse(ctx, s.ID, final, false); err != nil {
+		t.Fatal(err)
+	}
+
+	failing.Store(true)
+	v := &view{}
+	watched := watchInBackground(ctx, other, s.ID, v)
+	failing.Store(false)
+	if err := d.Sessions().FinishSession(ctx, s.ID, playground.SessionComplete, 6); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []playground.Frame{
+		chunk(4, 2, "three "),
+		playground.StatusFrame(s.ID, 5, playground.StatusEvent{ResponseID: rid, Status: playground.StatusComplete}),
+		playground.DoneFrame(s.ID, 6, playground.SessionComplete),
+	} {
+		owner.broker.Publish(s.ID, f)
+	}
+	<-watched
+	if v.err != nil && strings.Contains(v.err.Error(), playground.EUnavailable) {
+		v.err = nil // as a client does: subscribe again in a moment
+		watch(ctx, other, s.ID, v, nil)
+	}
+	if v.err != nil || !v.done {
+		t.Fatalf("the viewer: done %v, %v", v.done, v.err)
+	}
+	if got := v.texts[rid]; got != final.Text {
+		t.Fatalf("the viewer ends with %q, the stored answer is %q", got, final.Text)
+	}
+}
+
+// TestGapNobodyFillsEndsTheViewers: the event log lost an event (Redis
+// lost it) and the database's last checkpoint is older than the gap, so
+// no snapshot can bridge it. A viewer on another instance is told to
+// subscribe again rather than handed the events after the gap as if
+// nothing were missing; once the comparison has ended, it subscribes
+// again and ends with the stored text.
+func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
+	d, s := oneAnswer(t)
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	other := startInstance(t, rdb, prefix, "b", d, false)
+	rid := s.Responses[0].ID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
+	owner.broker.Own(ctx, s.ID)
+	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}))
+	owner.broker.Publish(s.ID, chunk(2, 0, "one "))
+
+	v := &view{}
+	watched := watchInBackground(ctx, other, s.ID, v)
+	// Seq 3 ("two ") never reaches the log; 4 does.
+	owner.broker.Publish(s.ID, chunk(4, 2, "three "))
+	<-watched
+	if v.err == nil || !strings.Contains(v.err.Error(), playground.EUnavailable) {
+		t.Fatalf("across the gap the viewer got: done %v, %v; want the unavailable error", v.done, v.err)
+	}
+
+	final := &playground.Response{ID: rid, Model: "fake/m", Status: playground.StatusComplete, Text: "one two three ", NextIndex: 3, Attempts: 1}
+	if err := d.Sessions().FinishResponse(ctx, s.ID, final, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sessions().FinishSession(ctx, s.ID, playground.SessionComplete, 6); err != nil {
+		t.Fatal(err)
+	}
+	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 5, playground.StatusEvent{ResponseID: rid, Status: playground.StatusComplete}))
+	owner.broker.Publish(s.ID, playground.DoneFrame(s.ID, 6, playground.SessionComplete))
+	v.err = nil // as a client does: subscribe again in a moment
+	for try := 0; !v.done; try++ {
+		watch(ctx, other, s.ID, v, nil)
+		if v.err != nil && strings.Contains(v.err.Error(), playground.EUnavailable) && try < 50 {
+			v.err = nil // the done has not reached the log yet
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if v.err != nil {
+			t.Fatalf("the viewer, subscribing again: %v", v.err)
+		}
+	}
+	if got := v.texts[rid]; got != final.Text {
+		t.Fatalf("the viewer ends with %q, the stored answer is %q", got, final.Text)
+	}
+}
+
+// oneAnswer stores, in a database of its own, a running comparison of one
+// answer by a model of the fake provider.
+func oneAnswer(t *testing.T) (*db.DB, *playground.Session) {
+	t.Helper()
+	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+	if err := d.Users().CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	s := &playground.Session{ID: db.NewID("s_"), UserID: u.ID, Prompt: "p", Status: playground.SessionRunning, CreatedAt: time.Now(),
+		Responses: []*playground.Response{{ID: db.NewID("r_"), Model: "fake/m", Status: playground.StatusPending}}}
+	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return d, s
+}
+
+func chunkOf(sid, rid string, seq int64, i int, text string) playground.Frame {
+	return playground.ChunkFrame(sid, seq, playground.ChunkEvent{ResponseID: rid, Index: i, Text: text})
+}
+
+// waitLogged waits until the session's stream holds n events.
+func waitLogged(t *testing.T, b *redishub.Broker, sid string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fs, err := b.Tail(context.Background(), sid, 0)
+		if err == nil && len(fs) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream holds %d events, not %d", len(fs), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// watchInBackground runs watch in a goroutine and returns once the
+// subscription has been taken; the channel closes when watch returns.
+func watchInBackground(ctx context.Context, in *instance, id string, v *view) <-chan struct{} {
+	taken, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		watch(ctx, in, id, v, func() { close(taken) })
+	}()
+	<-taken
+	return watched
 }
