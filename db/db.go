@@ -9,9 +9,8 @@
 //
 // SQLite has one writer at a time: writes run in IMMEDIATE transactions
 // (they take the write lock when they begin, so a transaction never has to
-// upgrade a read lock and fail with "database is locked"), and they queue
-// for their turn in the order they came (sqlitewriter.go) instead of
-// sleeping in SQLite's busy handler.
+// upgrade a read lock and fail with "database is locked"), and a busy
+// timeout makes them wait for each other instead of failing.
 package db
 
 import (
@@ -100,9 +99,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, fail("open sqlite", err)
 		}
+		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
+		if err != nil {
+			return nil, fail("open sqlite", err)
+		}
 		// A few connections let readers proceed while one writer holds
-		// the lock (WAL); writers queue for their turn (sqlitewriter.go).
-		sqldb := sql.OpenDB(newQueuedConnector(sqliteshim.Driver(), dsn))
+		// the lock (WAL); writers queue on the busy timeout.
 		sqldb.SetMaxOpenConns(8)
 		sqldb.SetMaxIdleConns(8)
 		d.db = bun.NewDB(sqldb, sqlitedialect.New())
