@@ -176,9 +176,17 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.Engine = actors.New(engOpts)
 	// Until Start, nothing runs on the engine; Shutdown stops it either way.
 	a.onClose(func() { a.Engine.Shutdown(context.Background()) })
+	// Every request's check of its token against the revocations, answered
+	// from memory for a token seen lately (auth.RevocationCacheTTL); a
+	// logout here or announced by another instance ends that at once.
+	tokens := auth.NewTokenCache(a.DB.Tokens(), 0, nil)
 	if a.Broker != nil {
 		a.Broker.SetControl(redishub.Control{
-			Cancel: a.Engine.CancelLocal, Revoke: a.Hub.RevokeToken, Presence: a.Engine.PresenceChanged,
+			Cancel: a.Engine.CancelLocal, Presence: a.Engine.PresenceChanged,
+			Revoke: func(jti string) {
+				tokens.Forget(jti)
+				a.Hub.RevokeToken(jti)
+			},
 			Unshare: func(sid, token string) {
 				a.Engine.UnshareLocal(sid, token)
 				a.Hub.CutFollowers(sid, token)
@@ -207,7 +215,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 
 	apiOpts := api.Options{
-		Users: a.DB.Users(), Sessions: a.DB.Sessions(), Votes: a.DB.Votes(), Tokens: a.DB.Tokens(), Logger: logger,
+		Users: a.DB.Users(), Sessions: a.DB.Sessions(), Votes: a.DB.Votes(), Tokens: tokens, Logger: logger,
 		Catalog: a.Registry, Runner: a.Engine, Hub: a.Hub,
 		JWTSecret: secret, JWTTTL: cfg.JWTTTL, Production: cfg.Production(), FrontendURL: cfg.FrontendURL,
 		TrustedProxies: cfg.TrustedProxies, RegisterPerHour: cfg.RegisterPerHour, Plans: cfg.Plans,
@@ -223,9 +231,9 @@ func (a *App) build(ctx context.Context, opts Options) error {
 				logger.Warn("publish a logout to the other instances", "err", err)
 			}
 		}
-		tokens := auth.NewRedisTokens(a.DB.Tokens(), rdb, cfg.RedisPrefix, logger)
-		a.onClose(tokens.Close)
-		apiOpts.Tokens = tokens
+		shared := auth.NewRedisTokens(tokens, rdb, cfg.RedisPrefix, logger)
+		a.onClose(shared.Close)
+		apiOpts.Tokens = shared
 		apiOpts.NewLimiter = func(name string, limit int, window time.Duration) auth.Limiter {
 			return auth.NewRedisLimiter(rdb, cfg.RedisPrefix+"limit:"+name+":", limit, window)
 		}

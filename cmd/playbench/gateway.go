@@ -18,15 +18,30 @@ import (
 )
 
 // The gateway paths: the upstream read directly, through a stdlib reverse
-// proxy, and through a Playground session read over SSE and WebSocket.
+// proxy, and through a Playground session read over SSE and WebSocket;
+// with -baseline-bin, the same two through the baseline binary.
 const (
 	pathDirect = "direct"
 	pathProxy  = "proxy"
 	pathSSE    = "playground-sse"
 	pathWS     = "playground-ws"
+	pathSSEOld = "playground-sse-base"
+	pathWSOld  = "playground-ws-base"
 )
 
-var gatewayPaths = []string{pathDirect, pathProxy, pathSSE, pathWS}
+// gatewayPaths are the paths of a run, in the order they alternate.
+func (b *bench) gatewayPaths() []string {
+	if b.opt.baseBin == "" {
+		return []string{pathDirect, pathProxy, pathSSE, pathWS}
+	}
+	return []string{pathDirect, pathProxy, pathSSE, pathSSEOld, pathWS, pathWSOld}
+}
+
+// ours reports whether path runs through a Playground session.
+func ours(path string) bool { return path != pathDirect && path != pathProxy }
+
+// overSSE reports whether a Playground path watches its session over SSE.
+func overSSE(path string) bool { return path == pathSSE || path == pathSSEOld }
 
 // gwResult is one path at one (gap, concurrency), all repetitions merged.
 type gwResult struct {
@@ -40,7 +55,21 @@ type gwResult struct {
 	Chunk    *hist // every later chunk: creation → receipt
 	Create   *hist // POST /sessions (Playground paths)
 	LoadGen  []float64
-	Server   []float64 // server (or proxy) share of its core
+	Server   []float64       // server (or proxy) share of its core
+	CPU      []time.Duration // server (or proxy) CPU time, per repetition
+}
+
+// cpuPerChunk is the server's (or proxy's) CPU time per chunk delivered.
+func (r *gwResult) cpuPerChunk() time.Duration {
+	n := r.TTFT.Count() + r.Chunk.Count()
+	if n == 0 || len(r.CPU) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, c := range r.CPU {
+		sum += c
+	}
+	return sum / time.Duration(n)
 }
 
 // invalid reports concurrent streams whose load generator ran too hot.
@@ -70,40 +99,61 @@ func (b *bench) gateway(ctx context.Context) ([]*gwResult, error) {
 	if err := owner.register(ctx); err != nil {
 		return nil, err
 	}
+	servers := map[string]*pgServer{pathSSE: srv, pathWS: srv}
+	owners := map[string]*pgClient{pathSSE: owner, pathWS: owner}
+	if b.opt.baseBin != "" {
+		bin, err := filepath.Abs(b.opt.baseBin)
+		if err != nil {
+			return nil, err
+		}
+		b.runs++
+		old, err := b.startPlaygroundOf(ctx, bin, "playground-gw-base", filepath.Join(b.tmp, fmt.Sprintf("gw-%d.db", b.runs)), nil)
+		if err != nil {
+			return nil, err
+		}
+		defer old.stop()
+		oldOwner := newPGClient(old.url)
+		defer oldOwner.hc.CloseIdleConnections()
+		if err := oldOwner.register(ctx); err != nil {
+			return nil, err
+		}
+		servers[pathSSEOld], servers[pathWSOld] = old, old
+		owners[pathSSEOld], owners[pathWSOld] = oldOwner, oldOwner
+	}
 	upAddr := strings.TrimPrefix(b.up.url, "http://")
 
 	var out []*gwResult
 	for _, gap := range b.opt.gaps {
 		for _, c := range b.opt.streams {
 			res := map[string]*gwResult{}
-			for _, p := range gatewayPaths {
+			for _, p := range b.gatewayPaths() {
 				res[p] = &gwResult{Path: p, Gap: gap, C: c, TTFT: &hist{}, Chunk: &hist{}, Create: &hist{}}
 			}
 			iters := max(1, b.opt.gwStreams/c)
 			for rep := 1; rep <= b.opt.reps; rep++ {
-				for _, p := range gatewayPaths {
+				for _, p := range b.gatewayPaths() {
 					if ctx.Err() != nil {
 						return out, ctx.Err()
 					}
 					r := res[p]
-					pid := srv.pid
+					pid := 0
 					if p == pathProxy {
 						pid = proxy.pid()
-					} else if p == pathDirect {
-						pid = 0
+					} else if ours(p) {
+						pid = servers[p].pid
 					}
 					var sm cpuMeter
 					if pid != 0 {
 						sm = startCPU(pid)
 					}
 					endProfile := func() {}
-					if (p == pathSSE || p == pathWS) && rep == 1 {
-						endProfile = b.profileServer(srv, fmt.Sprintf("gateway-%s-gap%s-C%d", p, gap, c), 3)
+					if ours(p) && rep == 1 {
+						endProfile = b.profileServer(servers[p], fmt.Sprintf("gateway-%s-gap%s-C%d", p, gap, c), 3)
 					}
 					self := startCPU(selfPID)
 					_ = parallel(ctx, c, c, func(int) error {
 						for range iters {
-							err := b.gwStream(ctx, p, gap, owner, upAddr, proxyAddr, r)
+							err := b.gwStream(ctx, p, gap, owners[p], upAddr, proxyAddr, r)
 							r.noteStream(err)
 						}
 						return nil
@@ -112,12 +162,13 @@ func (b *bench) gateway(ctx context.Context) ([]*gwResult, error) {
 					endProfile()
 					r.LoadGen = append(r.LoadGen, lg)
 					if pid != 0 {
-						_, sc := sm.stop()
+						used, sc := sm.stop()
 						r.Server = append(r.Server, sc)
+						r.CPU = append(r.CPU, used)
 					}
 				}
 			}
-			for _, p := range gatewayPaths {
+			for _, p := range b.gatewayPaths() {
 				r := res[p]
 				b.logf("   gateway gap=%s C=%d %-15s ttft p50 %s p99 %s chunk p50 %s p99 %s errors %d", gap, c, p,
 					fmtDur(r.TTFT.Quantile(.5)), fmtDur(r.TTFT.Quantile(.99)), fmtDur(r.Chunk.Quantile(.5)), fmtDur(r.Chunk.Quantile(.99)), r.Errors)
@@ -206,7 +257,7 @@ func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, ow
 		}); err != nil {
 			return err
 		}
-	case pathSSE, pathWS:
+	default: // a Playground session
 		t0 := time.Now()
 		id, err := owner.createSession(ctx, key, "openai/bench")
 		if err != nil {
@@ -227,7 +278,7 @@ func (b *bench) gwStream(ctx context.Context, path string, gap time.Duration, ow
 			}
 			return false
 		}
-		if path == pathSSE {
+		if overSSE(path) {
 			s, err := openSSE(ctx, b.dial, owner.addr(), "GET", "/sessions/"+id+"/stream?since=0", owner.authHeader(), nil)
 			if err != nil {
 				return err

@@ -91,7 +91,7 @@ func (b *bench) startPlaygroundOf(ctx context.Context, bin, name, dbURL string, 
 // here and passed to it (LISTEN_FDS), so no viewer connection's ephemeral
 // port can take the port before the server has it.
 func (b *bench) startPlaygroundProcess(ctx context.Context, bin, name, dbURL string, extra map[string]string) (*pgServer, error) {
-	lns, err := listenLoopback(1 + boolInt(b.opt.profile != ""))
+	lns, err := listenLoopback(1 + boolInt(b.opt.profile != "" && bin == ""))
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (b *bench) startPlaygroundProcess(ctx context.Context, bin, name, dbURL str
 	}
 	var cmd *exec.Cmd
 	srv := &pgServer{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	if b.opt.profile != "" {
+	if b.opt.profile != "" && bin == "" { // a baseline runs as built, unprofiled
 		self, err := os.Executable()
 		if err != nil {
 			return nil, err

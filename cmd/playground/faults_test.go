@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/db/dbtest"
 )
 
@@ -340,7 +341,9 @@ func TestLogoutDuringDatabaseOutage(t *testing.T) {
 
 // TestDeletedAccountIsSignedOut: a token whose account was deleted is
 // 401 everywhere, and watches nothing over the WebSocket. No endpoint or command
-// deletes accounts, so the test deletes the row as an operator would.
+// deletes accounts, so the test deletes the row as an operator would; nobody
+// announces that, so a token the server has just answered for is refused
+// once its cached answer runs out (auth.RevocationCacheTTL).
 func TestDeletedAccountIsSignedOut(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.URL(t, "sqlite")
@@ -359,6 +362,8 @@ func TestDeletedAccountIsSignedOut(t *testing.T) {
 	if _, err := d.Bun().NewDelete().Table("users").Where("id = ?", me.User.ID).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	waitForLong(t, auth.RevocationCacheTTL+time.Second, "the deleted account's token refused",
+		func() bool { return c.do("GET", "/sessions", nil, nil) == 401 })
 	for _, path := range []string{"/auth/me", "/sessions", "/stats/models"} {
 		if code := c.do("GET", path, nil, nil); code != 401 {
 			t.Errorf("GET %s with a deleted account's token: %d", path, code)
