@@ -49,7 +49,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(maxClientFrame)
 	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, opened: s.now()}
-	cn.stopped, cn.now, cn.later = make(chan struct{}), cn.sendNow, cn.write
+	cn.stopped, cn.now, cn.later, cn.resume = make(chan struct{}), cn.sendNow, cn.write, cn.read
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
 	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
@@ -69,8 +69,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // frames in order. Its writer exists only while frames wait: the producer
 // that pushes a frame to an idle viewer sends it on the spot if the
 // socket takes it without waiting, and otherwise a writer goroutine
-// starts, sends until the queue is empty and returns. An idle viewer
-// costs one parked goroutine. At most one writer is at work at a time
+// starts, sends until the queue is empty and returns. Its reader, too,
+// exists only while the client's frames are read and handled: between
+// them the connection is parked with the idle poller (wsraw.Conn.Park),
+// so an idle viewer costs no goroutine (one parked in a read where there
+// is no epoll). At most one writer is at work at a time
 // (the writing flag is its role), and only it ends the connection.
 type wsConn struct {
 	s       *Server
@@ -83,6 +86,7 @@ type wsConn struct {
 	endCtx  context.CancelFunc
 	release []func() // undoes serve's registrations, at teardown
 	opened  time.Time
+	resume  func() // read, once parked (see next)
 
 	// Closing it when it watches nothing (live_ws_idle.go).
 	unwatched wsIdle
@@ -137,7 +141,7 @@ func (cn *wsConn) serve() {
 	})
 	cn.release = append(cn.release, func() { stopClosing() })
 	cn.startIdle()
-	cn.read()
+	cn.next()
 }
 
 // read waits for the client's next frame and handles it, then goes on
@@ -145,8 +149,10 @@ func (cn *wsConn) serve() {
 // session up in the database) can grow a stack to tens of KiB, and a
 // parked goroutine keeps most of it: the GC only halves a stack, and only
 // while less than a quarter is in use. A fresh one starts at the size
-// goroutines typically need, and an idle viewer's reader is parked in a
-// read that needs little. Frames are still handled one at a time, in order.
+// goroutines typically need, and an idle viewer's reader waits for the
+// socket to become readable (WaitRead) before it goes into the library's
+// read, which needs a 4 KiB stack. Frames are still handled one at a
+// time, in order.
 func (cn *wsConn) read() {
 	ok := false
 	defer func() {
@@ -160,13 +166,22 @@ func (cn *wsConn) read() {
 	}()
 	// No context: a cancellable one costs a registration per read, and
 	// the writer ends a read by closing the socket.
+	cn.out.WaitRead()
 	_, data, err := cn.c.Read(context.Background())
 	if err != nil {
 		return
 	}
 	cn.handle(cn.ctx, data)
 	ok = true
-	go cn.read()
+	cn.next()
+}
+
+// next waits for the client's next frame: parked with the idle poller,
+// where it can be (no goroutine), else in a fresh reader goroutine.
+func (cn *wsConn) next() {
+	if !cn.out.Park(cn.resume) {
+		go cn.read()
+	}
 }
 
 // teardown runs once, when the reader ends: the connection is closed (if
