@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -15,7 +16,19 @@ type liveState struct {
 	closing context.Context
 	close   context.CancelFunc
 	conns   sync.WaitGroup
+	lookups chan struct{} // a slot per WebSocket frame being handled against the database
 }
+
+// lookupSlots is how many WebSocket frames that look a session up
+// (subscribe, cancel) are handled at once, over all connections: as many
+// as the database pool serves at once on SQLite. A burst of subscribes,
+// one per viewer of a shared session as a page of viewers opens, would
+// otherwise have every viewer's reader wait in the pool at the same time,
+// each with the deep stack and the query a lookup builds: hundreds of
+// megabytes at 10 000 viewers, which the runtime gives back to the system
+// only slowly. Waiting for a slot costs a parked goroutine's small stack;
+// the database serves the lookups as fast either way.
+func lookupSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // CloseLive ends every WebSocket (close code 1001) and SSE stream and
 // waits until their goroutines have returned. Call it on shutdown, after

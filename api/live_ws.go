@@ -325,7 +325,10 @@ func (cn *wsConn) handle(ctx context.Context, data []byte) {
 	case "ping":
 		cn.reply(playground.EventPong, "", map[string]string{"type": string(playground.EventPong)})
 	case "subscribe":
-		cn.subscribe(ctx, f)
+		if cn.lookupSlot(ctx) {
+			defer func() { <-cn.s.live.lookups }()
+			cn.subscribe(ctx, f)
+		}
 	case "unsubscribe":
 		if f.SessionID == "" {
 			cn.replyError("", playground.Invalid("sessionId", "sessionId is required."))
@@ -335,9 +338,23 @@ func (cn *wsConn) handle(ctx context.Context, data []byte) {
 		cn.reply(playground.EventUnsubscribed, f.SessionID, map[string]string{
 			"type": string(playground.EventUnsubscribed), "sessionId": f.SessionID})
 	case "cancel":
-		cn.cancel(ctx, f)
+		if cn.lookupSlot(ctx) {
+			defer func() { <-cn.s.live.lookups }()
+			cn.cancel(ctx, f)
+		}
 	default:
 		cn.replyError(f.SessionID, playground.Invalid("type", "Unknown frame type %q.", f.Type))
+	}
+}
+
+// lookupSlot waits for one of the server's slots for a frame that looks a
+// session up (see lookupSlots); false: the connection ended first.
+func (cn *wsConn) lookupSlot(ctx context.Context) bool {
+	select {
+	case cn.s.live.lookups <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
