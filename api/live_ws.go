@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +52,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, opened: s.now()}
 	cn.stopped, cn.now, cn.later, cn.resume = make(chan struct{}), cn.sendNow, cn.write, cn.read
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
-	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
 	// firing closes the socket, which fails the write. A context with a
 	// deadline per write cost a timer and allocations for every message to
@@ -82,9 +82,8 @@ type wsConn struct {
 	out     *wsraw.Conn // every write to the socket
 	queue   *hub.Queue
 	subs    map[string]wsSub // owned by the reader
-	ctx     context.Context  // ends with the connection (its database lookups)
-	endCtx  context.CancelFunc
-	release []func() // undoes serve's registrations, at teardown
+	lookup  lookupState      // the database work of the frame being handled
+	release []func()         // undoes serve's registrations, at teardown
 	opened  time.Time
 	resume  func() // read, once parked (see next)
 
@@ -149,10 +148,11 @@ func (cn *wsConn) serve() {
 // session up in the database) can grow a stack to tens of KiB, and a
 // parked goroutine keeps most of it: the GC only halves a stack, and only
 // while less than a quarter is in use. A fresh one starts at the size
-// goroutines typically need, and an idle viewer's reader waits for the
-// socket to become readable (WaitRead) before it goes into the library's
-// read, which needs a 4 KiB stack. Frames are still handled one at a
-// time, in order.
+// goroutines typically need. Between frames the connection is parked
+// (next), and a reader only starts once the client has sent something;
+// where it cannot be parked, the reader waits for the socket to become
+// readable (WaitRead) before it goes into the library's read, which needs
+// a 4 KiB stack. Frames are still handled one at a time, in order.
 func (cn *wsConn) read() {
 	ok := false
 	defer func() {
@@ -171,7 +171,7 @@ func (cn *wsConn) read() {
 	if err != nil {
 		return
 	}
-	cn.handle(cn.ctx, data)
+	cn.handle(data)
 	ok = true
 	cn.next()
 }
@@ -289,7 +289,7 @@ func (cn *wsConn) finish(e wsEnd) {
 		cn.close(e.code, e.reason)
 	}
 	cn.c.CloseNow()
-	cn.endCtx()
+	cn.lookup.end()
 	cn.done()
 }
 
@@ -315,7 +315,7 @@ func (cn *wsConn) replyError(sessionID string, err error) {
 	cn.queue.Push(playground.ReplyErrorFrame(sessionID, err))
 }
 
-func (cn *wsConn) handle(ctx context.Context, data []byte) {
+func (cn *wsConn) handle(data []byte) {
 	var f clientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
 		cn.replyError("", playground.Errorf(playground.EInvalid, "A frame must be one JSON object."))
@@ -325,8 +325,8 @@ func (cn *wsConn) handle(ctx context.Context, data []byte) {
 	case "ping":
 		cn.reply(playground.EventPong, "", map[string]string{"type": string(playground.EventPong)})
 	case "subscribe":
-		if cn.lookupSlot(ctx) {
-			defer func() { <-cn.s.live.lookups }()
+		if ctx, ok := cn.lookup.begin(cn.s.live.lookups); ok {
+			defer cn.lookup.done(cn.s.live.lookups)
 			cn.subscribe(ctx, f)
 		}
 	case "unsubscribe":
@@ -338,8 +338,8 @@ func (cn *wsConn) handle(ctx context.Context, data []byte) {
 		cn.reply(playground.EventUnsubscribed, f.SessionID, map[string]string{
 			"type": string(playground.EventUnsubscribed), "sessionId": f.SessionID})
 	case "cancel":
-		if cn.lookupSlot(ctx) {
-			defer func() { <-cn.s.live.lookups }()
+		if ctx, ok := cn.lookup.begin(cn.s.live.lookups); ok {
+			defer cn.lookup.done(cn.s.live.lookups)
 			cn.cancel(ctx, f)
 		}
 	default:
@@ -347,15 +347,62 @@ func (cn *wsConn) handle(ctx context.Context, data []byte) {
 	}
 }
 
-// lookupSlot waits for one of the server's slots for a frame that looks a
-// session up (see lookupSlots); false: the connection ended first.
-func (cn *wsConn) lookupSlot(ctx context.Context) bool {
-	select {
-	case cn.s.live.lookups <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
+// lookupState is the context of the frame being handled against the
+// database, which the connection's end cancels. It exists only while such
+// a frame is handled: a context kept for the connection's whole life cost
+// an idle viewer a few hundred bytes (the context, its channel and the
+// map of its children).
+type lookupState struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the frame being handled
+	ended  bool               // the connection has ended: no lookup starts
+}
+
+// begin waits for one of the server's slots (see lookupSlots) and returns
+// the frame's context; false: the connection ended first.
+func (l *lookupState) begin(slots chan struct{}) (context.Context, bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.mu.Lock()
+	if l.ended {
+		cancel()
+	} else {
+		l.cancel = cancel // end cancels it; done, after the lookup
 	}
+	l.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		if ctx.Err() == nil {
+			return ctx, true
+		}
+		<-slots
+	case <-ctx.Done():
+	}
+	l.clear()
+	return nil, false
+}
+
+// done gives the slot back, once the frame's lookup is over.
+func (l *lookupState) done(slots chan struct{}) {
+	<-slots
+	l.clear()
+}
+
+func (l *lookupState) clear() {
+	l.mu.Lock()
+	cancel := l.cancel
+	l.cancel = nil
+	l.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// end cancels the lookup under way, if any, and any to come.
+func (l *lookupState) end() {
+	l.mu.Lock()
+	l.ended = true
+	l.mu.Unlock()
+	l.clear()
 }
 
 func (cn *wsConn) unsubscribe(sessionID string) {
