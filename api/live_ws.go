@@ -152,18 +152,12 @@ func (cn *wsConn) serve() {
 // (next), and a reader only starts once the client has sent something;
 // where it cannot be parked, the reader waits for the socket to become
 // readable (WaitRead) before it goes into the library's read, which needs
-// a 4 KiB stack. Frames are still handled one at a time, in order.
+// a 4 KiB stack. A frame that looks a session up is handed, with what
+// follows it, to the server's lookup queue. Frames are still handled one
+// at a time, in order.
 func (cn *wsConn) read() {
 	ok := false
-	defer func() {
-		if ok {
-			return
-		}
-		if v := recover(); v != nil {
-			cn.s.log.Error("ws: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		}
-		cn.teardown()
-	}()
+	defer cn.readEnded(&ok)
 	// No context: a cancellable one costs a registration per read, and
 	// the writer ends a read by closing the socket.
 	cn.out.WaitRead()
@@ -171,7 +165,38 @@ func (cn *wsConn) read() {
 	if err != nil {
 		return
 	}
-	cn.handle(data)
+	handed := cn.handle(data)
+	ok = true
+	if !handed {
+		cn.next()
+	}
+}
+
+// readEnded, deferred, tears the connection down unless ok: the read
+// failed, or handling the frame panicked.
+func (cn *wsConn) readEnded(ok *bool) {
+	if *ok {
+		return
+	}
+	if v := recover(); v != nil {
+		cn.s.log.Error("ws: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	cn.teardown()
+}
+
+// lookupFrame handles a subscribe or cancel on the lookup queue, then
+// waits for the client's next frame.
+func (cn *wsConn) lookupFrame(f clientFrame) {
+	ok := false
+	defer cn.readEnded(&ok)
+	if ctx, live := cn.lookup.begin(); live {
+		if f.Type == "subscribe" {
+			cn.subscribe(ctx, f)
+		} else {
+			cn.cancel(ctx, f)
+		}
+		cn.lookup.clear()
+	}
 	ok = true
 	cn.next()
 }
@@ -315,36 +340,32 @@ func (cn *wsConn) replyError(sessionID string, err error) {
 	cn.queue.Push(playground.ReplyErrorFrame(sessionID, err))
 }
 
-func (cn *wsConn) handle(data []byte) {
+// handle handles one frame; true: it was handed to the lookup queue,
+// which goes on reading once it is handled.
+func (cn *wsConn) handle(data []byte) bool {
 	var f clientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
 		cn.replyError("", playground.Errorf(playground.EInvalid, "A frame must be one JSON object."))
-		return
+		return false
 	}
 	switch f.Type {
 	case "ping":
 		cn.reply(playground.EventPong, "", map[string]string{"type": string(playground.EventPong)})
-	case "subscribe":
-		if ctx, ok := cn.lookup.begin(cn.s.live.lookups); ok {
-			defer cn.lookup.done(cn.s.live.lookups)
-			cn.subscribe(ctx, f)
-		}
+	case "subscribe", "cancel":
+		cn.s.live.lookups.run(func() { cn.lookupFrame(f) })
+		return true
 	case "unsubscribe":
 		if f.SessionID == "" {
 			cn.replyError("", playground.Invalid("sessionId", "sessionId is required."))
-			return
+			return false
 		}
 		cn.unsubscribe(f.SessionID)
 		cn.reply(playground.EventUnsubscribed, f.SessionID, map[string]string{
 			"type": string(playground.EventUnsubscribed), "sessionId": f.SessionID})
-	case "cancel":
-		if ctx, ok := cn.lookup.begin(cn.s.live.lookups); ok {
-			defer cn.lookup.done(cn.s.live.lookups)
-			cn.cancel(ctx, f)
-		}
 	default:
 		cn.replyError(f.SessionID, playground.Invalid("type", "Unknown frame type %q.", f.Type))
 	}
+	return false
 }
 
 // lookupState is the context of the frame being handled against the
@@ -358,35 +379,19 @@ type lookupState struct {
 	ended  bool               // the connection has ended: no lookup starts
 }
 
-// begin waits for one of the server's slots (see lookupSlots) and returns
-// the frame's context; false: the connection ended first.
-func (l *lookupState) begin(slots chan struct{}) (context.Context, bool) {
-	ctx, cancel := context.WithCancel(context.Background())
+// begin returns the frame's context; false: the connection has ended.
+func (l *lookupState) begin() (context.Context, bool) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.ended {
-		cancel()
-	} else {
-		l.cancel = cancel // end cancels it; done, after the lookup
+		return nil, false
 	}
-	l.mu.Unlock()
-	select {
-	case slots <- struct{}{}:
-		if ctx.Err() == nil {
-			return ctx, true
-		}
-		<-slots
-	case <-ctx.Done():
-	}
-	l.clear()
-	return nil, false
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel // end cancels it; clear, after the lookup
+	return ctx, true
 }
 
-// done gives the slot back, once the frame's lookup is over.
-func (l *lookupState) done(slots chan struct{}) {
-	<-slots
-	l.clear()
-}
-
+// clear lets the frame's context go, once its lookup is over.
 func (l *lookupState) clear() {
 	l.mu.Lock()
 	cancel := l.cancel
