@@ -60,8 +60,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	cn.watchdog.Stop()
 	s.live.conns.Add(1)
 	// The handler returns and net/http lets go of the request, its headers
-	// and its goroutine's deep stack; the connection lives on in its own
-	// reader goroutine and, only while there is something to send, a writer.
+	// and its goroutine's deep stack; the connection lives on in a reader
+	// goroutine only while the client's frames are read and handled, and a
+	// writer only while there is something to send.
 	go cn.serve()
 }
 
@@ -81,7 +82,7 @@ type wsConn struct {
 	who     caller      // each subscribe and cancel is decided for it; its account's revocation or expiry ends the connection
 	out     *wsraw.Conn // every write to the socket
 	queue   *hub.Queue
-	subs    map[string]wsSub // owned by the reader
+	subs    map[string]wsSub // owned by the reader (or the frame it handed to the lookup queue)
 	lookup  lookupState      // the database work of the frame being handled
 	release []func()         // undoes serve's registrations, at teardown
 	opened  time.Time
