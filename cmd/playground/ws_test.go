@@ -133,7 +133,9 @@ func TestIdleViewersHoldNoReader(t *testing.T) {
 	}
 	for _, v := range viewers {
 		v.send(map[string]any{"type": "ping"})
-		for v.next(10*time.Second).Type != playground.EventPong { // the snapshot and what streams come first
+		ev := v.next(10 * time.Second)
+		for ev.Type != playground.EventPong { // the snapshot and what streams come first
+			ev = v.next(10 * time.Second)
 		}
 	}
 	up.open()
