@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -15,6 +16,55 @@ type liveState struct {
 	closing context.Context
 	close   context.CancelFunc
 	conns   sync.WaitGroup
+	lookups lookupQueue // the WebSocket frames that look a session up
+}
+
+// lookupQueue runs the WebSocket frames that look a session up (subscribe,
+// cancel), over all connections, at most max at a time (as many as the
+// database pool serves at once on SQLite) and in the order they came. A
+// frame waiting for its turn holds no goroutine. A burst of subscribes,
+// one per viewer of a shared session as a page of viewers opens, would
+// otherwise have every viewer's reader wait in the database pool at the
+// same time, each with the deep stack and the query a lookup builds:
+// hundreds of megabytes at 10 000 viewers, which the runtime gives back to
+// the system only slowly. The database serves the lookups as fast either
+// way.
+type lookupQueue struct {
+	mu      sync.Mutex
+	max     int
+	running int      // goroutines working through the queue
+	waiting []func() // in order
+}
+
+func newLookupQueue() lookupQueue { return lookupQueue{max: 4 * runtime.GOMAXPROCS(0)} }
+
+// run runs f on a goroutine of the queue's, now or once its turn comes.
+func (q *lookupQueue) run(f func()) {
+	q.mu.Lock()
+	if q.running < max(q.max, 1) {
+		q.running++
+		q.mu.Unlock()
+		go q.work(f)
+		return
+	}
+	q.waiting = append(q.waiting, f)
+	q.mu.Unlock()
+}
+
+// work runs f, then what waits, and returns when nothing does.
+func (q *lookupQueue) work(f func()) {
+	for f != nil {
+		f()
+		q.mu.Lock()
+		if len(q.waiting) == 0 {
+			q.running--
+			q.waiting, f = nil, nil // a burst's backlog is not kept
+		} else {
+			f = q.waiting[0]
+			q.waiting[0], q.waiting = nil, q.waiting[1:]
+		}
+		q.mu.Unlock()
+	}
 }
 
 // CloseLive ends every WebSocket (close code 1001) and SSE stream and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,9 +50,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(maxClientFrame)
 	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, opened: s.now()}
-	cn.stopped, cn.now, cn.later = make(chan struct{}), cn.sendNow, cn.write
+	cn.stopped, cn.now, cn.later, cn.resume = make(chan struct{}), cn.sendNow, cn.write, cn.read
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
-	cn.ctx, cn.endCtx = context.WithCancel(context.Background())
 	// One timer bounds every write: armed before it and stopped after it;
 	// firing closes the socket, which fails the write. A context with a
 	// deadline per write cost a timer and allocations for every message to
@@ -60,8 +60,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	cn.watchdog.Stop()
 	s.live.conns.Add(1)
 	// The handler returns and net/http lets go of the request, its headers
-	// and its goroutine's deep stack; the connection lives on in its own
-	// reader goroutine and, only while there is something to send, a writer.
+	// and its goroutine's deep stack; the connection lives on in a reader
+	// goroutine only while the client's frames are read and handled, and a
+	// writer only while there is something to send.
 	go cn.serve()
 }
 
@@ -69,8 +70,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // frames in order. Its writer exists only while frames wait: the producer
 // that pushes a frame to an idle viewer sends it on the spot if the
 // socket takes it without waiting, and otherwise a writer goroutine
-// starts, sends until the queue is empty and returns. An idle viewer
-// costs one parked goroutine. At most one writer is at work at a time
+// starts, sends until the queue is empty and returns. Its reader, too,
+// exists only while the client's frames are read and handled: between
+// them the connection is parked with the idle poller (wsraw.Conn.Park),
+// so an idle viewer costs no goroutine (one parked in a read where there
+// is no epoll). At most one writer is at work at a time
 // (the writing flag is its role), and only it ends the connection.
 type wsConn struct {
 	s       *Server
@@ -78,11 +82,11 @@ type wsConn struct {
 	who     caller      // each subscribe and cancel is decided for it; its account's revocation or expiry ends the connection
 	out     *wsraw.Conn // every write to the socket
 	queue   *hub.Queue
-	subs    map[string]wsSub // owned by the reader
-	ctx     context.Context  // ends with the connection (its database lookups)
-	endCtx  context.CancelFunc
-	release []func() // undoes serve's registrations, at teardown
+	subs    map[string]wsSub // owned by the reader (or the frame it handed to the lookup queue)
+	lookup  lookupState      // the database work of the frame being handled
+	release []func()         // undoes serve's registrations, at teardown
 	opened  time.Time
+	resume  func() // read, once parked (see next)
 
 	// Closing it when it watches nothing (live_ws_idle.go).
 	unwatched wsIdle
@@ -137,7 +141,7 @@ func (cn *wsConn) serve() {
 	})
 	cn.release = append(cn.release, func() { stopClosing() })
 	cn.startIdle()
-	cn.read()
+	cn.next()
 }
 
 // read waits for the client's next frame and handles it, then goes on
@@ -145,28 +149,65 @@ func (cn *wsConn) serve() {
 // session up in the database) can grow a stack to tens of KiB, and a
 // parked goroutine keeps most of it: the GC only halves a stack, and only
 // while less than a quarter is in use. A fresh one starts at the size
-// goroutines typically need, and an idle viewer's reader is parked in a
-// read that needs little. Frames are still handled one at a time, in order.
+// goroutines typically need. Between frames the connection is parked
+// (next), and a reader only starts once the client has sent something;
+// where it cannot be parked, the reader waits for the socket to become
+// readable (WaitRead) before it goes into the library's read, which needs
+// a 4 KiB stack. A frame that looks a session up is handed, with what
+// follows it, to the server's lookup queue. Frames are still handled one
+// at a time, in order.
 func (cn *wsConn) read() {
 	ok := false
-	defer func() {
-		if ok {
-			return
-		}
-		if v := recover(); v != nil {
-			cn.s.log.Error("ws: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		}
-		cn.teardown()
-	}()
+	defer cn.readEnded(&ok)
 	// No context: a cancellable one costs a registration per read, and
 	// the writer ends a read by closing the socket.
+	cn.out.WaitRead()
 	_, data, err := cn.c.Read(context.Background())
 	if err != nil {
 		return
 	}
-	cn.handle(cn.ctx, data)
+	handed := cn.handle(data)
 	ok = true
-	go cn.read()
+	if !handed {
+		cn.next()
+	}
+}
+
+// readEnded, deferred, tears the connection down unless ok: the read
+// failed, or handling the frame panicked.
+func (cn *wsConn) readEnded(ok *bool) {
+	if *ok {
+		return
+	}
+	if v := recover(); v != nil {
+		cn.s.log.Error("ws: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	cn.teardown()
+}
+
+// lookupFrame handles a subscribe or cancel on the lookup queue, then
+// waits for the client's next frame.
+func (cn *wsConn) lookupFrame(f clientFrame) {
+	ok := false
+	defer cn.readEnded(&ok)
+	if ctx, live := cn.lookup.begin(); live {
+		if f.Type == "subscribe" {
+			cn.subscribe(ctx, f)
+		} else {
+			cn.cancel(ctx, f)
+		}
+		cn.lookup.clear()
+	}
+	ok = true
+	cn.next()
+}
+
+// next waits for the client's next frame: parked with the idle poller,
+// where it can be (no goroutine), else in a fresh reader goroutine.
+func (cn *wsConn) next() {
+	if !cn.out.Park(cn.resume) {
+		go cn.read()
+	}
 }
 
 // teardown runs once, when the reader ends: the connection is closed (if
@@ -274,7 +315,7 @@ func (cn *wsConn) finish(e wsEnd) {
 		cn.close(e.code, e.reason)
 	}
 	cn.c.CloseNow()
-	cn.endCtx()
+	cn.lookup.end()
 	cn.done()
 }
 
@@ -300,30 +341,74 @@ func (cn *wsConn) replyError(sessionID string, err error) {
 	cn.queue.Push(playground.ReplyErrorFrame(sessionID, err))
 }
 
-func (cn *wsConn) handle(ctx context.Context, data []byte) {
+// handle handles one frame; true: it was handed to the lookup queue,
+// which goes on reading once it is handled.
+func (cn *wsConn) handle(data []byte) bool {
 	var f clientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
 		cn.replyError("", playground.Errorf(playground.EInvalid, "A frame must be one JSON object."))
-		return
+		return false
 	}
 	switch f.Type {
 	case "ping":
 		cn.reply(playground.EventPong, "", map[string]string{"type": string(playground.EventPong)})
-	case "subscribe":
-		cn.subscribe(ctx, f)
+	case "subscribe", "cancel":
+		cn.s.live.lookups.run(func() { cn.lookupFrame(f) })
+		return true
 	case "unsubscribe":
 		if f.SessionID == "" {
 			cn.replyError("", playground.Invalid("sessionId", "sessionId is required."))
-			return
+			return false
 		}
 		cn.unsubscribe(f.SessionID)
 		cn.reply(playground.EventUnsubscribed, f.SessionID, map[string]string{
 			"type": string(playground.EventUnsubscribed), "sessionId": f.SessionID})
-	case "cancel":
-		cn.cancel(ctx, f)
 	default:
 		cn.replyError(f.SessionID, playground.Invalid("type", "Unknown frame type %q.", f.Type))
 	}
+	return false
+}
+
+// lookupState is the context of the frame being handled against the
+// database, which the connection's end cancels. It exists only while such
+// a frame is handled: a context kept for the connection's whole life cost
+// an idle viewer a few hundred bytes (the context, its channel and the
+// map of its children).
+type lookupState struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the frame being handled
+	ended  bool               // the connection has ended: no lookup starts
+}
+
+// begin returns the frame's context; false: the connection has ended.
+func (l *lookupState) begin() (context.Context, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel // end cancels it; clear, after the lookup
+	return ctx, true
+}
+
+// clear lets the frame's context go, once its lookup is over.
+func (l *lookupState) clear() {
+	l.mu.Lock()
+	cancel := l.cancel
+	l.cancel = nil
+	l.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// end cancels the lookup under way, if any, and any to come.
+func (l *lookupState) end() {
+	l.mu.Lock()
+	l.ended = true
+	l.mu.Unlock()
+	l.clear()
 }
 
 func (cn *wsConn) unsubscribe(sessionID string) {

@@ -139,6 +139,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
 	s.live.closing, s.live.close = context.WithCancel(context.Background())
+	s.live.lookups = newLookupQueue()
 	s.metrics = newMetrics(opts.Registry)
 	s.auth = newAuthState(s)
 	s.handler = s.routes()

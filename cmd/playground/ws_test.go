@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,47 @@ func upgradeRequest(c net.Conn, token string) []byte {
 	return fmt.Appendf(nil, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
 		c.RemoteAddr(), base64.StdEncoding.EncodeToString(key[:]), token)
+}
+
+// TestIdleViewersHoldNoReader: viewers that subscribed and then send
+// nothing do not each keep a server goroutine waiting in a WebSocket read
+// (on Linux their sockets wait in one epoll set), and every one of them
+// is still served: a ping afterwards is answered on each.
+func TestIdleViewersHoldNoReader(t *testing.T) {
+	t.Parallel()
+	up := newFakeOpenAI(t, 5, time.Millisecond)
+	ts := startServer(t, "sqlite", up.env("openai/gpt-a"), nil)
+	owner := ts.client(t).register()
+	s := owner.createSession("hello", "openai/gpt-a")
+	const n = 40
+	viewers := make([]*wsViewer, n)
+	for i := range viewers {
+		v := ts.dialWS(t, owner.token, nil)
+		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+		if ev := v.next(10 * time.Second); ev.Type != playground.EventSubscribed {
+			t.Fatalf("viewer %d: first event %s, want subscribed", i, ev.Type)
+		}
+		viewers[i] = v
+	}
+	// Other tests of this package run beside this one, each with a few
+	// connections whose reader may be at work at this moment.
+	readers := -1
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		buf := make([]byte, 16<<20)
+		readers = strings.Count(string(buf[:runtime.Stack(buf, true)]), "playground/api.(*wsConn).read(")
+		if readers < n/2 {
+			break
+		}
+	}
+	if runtime.GOOS == "linux" && readers >= n/2 {
+		t.Errorf("%d server goroutines wait in a WebSocket read with %d idle viewers", readers, n)
+	}
+	for _, v := range viewers {
+		v.send(map[string]any{"type": "ping"})
+		ev := v.next(10 * time.Second)
+		for ev.Type != playground.EventPong { // the snapshot and what streams come first
+			ev = v.next(10 * time.Second)
+		}
+	}
+	up.open()
 }

@@ -29,3 +29,17 @@ func writeNoWait(raw syscall.RawConn, b []byte) (n int, err error) {
 	}
 	return n, werr
 }
+
+// readable reports whether the socket has bytes to read, or has reached
+// its end or failed, without taking anything: false makes the runtime
+// park the caller until the socket is readable, and ask again.
+func readable(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.EAGAIN
+	}
+}

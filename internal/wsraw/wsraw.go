@@ -17,7 +17,9 @@
 // buffer and a 4 KiB write buffer, which the library keeps for the
 // connection's whole life: 8 KiB per idle viewer, more than everything
 // else a viewer costs. Hijacker swaps them for small ones before the
-// library sees them.
+// library sees them. And an idle viewer's reader need not wait in a
+// goroutine of its own: Park hands the wait to one poller for all of
+// them (on Linux), and the reader runs again once the client sends.
 //
 // What this package relies on in coder/websocket (pinned by
 // TestLibraryContract, so that an upgrade that changes it fails loudly):
@@ -71,7 +73,22 @@ func (h *Hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		r = bufio.NewReaderSize(conn, 16)
 	}
 	h.Conn = NewConn(conn)
-	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(h.Conn, 256)), nil
+	if r != brw.Reader {
+		h.Conn.in = r // bytes read early sit in the library's own reader, where WaitRead cannot see them
+	}
+	return parkedCloser{conn, h.Conn}, bufio.NewReadWriter(r, bufio.NewWriterSize(h.Conn, 256)), nil
+}
+
+// parkedCloser is the socket as the library holds it: its Close (the
+// library's only way to close it) takes it off the idle poller first.
+type parkedCloser struct {
+	net.Conn
+	c *Conn
+}
+
+func (p parkedCloser) Close() error {
+	closing(p.c)
+	return p.Conn.Close()
 }
 
 // Conn is everything written to one WebSocket's socket: our text messages
@@ -89,6 +106,18 @@ type Conn struct {
 	closeSent bool
 	err       error
 	plain     bool // a bare byte stream: messages go out unframed
+
+	// The read side, for WaitRead: the library's reader, which it reads
+	// under its own lock; the close frame's write (readDone) is the last
+	// moment before the library may read it from a second goroutine.
+	in       *bufio.Reader
+	rmu      sync.Mutex
+	readDone bool
+
+	// Parked with the idle poller (park_linux.go), under its lock.
+	fd      int32
+	resume  func() // non-nil while parked
+	closing bool   // the socket is closing: no parking any more
 }
 
 // NewConn returns the write side of conn. Hijacker makes one; tests and
@@ -124,10 +153,49 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	if !c.plain && len(p) > 0 && p[0]&0x0f == opClose {
 		c.closeSent = true
+		c.rmu.Lock()
+		c.readDone = true // the library now waits for the client's close itself
+		c.rmu.Unlock()
 	}
 	n, err := c.conn.Write(p)
 	c.fail(err)
 	return n, err
+}
+
+// Park hands the wait for the client's next frame to the idle poller: it
+// reports true when resume will run, in a goroutine of its own, once the
+// client has sent something or the connection has ended, and the caller
+// may return; an idle viewer then costs no goroutine at all. False: the
+// caller must read (after WaitRead) itself, as it must where there is no
+// epoll, or when the library holds bytes it has not handed out yet.
+func (c *Conn) Park(resume func()) bool {
+	if c.in == nil || c.raw == nil {
+		return false
+	}
+	c.rmu.Lock()
+	ready := c.readDone || c.in.Buffered() > 0
+	c.rmu.Unlock()
+	return !ready && park(c, resume)
+}
+
+// WaitRead returns when the client has sent something the library has not
+// read yet, or the connection has ended, without reading it: the caller
+// then reads the next message, which takes a much deeper stack. A reader
+// goroutine that waits here for a client that sends nothing (an idle
+// viewer) keeps the few hundred bytes of stack a fresh goroutine needs,
+// not the 4 KiB of one parked inside the library's read. It returns at
+// once where it cannot wait so (no Hijacker, a platform without it, bytes
+// the client sent before the upgrade's answer).
+func (c *Conn) WaitRead() {
+	if c.in == nil || c.raw == nil {
+		return
+	}
+	c.rmu.Lock()
+	ready := c.readDone || c.in.Buffered() > 0
+	c.rmu.Unlock()
+	if !ready {
+		_ = c.raw.Read(readable) // an error is the read's to report
+	}
 }
 
 // WriteNow sends one text message without waiting for the socket. next is

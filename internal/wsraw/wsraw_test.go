@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -461,4 +462,155 @@ func TestLibraryContract(t *testing.T) {
 	}
 	c.send(t, true, opClose, f.payload)
 	<-closed
+}
+
+// accepted starts a server whose handler only upgrades: nothing reads
+// until the test does. It returns the library's Conn, ours and a client.
+func accepted(t *testing.T) (*websocket.Conn, *Conn, *client) {
+	t.Helper()
+	type up struct {
+		ws  *websocket.Conn
+		out *Conn
+	}
+	got := make(chan up, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj := &Hijacker{ResponseWriter: w}
+		ws, err := websocket.Accept(hj, r, nil)
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			return
+		}
+		got <- up{ws, hj.Conn}
+	}))
+	t.Cleanup(hs.Close)
+	conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	c := &client{Conn: conn, r: bufio.NewReader(conn)}
+	if resp, err := http.ReadResponse(c.r, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	u := <-got
+	t.Cleanup(func() { u.ws.CloseNow() })
+	return u.ws, u.out, c
+}
+
+// parkOut parks out and returns a channel that receives once resume runs.
+// Where parking is not available (it needs epoll), the test resumes at
+// once, as a server's reader would go on reading itself.
+func parkOut(t *testing.T, out *Conn) chan struct{} {
+	t.Helper()
+	resumed := make(chan struct{}, 1)
+	resume := func() { resumed <- struct{}{} }
+	if ok := out.Park(resume); ok != (runtime.GOOS == "linux") {
+		t.Fatalf("Park reported %v on %s", ok, runtime.GOOS)
+	} else if !ok {
+		go resume()
+	}
+	return resumed
+}
+
+func waitResumed(t *testing.T, resumed chan struct{}, why string) {
+	t.Helper()
+	select {
+	case <-resumed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not resumed after %s", why)
+	}
+}
+
+// TestParkedConnectionResumes: a parked connection holds no goroutine
+// while the client is silent, and resumes when it sends a frame (which
+// the library then reads whole), when the server closes the socket, and
+// when the client goes away.
+func TestParkedConnectionResumes(t *testing.T) {
+	ws, out, c := accepted(t)
+	before := runtime.NumGoroutine()
+	resumed := parkOut(t, out)
+	if runtime.GOOS == "linux" {
+		select {
+		case <-resumed:
+			t.Fatal("resumed while the client sent nothing")
+		case <-time.After(100 * time.Millisecond):
+		}
+		// The poller is the only goroutine added, whatever the number parked.
+		if n := runtime.NumGoroutine(); n > before+1 {
+			t.Errorf("%d goroutines with one connection parked, %d before", n, before)
+		}
+	}
+	c.send(t, true, opText, []byte("subscribe"))
+	waitResumed(t, resumed, "a frame")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, p, err := ws.Read(ctx); err != nil || string(p) != "subscribe" {
+		t.Fatalf("read after resume: %q %v", p, err)
+	}
+
+	// A ping while parked: resumed, the library answers it in the read.
+	resumed = parkOut(t, out)
+	c.send(t, true, 0x9, []byte("idle?"))
+	waitResumed(t, resumed, "a ping")
+	read := make(chan error, 1)
+	go func() { _, _, err := ws.Read(context.Background()); read <- err }()
+	if f := c.readFrame(t); f.op != 0xA || string(f.payload) != "idle?" {
+		t.Fatalf("answer to the ping: op %#x %q", f.op, f.payload)
+	}
+	// The client goes away while the server reads: the read ends.
+	c.Close()
+	if err := <-read; err == nil {
+		t.Fatal("read succeeded after the client left")
+	}
+}
+
+// TestParkedConnectionClosedByServer: closing the socket of a parked
+// connection resumes it, and its read then fails.
+func TestParkedConnectionClosedByServer(t *testing.T) {
+	ws, out, _ := accepted(t)
+	resumed := parkOut(t, out)
+	ws.CloseNow()
+	waitResumed(t, resumed, "the server closed the socket")
+	if _, _, err := ws.Read(context.Background()); err == nil {
+		t.Fatal("read succeeded on a closed connection")
+	}
+	if out.Park(func() { t.Error("resumed a closed connection") }) {
+		t.Error("a closed connection parked")
+	}
+}
+
+// TestParkedConnectionClientLeaves: a client that goes away resumes its
+// parked connection, whose read then fails.
+func TestParkedConnectionClientLeaves(t *testing.T) {
+	ws, out, c := accepted(t)
+	resumed := parkOut(t, out)
+	c.Close()
+	waitResumed(t, resumed, "the client left")
+	if _, _, err := ws.Read(context.Background()); err == nil {
+		t.Fatal("read succeeded after the client left")
+	}
+}
+
+// TestParkedCloseHandshake: the server's close handshake on a parked
+// connection completes when the client answers, and the connection
+// resumes to find it closed.
+func TestParkedCloseHandshake(t *testing.T) {
+	ws, out, c := accepted(t)
+	resumed := parkOut(t, out)
+	closed := make(chan error, 1)
+	go func() { closed <- ws.Close(websocket.StatusGoingAway, "bye") }()
+	f := c.readFrame(t)
+	if f.op != opClose || binary.BigEndian.Uint16(f.payload) != 1001 {
+		t.Fatalf("close frame: op %#x %q", f.op, f.payload)
+	}
+	c.send(t, true, opClose, f.payload[:2])
+	if err := <-closed; err != nil {
+		t.Errorf("close handshake: %v", err)
+	}
+	waitResumed(t, resumed, "the close handshake")
+	if _, _, err := ws.Read(context.Background()); err == nil {
+		t.Fatal("read succeeded after the close handshake")
+	}
 }
