@@ -27,7 +27,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// The demo models (providers/demo.go): fast ~1 s, steady ~3 s, slow ~4 s;
+// The demo models (providers/demo.go): fast ~1 s, steady ~3 s, slow ~4 s
+// at humanPace, a quarter of that at fastDemo (web_server_test.go);
 // demo/error fails on purpose with this message.
 var demoTrio = []string{"demo/fast", "demo/steady", "demo/slow"}
 
@@ -225,13 +226,21 @@ func TestPageServing(t *testing.T) {
 // TestBrowserComparison: register through the form, start a three-model
 // demo comparison, and see three complete columns whose texts are what the
 // server stored, with metrics, the quota refreshed and completions announced.
+// The estimate under the form, which comes a moment after the typing, takes
+// no more room than its empty line: nothing below it moves under the pointer.
 func TestBrowserComparison(t *testing.T) {
 	t.Parallel()
 	_, tab, _ := signedIn(t, "")
 	waitForPage(t, tab, 10*time.Second, "the quota", `/^\d+ of \d+ runs left/.test(document.querySelector('#quota').textContent)`)
 	before := quotaLeft(t, tab)
+	estimateBox := `document.querySelector('#estimate').getBoundingClientRect().height`
+	empty := eval[float64](t, tab, `document.querySelector('#estimate').textContent === '' ? `+estimateBox+` : -1`)
 
 	id := startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
+	waitForPage(t, tab, 10*time.Second, "the estimate", `document.querySelector('#estimate').textContent.startsWith('Uses ')`)
+	if shown := eval[float64](t, tab, estimateBox); empty <= 0 || shown != empty {
+		t.Errorf("the estimate line is %v px high empty, %v px once shown: the comparison below it moves", empty, shown)
+	}
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	s := fetchSession(t, tab, id, "")
 	if s.Status != "complete" {
@@ -266,7 +275,7 @@ func TestBrowserComparison(t *testing.T) {
 func TestBrowserShareViewer(t *testing.T) {
 	// Not parallel: it times a viewer joining against demo models that
 	// run on the wall clock, so it runs while no other browser test does.
-	srv := startTestServer(t)
+	srv := startTestServer(t, humanPace)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
 	id := startComparison(t, owner, "Why is the sky blue?", demoTrio, false)
@@ -310,7 +319,7 @@ func TestBrowserShareViewer(t *testing.T) {
 // the full texts, no word lost or doubled.
 func TestBrowserReconnect(t *testing.T) {
 	t.Parallel()
-	srv, tab, _ := signedIn(t, "")
+	srv, tab, _ := signedIn(t, "", humanPace) // the cut comes while demo/slow streams
 	id := startComparison(t, tab, "Tell me about resumable streams", demoTrio, false)
 
 	waitForPage(t, tab, 10*time.Second, "text in the slow column",

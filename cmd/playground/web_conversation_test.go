@@ -293,7 +293,7 @@ const wsSpy = `(() => {
 func TestBrowserViewerFollowsNext(t *testing.T) {
 	// Not parallel: it times a viewer joining against demo models that
 	// run on the wall clock, so it runs while no other browser test does.
-	srv := startTestServer(t)
+	srv := startTestServer(t, humanPace)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
 	// demo/slow answers this prompt in about 5.6 s and demo/fast in 1 s (the

@@ -638,7 +638,7 @@ func TestScreenshotPhone(t *testing.T) {
 // reasoning the server stored.
 func TestBrowserThinkingLive(t *testing.T) {
 	t.Parallel()
-	_, tab, _ := signedIn(t, "")
+	_, tab, _ := signedIn(t, "", humanPace) // the thinking is seen before the answer begins
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/slow"]`
 	do(t, tab, 10*time.Second,
