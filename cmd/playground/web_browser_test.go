@@ -271,21 +271,25 @@ func TestBrowserComparison(t *testing.T) {
 
 // TestBrowserShareViewer: a second person, in another browser context and
 // without an account, opens the share link mid-stream and ends with the
-// same three texts; both see how many are watching.
+// same three texts; both see how many are watching. One of the three
+// models is held open until the viewer has come, so the comparison still
+// runs then, however long a busy machine takes to get there.
 func TestBrowserShareViewer(t *testing.T) {
-	// Not parallel: it times a viewer joining against demo models that
-	// run on the wall clock, so it runs while no other browser test does.
-	srv := startTestServer(t, humanPace)
+	t.Parallel()
+	up := newScriptedUpstream(t, 20*time.Millisecond, map[string][]string{"open": chunked("An answer that goes on until the viewer has come", 6)})
+	release := up.holdOpen(t, "open")
+	models := []string{"demo/fast", "demo/steady", "openai/open"}
+	srv := startTestServer(t, append(up.env("open"), "MODELS="+strings.Join(models, ","))...)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
-	id := startComparison(t, owner, "Why is the sky blue?", demoTrio, false)
+	id := startComparison(t, owner, "Why is the sky blue?", models, false)
 
 	waitForPage(t, owner, 10*time.Second, "text to stream", `[...document.querySelectorAll('#columns .text')].some(e => e.textContent.length > 0)`)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
-	if eval[string](t, owner, `document.querySelector('#session').dataset.status`) != "running" {
-		t.Fatalf("the comparison ended before the viewer came: the demo models are too fast for this test")
+	if st := eval[string](t, owner, `document.querySelector('#session').dataset.status`); st != "running" {
+		t.Fatalf("the comparison is %s before the viewer came, with a model held open", st)
 	}
 
 	viewer := newIsolatedTab(t, owner, "viewer")
@@ -297,6 +301,10 @@ func TestBrowserShareViewer(t *testing.T) {
 	// Both are watching: the owner's page and the viewer's.
 	waitForPage(t, owner, 10*time.Second, "the owner to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
 	waitForPage(t, viewer, 10*time.Second, "the viewer to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
+	if st := eval[string](t, viewer, `document.querySelector('#session').dataset.status`); st != "running" {
+		t.Errorf("the viewer's page shows the comparison %s, want running: it came mid-stream", st)
+	}
+	release()
 
 	ownerCols := waitEnded(t, owner, 3, 60*time.Second)
 	viewerCols := waitEnded(t, viewer, 3, 60*time.Second)
@@ -316,25 +324,31 @@ func TestBrowserShareViewer(t *testing.T) {
 
 // TestBrowserReconnect: the page's WebSocket is cut mid-stream; the page
 // shows "reconnecting", resumes from the last seq it rendered, and ends with
-// the full texts, no word lost or doubled.
+// the full texts, no word lost or doubled. One model streams on until the
+// page has reconnected, so words come during the cut and after it.
 func TestBrowserReconnect(t *testing.T) {
 	t.Parallel()
-	srv, tab, _ := signedIn(t, "", humanPace) // the cut comes while demo/slow streams
-	id := startComparison(t, tab, "Tell me about resumable streams", demoTrio, false)
+	up := newScriptedUpstream(t, 20*time.Millisecond, map[string][]string{"open": chunked("A stream that outlasts the cut", 6)})
+	release := up.holdOpen(t, "open")
+	models := []string{"demo/fast", "demo/steady", "openai/open"}
+	srv, tab, _ := signedIn(t, "", append(up.env("open"), "MODELS="+strings.Join(models, ","))...)
+	id := startComparison(t, tab, "Tell me about resumable streams", models, false)
 
-	waitForPage(t, tab, 10*time.Second, "text in the slow column",
-		`document.querySelector('[data-model="demo/slow"] .text').textContent.length > 0`)
+	waitForPage(t, tab, 10*time.Second, "text in the open column",
+		`document.querySelector('[data-model="openai/open"] .text').textContent.length > 0`)
 	// Record the indicator's states from now on.
 	eval[bool](t, tab, `(() => { const c = document.querySelector('#conn'); window.connStates = [];
 		new MutationObserver(() => window.connStates.push(c.textContent)).observe(c, {childList: true, characterData: true, subtree: true});
 		return true; })()`)
-	if eval[string](t, tab, `document.querySelector('#session').dataset.status`) != "running" {
-		t.Fatalf("the comparison ended before the cut: the demo models are too fast for this test")
-	}
 	if n := srv.CutWebSockets(); n == 0 {
 		t.Fatalf("no WebSocket to cut: the page is not using /ws")
 	}
 	waitForPage(t, tab, 20*time.Second, "a reconnect", `Number(document.querySelector('#conn').dataset.reconnects) >= 1`)
+	// Words after the reconnect, then the end.
+	grown := eval[int](t, tab, `document.querySelector('[data-model="openai/open"] .text').textContent.length`)
+	waitForPage(t, tab, 10*time.Second, "words after the reconnect",
+		fmt.Sprintf(`document.querySelector('[data-model="openai/open"] .text').textContent.length > %d`, grown))
+	release()
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	s := fetchSession(t, tab, id, "")
 	sameAsServer(t, "page", cols, s)

@@ -91,9 +91,11 @@ const serverReadyTimeout = 30 * time.Second
 
 // The demo models' pace (DEMO_SPEED) in the browser tests. Most wait for
 // the answers to end and time nothing, so their server streams at
-// fastDemo; a test that times the page against the models (a viewer
-// joining a comparison that still runs, a cut mid-stream, thinking shown
-// before the answer) passes humanPace, the pace `make run` has.
+// fastDemo; a test that must see a demo model's stream at some step
+// (thinking shown before the answer) passes humanPace, the pace `make run`
+// has. A test that needs a comparison still running when a viewer comes or
+// a connection is cut holds a model open instead (scriptedUpstream.holdOpen),
+// which no busy machine can outrun.
 const (
 	fastDemo  = "DEMO_SPEED=4"
 	humanPace = "DEMO_SPEED=1"
