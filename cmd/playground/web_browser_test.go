@@ -4,8 +4,8 @@ package main
 // chromedp against the real server with the demo provider. See
 // web_server_test.go for how the server starts and web_chrome_test.go for
 // the browser helpers. Each test has a server and a browser context of its
-// own, so they run in parallel: most of their time is the demo models'
-// human pace.
+// own, so they run in parallel: most of their time is waiting on the demo
+// models, which their servers run four times as fast as `make run` does.
 
 import (
 	"context"
