@@ -31,16 +31,18 @@ check:
 ## vet compiles the dependencies as `make static` does (no cgo, -trimpath), so the release test's
 ## `make static` finds them compiled: a first run compiles everything twice (that and the race
 ## build), not three times. Most tests wait on streams, leases and timeouts rather than the CPU,
-## so TESTPARALLEL of them run at once within a package. The packages run one after another
-## (-p 1), after every test binary is compiled at full width: cmd/playground's browser and
-## multi-instance tests time demo models against the wall clock, and with another package's tests
-## beside them on two cores the ones that time a viewer joining a running comparison failed.
+## so TESTPARALLEL of them run at once within a package, and TESTPACKAGES packages at once, after
+## every test binary is compiled at full width: cmd/playground, the longest, beside the others.
+## The browser tests that need a comparison still running when a viewer comes (which failed beside
+## another package when they raced the demo models' pace) hold a model open until then;
+## TESTPACKAGES=1 runs the packages one after another.
 TESTPARALLEL ?= 4
+TESTPACKAGES ?= 2
 test: tools
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
-	$(GO) test -race -count=1 -p 1 -parallel $(TESTPARALLEL) -timeout 15m ./...
+	$(GO) test -race -count=1 -p $(TESTPACKAGES) -parallel $(TESTPARALLEL) -timeout 15m ./...
 
 ## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), nginx
 ## (the load-balancer test and make loadtest, which run it with a configuration of their own), each

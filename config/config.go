@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ type Config struct {
 	Models []string
 	// Catalog adds to or overrides the built-in catalogue (config file only).
 	Catalog []CatalogEntry
+	// DemoSpeed scales the demo models' pace (DEMO_SPEED): 1 is their human
+	// pace, 4 streams four times as fast.
+	DemoSpeed float64
 
 	FirstByteTimeout time.Duration
 	IdleTimeout      time.Duration
@@ -117,7 +121,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		"RATE_LIMIT_REGISTER_PER_HOUR": 100,
 		"MAX_CONNECTIONS":              10000, "MAX_CONNECTIONS_PER_ADDRESS": 256,
 		"HTTP_READ_HEADER_TIMEOUT": "10s", "HTTP_BODY_TIMEOUT": "10s", "HTTP_IDLE_TIMEOUT": "60s",
-		"WS_SUBSCRIBE_TIMEOUT": "10s", "REDIS_MODE": RedisSingle,
+		"WS_SUBSCRIBE_TIMEOUT": "10s", "REDIS_MODE": RedisSingle, "DEMO_SPEED": "1",
 	}
 	for k, d := range defaults {
 		v.SetDefault(k, d)
@@ -137,7 +141,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		"PROVIDER_TOTAL_TIMEOUT", "PROVIDER_BREAKER_FAILURES", "PROVIDER_BREAKER_COOLDOWN",
 		"QUOTA_FREE_PER_DAY", "QUOTA_PRO_PER_DAY", "TRUSTED_PROXIES",
 		"RATE_LIMIT_REGISTER_PER_HOUR", "FRONTEND_URL", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_ADDRESS",
-		"HTTP_READ_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "WS_SUBSCRIBE_TIMEOUT"}
+		"HTTP_READ_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "WS_SUBSCRIBE_TIMEOUT", "DEMO_SPEED"}
 	for _, k := range keys {
 		if val := getenv(k); val != "" {
 			v.Set(k, val)
@@ -196,6 +200,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if *d.dst, err = time.ParseDuration(str(d.key)); err != nil || *d.dst <= 0 {
 			return nil, fmt.Errorf("config: %s must be a positive Go duration such as 30s, got %q", d.key, str(d.key))
 		}
+	}
+	if c.DemoSpeed, err = strconv.ParseFloat(str("DEMO_SPEED"), 64); err != nil || !(c.DemoSpeed >= 0.01 && c.DemoSpeed <= 1000) {
+		return nil, fmt.Errorf("config: DEMO_SPEED must be a number from 0.01 to 1000 (1: the demo models' own pace), got %q", str("DEMO_SPEED"))
 	}
 	if c.Env != "development" && c.Env != "production" {
 		return nil, fmt.Errorf("config: ENV must be development or production, got %q", c.Env)

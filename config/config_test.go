@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 	if c.Port != 8080 || c.Env != "development" || c.JWTTTL != 24*time.Hour || c.FirstByteTimeout != 30*time.Second ||
 		c.IdleTimeout != 20*time.Second || c.TotalTimeout != 5*time.Minute || c.BreakerFailures != 5 ||
 		c.BreakerCooldown != 30*time.Second || c.Plans.FreePerDay != 50 || c.Plans.ProPerDay != 1000 ||
-		c.RegisterPerHour != 100 || c.OpenAIBaseURL != "https://api.openai.com/v1" || c.Models != nil {
+		c.RegisterPerHour != 100 || c.OpenAIBaseURL != "https://api.openai.com/v1" || c.Models != nil || c.DemoSpeed != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.MaxConns != 10000 || c.MaxConnsPerAddress != 256 || c.ReadHeaderTimeout != 10*time.Second ||
@@ -64,6 +64,10 @@ func TestRefusals(t *testing.T) {
 		{map[string]string{"QUOTA_FREE_PER_DAY": "-1"}, "QUOTA_FREE_PER_DAY"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
 		{map[string]string{"FRONTEND_URL": "app.example.com"}, "FRONTEND_URL"},
+		{map[string]string{"DEMO_SPEED": "0"}, "DEMO_SPEED"},
+		{map[string]string{"DEMO_SPEED": "fast"}, "DEMO_SPEED"},
+		{map[string]string{"DEMO_SPEED": "NaN"}, "DEMO_SPEED"},
+		{map[string]string{"DEMO_SPEED": "2x"}, "DEMO_SPEED"},
 	} {
 		if _, err := Load(env(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want an error naming %q", tc.env, err, tc.want)
@@ -75,6 +79,7 @@ func TestValuesAreParsed(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"MODELS": " openai/gpt-4o-mini , demo/fast,", "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
 		"FRONTEND_URL": "HTTPS://App.Example.com:443/path", "ENV": "production", "JWT_SECRET": strings.Repeat("k", 32),
+		"DEMO_SPEED": "2.5",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +92,9 @@ func TestValuesAreParsed(t *testing.T) {
 	}
 	if c.FrontendURL != "https://app.example.com" || !c.Production() {
 		t.Errorf("frontend %q production %v", c.FrontendURL, c.Production())
+	}
+	if c.DemoSpeed != 2.5 {
+		t.Errorf("demo speed %v, want 2.5", c.DemoSpeed)
 	}
 }
 

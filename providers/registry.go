@@ -29,7 +29,7 @@ type RegistryOptions struct {
 	// Cooling reports whether a provider's breaker is open (nil: never).
 	// The breaker lives with the model actors; the registry only asks.
 	Cooling func(provider string) bool
-	// Demo tunes the demo provider's pace.
+	// Demo tunes the demo provider's pace (a zero Speed: cfg.DemoSpeed).
 	Demo DemoOptions
 	// LocalRefresh is how often local models are rediscovered
 	// (0: DefaultLocalRefresh).
@@ -100,7 +100,11 @@ func NewRegistry(cfg *config.Config, opts RegistryOptions) (*Registry, error) {
 		r.local = NewLocal(cfg.OllamaBaseURL, hc)
 		r.providers[playground.ProviderLocal] = r.local
 	}
-	r.providers[playground.ProviderDemo] = NewDemo(opts.Demo)
+	demo := opts.Demo
+	if demo.Speed == 0 {
+		demo.Speed = cfg.DemoSpeed
+	}
+	r.providers[playground.ProviderDemo] = NewDemo(demo)
 
 	catalog := mergeCatalog(BuiltinCatalog(), cfg.Catalog)
 	if r.restricted {

@@ -92,6 +92,33 @@ func TestRegistryNoKeys(t *testing.T) {
 	}
 }
 
+// TestRegistryDemoSpeed: DEMO_SPEED sets the demo models' pace. A lower
+// bound, so a busy machine cannot make it pass: demo/fast's first chunk
+// comes 60 ms after the start at its own pace, 600 ms at a tenth of it.
+func TestRegistryDemoSpeed(t *testing.T) {
+	r, err := providers.NewRegistry(&config.Config{DemoSpeed: 0.1}, providers.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	_, p, err := r.Lookup("demo/fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s, err := p.Stream(t.Context(), playground.ProviderRequest{Model: "fast", Prompt: "Pace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Fatalf("the first chunk came after %v, want about 600 ms at DEMO_SPEED=0.1", waited)
+	}
+}
+
 func TestRegistryKeysAndCooling(t *testing.T) {
 	var cooling sync.Map
 	cfg := &config.Config{

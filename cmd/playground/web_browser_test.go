@@ -4,8 +4,8 @@ package main
 // chromedp against the real server with the demo provider. See
 // web_server_test.go for how the server starts and web_chrome_test.go for
 // the browser helpers. Each test has a server and a browser context of its
-// own, so they run in parallel: most of their time is the demo models'
-// human pace.
+// own, so they run in parallel: most of their time is waiting on the demo
+// models, which their servers run four times as fast as `make run` does.
 
 import (
 	"context"
@@ -27,7 +27,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// The demo models (providers/demo.go): fast ~1 s, steady ~3 s, slow ~4 s;
+// The demo models (providers/demo.go): fast ~1 s, steady ~3 s, slow ~4 s
+// at humanPace, a quarter of that at fastDemo (web_server_test.go);
 // demo/error fails on purpose with this message.
 var demoTrio = []string{"demo/fast", "demo/steady", "demo/slow"}
 
@@ -225,13 +226,21 @@ func TestPageServing(t *testing.T) {
 // TestBrowserComparison: register through the form, start a three-model
 // demo comparison, and see three complete columns whose texts are what the
 // server stored, with metrics, the quota refreshed and completions announced.
+// The estimate under the form, which comes a moment after the typing, takes
+// no more room than its empty line: nothing below it moves under the pointer.
 func TestBrowserComparison(t *testing.T) {
 	t.Parallel()
 	_, tab, _ := signedIn(t, "")
 	waitForPage(t, tab, 10*time.Second, "the quota", `/^\d+ of \d+ runs left/.test(document.querySelector('#quota').textContent)`)
 	before := quotaLeft(t, tab)
+	estimateBox := `document.querySelector('#estimate').getBoundingClientRect().height`
+	empty := eval[float64](t, tab, `document.querySelector('#estimate').textContent === '' ? `+estimateBox+` : -1`)
 
 	id := startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
+	waitForPage(t, tab, 10*time.Second, "the estimate", `document.querySelector('#estimate').textContent.startsWith('Uses ')`)
+	if shown := eval[float64](t, tab, estimateBox); empty <= 0 || shown != empty {
+		t.Errorf("the estimate line is %v px high empty, %v px once shown: the comparison below it moves", empty, shown)
+	}
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	s := fetchSession(t, tab, id, "")
 	if s.Status != "complete" {
@@ -262,21 +271,25 @@ func TestBrowserComparison(t *testing.T) {
 
 // TestBrowserShareViewer: a second person, in another browser context and
 // without an account, opens the share link mid-stream and ends with the
-// same three texts; both see how many are watching.
+// same three texts; both see how many are watching. One of the three
+// models is held open until the viewer has come, so the comparison still
+// runs then, however long a busy machine takes to get there.
 func TestBrowserShareViewer(t *testing.T) {
-	// Not parallel: it times a viewer joining against demo models that
-	// run on the wall clock, so it runs while no other browser test does.
-	srv := startTestServer(t)
+	t.Parallel()
+	up := newScriptedUpstream(t, 20*time.Millisecond, map[string][]string{"open": chunked("An answer that goes on until the viewer has come", 6)})
+	release := up.holdOpen(t, "open")
+	models := []string{"demo/fast", "demo/steady", "openai/open"}
+	srv := startTestServer(t, append(up.env("open"), "MODELS="+strings.Join(models, ","))...)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
-	id := startComparison(t, owner, "Why is the sky blue?", demoTrio, false)
+	id := startComparison(t, owner, "Why is the sky blue?", models, false)
 
 	waitForPage(t, owner, 10*time.Second, "text to stream", `[...document.querySelectorAll('#columns .text')].some(e => e.textContent.length > 0)`)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
-	if eval[string](t, owner, `document.querySelector('#session').dataset.status`) != "running" {
-		t.Fatalf("the comparison ended before the viewer came: the demo models are too fast for this test")
+	if st := eval[string](t, owner, `document.querySelector('#session').dataset.status`); st != "running" {
+		t.Fatalf("the comparison is %s before the viewer came, with a model held open", st)
 	}
 
 	viewer := newIsolatedTab(t, owner, "viewer")
@@ -288,6 +301,10 @@ func TestBrowserShareViewer(t *testing.T) {
 	// Both are watching: the owner's page and the viewer's.
 	waitForPage(t, owner, 10*time.Second, "the owner to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
 	waitForPage(t, viewer, 10*time.Second, "the viewer to see 2 watching", `document.querySelector('#presence').textContent === '2 watching'`)
+	if st := eval[string](t, viewer, `document.querySelector('#session').dataset.status`); st != "running" {
+		t.Errorf("the viewer's page shows the comparison %s, want running: it came mid-stream", st)
+	}
+	release()
 
 	ownerCols := waitEnded(t, owner, 3, 60*time.Second)
 	viewerCols := waitEnded(t, viewer, 3, 60*time.Second)
@@ -307,25 +324,31 @@ func TestBrowserShareViewer(t *testing.T) {
 
 // TestBrowserReconnect: the page's WebSocket is cut mid-stream; the page
 // shows "reconnecting", resumes from the last seq it rendered, and ends with
-// the full texts, no word lost or doubled.
+// the full texts, no word lost or doubled. One model streams on until the
+// page has reconnected, so words come during the cut and after it.
 func TestBrowserReconnect(t *testing.T) {
 	t.Parallel()
-	srv, tab, _ := signedIn(t, "")
-	id := startComparison(t, tab, "Tell me about resumable streams", demoTrio, false)
+	up := newScriptedUpstream(t, 20*time.Millisecond, map[string][]string{"open": chunked("A stream that outlasts the cut", 6)})
+	release := up.holdOpen(t, "open")
+	models := []string{"demo/fast", "demo/steady", "openai/open"}
+	srv, tab, _ := signedIn(t, "", append(up.env("open"), "MODELS="+strings.Join(models, ","))...)
+	id := startComparison(t, tab, "Tell me about resumable streams", models, false)
 
-	waitForPage(t, tab, 10*time.Second, "text in the slow column",
-		`document.querySelector('[data-model="demo/slow"] .text').textContent.length > 0`)
+	waitForPage(t, tab, 10*time.Second, "text in the open column",
+		`document.querySelector('[data-model="openai/open"] .text').textContent.length > 0`)
 	// Record the indicator's states from now on.
 	eval[bool](t, tab, `(() => { const c = document.querySelector('#conn'); window.connStates = [];
 		new MutationObserver(() => window.connStates.push(c.textContent)).observe(c, {childList: true, characterData: true, subtree: true});
 		return true; })()`)
-	if eval[string](t, tab, `document.querySelector('#session').dataset.status`) != "running" {
-		t.Fatalf("the comparison ended before the cut: the demo models are too fast for this test")
-	}
 	if n := srv.CutWebSockets(); n == 0 {
 		t.Fatalf("no WebSocket to cut: the page is not using /ws")
 	}
 	waitForPage(t, tab, 20*time.Second, "a reconnect", `Number(document.querySelector('#conn').dataset.reconnects) >= 1`)
+	// Words after the reconnect, then the end.
+	grown := eval[int](t, tab, `document.querySelector('[data-model="openai/open"] .text').textContent.length`)
+	waitForPage(t, tab, 10*time.Second, "words after the reconnect",
+		fmt.Sprintf(`document.querySelector('[data-model="openai/open"] .text').textContent.length > %d`, grown))
+	release()
 	cols := waitEnded(t, tab, 3, 60*time.Second)
 	s := fetchSession(t, tab, id, "")
 	sameAsServer(t, "page", cols, s)

@@ -291,15 +291,16 @@ const wsSpy = `(() => {
 // the thread as the server has it. The event is handed to the page's socket
 // by the test, so this holds whether or not the server sends it yet.
 func TestBrowserViewerFollowsNext(t *testing.T) {
-	// Not parallel: it times a viewer joining against demo models that
-	// run on the wall clock, so it runs while no other browser test does.
-	srv := startTestServer(t)
+	t.Parallel()
+	// The second model streams until the viewer has moved on, so the
+	// follow-up and the next event come while the first turn still runs,
+	// however long a busy machine takes to get there.
+	up := newScriptedUpstream(t, 20*time.Millisecond, map[string][]string{"open": chunked("A colour that takes its time", 6)})
+	release := up.holdOpen(t, "open")
+	srv := startTestServer(t, append(up.env("open"), "MODELS=demo/fast,openai/open")...)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
-	// demo/slow answers this prompt in about 5.6 s and demo/fast in 1 s (the
-	// demo text is chosen by the prompt): the follow-up and the next event
-	// fit between the two endings even on a busy machine.
-	root := startComparison(t, owner, "Name a colour you like", []string{"demo/fast", "demo/slow"}, false)
+	root := startComparison(t, owner, "Name a colour you like", []string{"demo/fast", "openai/open"}, false)
 	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
@@ -314,7 +315,7 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	waitForPage(t, viewer, 10*time.Second, "the viewer's subscribe with follow", fmt.Sprintf(`window.__sent.map(m => JSON.parse(m)).some(m =>
 		m.type === 'subscribe' && m.sessionId === %s && m.follow === true && m.shareToken === %s)`, jsString(root), jsString(token)))
 
-	// demo/fast ends long before demo/slow: carry it on while demo/slow runs.
+	// demo/fast ends while the other model streams: carry it on meanwhile.
 	waitForPage(t, owner, 10*time.Second, "demo/fast to offer carrying on", `!document.querySelector('#columns [data-model="demo/fast"] .carry-on').hidden`)
 	do(t, owner, 10*time.Second,
 		chromedp.Click(chromedp.CSS(`#columns [data-model="demo/fast"] .carry-on`)),
@@ -325,7 +326,7 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 
 	next, _ := json.Marshal(map[string]any{"type": "next", "sessionId": root, "next": map[string]string{"sessionId": child, "kind": "followup"}})
 	eval[bool](t, viewer, fmt.Sprintf(`(window.__sockets.at(-1).onmessage({data: %s}), true)`, jsString(string(next))))
-	waitForPage(t, viewer, 3*time.Second, "the viewer on the new turn", fmt.Sprintf(`(() => {
+	waitForPage(t, viewer, 10*time.Second, "the viewer on the new turn", fmt.Sprintf(`(() => {
 		const on = document.querySelector('#session').dataset.sessionId === %s;
 		if (on && window.__before === undefined) window.__before = document.querySelector('#thread-before .turn').dataset.status;
 		return on;
@@ -336,6 +337,7 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	if !eval[bool](t, viewer, fmt.Sprintf(`window.__sent.map(m => JSON.parse(m)).some(m => m.type === 'subscribe' && m.sessionId === %s && m.follow === true)`, jsString(child))) {
 		t.Errorf("the viewer does not follow the new turn")
 	}
+	release()
 
 	// Both turns end; the turn before is read again, whole.
 	waitForPage(t, viewer, 30*time.Second, "both turns to end on the viewer's page", `document.querySelector('#session').dataset.status === 'complete' &&

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,11 +31,34 @@ import (
 // scriptedUpstream is an OpenAI-compatible upstream (Chat Completions,
 // streamed) whose models each say a fixed text, in fixed chunks, a fixed
 // delay apart. The server is pointed at it with OPENAI_BASE_URL, and lists
-// its models as openai/<name> through MODELS.
+// its models as openai/<name> through MODELS. A model held open (holdOpen)
+// goes on after its text until the test lets it end.
 type scriptedUpstream struct {
 	srv     *httptest.Server
 	answers map[string][]string // model name -> chunks
 	delay   time.Duration
+
+	mu   sync.Mutex
+	open map[string]chan struct{} // model name -> closed when it may end
+}
+
+// holdOpen keeps every answer of model streaming, a word every 50 ms after
+// its text, until release is called (the test's cleanup calls it too). A
+// test that needs a comparison still running at some step, however long a
+// busy machine takes to get there, holds one of its models open until then.
+func (u *scriptedUpstream) holdOpen(t *testing.T, model string) (release func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	u.mu.Lock()
+	if u.open == nil {
+		u.open = map[string]chan struct{}{}
+	}
+	u.open[model] = ch
+	u.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return release
 }
 
 func newScriptedUpstream(t *testing.T, delay time.Duration, answers map[string][]string) *scriptedUpstream {
@@ -106,6 +130,22 @@ func (u *scriptedUpstream) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if !send(chunk(map[string]any{"content": c}, nil)) {
+			return
+		}
+	}
+	u.mu.Lock()
+	open := u.open[req.Model]
+	u.mu.Unlock()
+	for open != nil {
+		select {
+		case <-open:
+			open = nil
+			continue
+		case <-r.Context().Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if !send(chunk(map[string]any{"content": " more"}, nil)) {
 			return
 		}
 	}
@@ -206,6 +246,8 @@ var hostileAnswers = map[string]string{
 // huge table, from models: nothing runs, no link leaves for a dangerous
 // scheme, and the page still answers a click.
 func TestBrowserHostileAnswers(t *testing.T) {
+	// Not parallel: it times the page's answer to a click after rendering
+	// the huge answers, which other tests' pages would slow down.
 	models := []string{"html", "links", "math", "fence", "nested", "table"}
 	answers := map[string][]string{}
 	for m, text := range hostileAnswers {
@@ -289,6 +331,8 @@ func TestBrowserHostileAnswers(t *testing.T) {
 // 50 ms per frame by the end of 20 KB, dozens of long tasks a try) fails
 // every try.
 func TestBrowserStreamingLongTasks(t *testing.T) {
+	// Not parallel: it counts the page's long tasks, which other tests'
+	// pages on the same CPU would lengthen.
 	var b strings.Builder
 	for i := 0; b.Len() < 20_000; i++ {
 		fmt.Fprintf(&b, "### Part %d\n\nSome **bold** words, `code`, a [link](https://example.com/%d) and $x_%d^2$ in a paragraph of ordinary length, to read.\n\n", i, i, i)
@@ -333,6 +377,7 @@ func TestBrowserStreamingLongTasks(t *testing.T) {
 // scrolls the others to the same place, unless the toggle is off; the best
 // metrics are marked.
 func TestBrowserFocusAndSyncScroll(t *testing.T) {
+	t.Parallel()
 	long := func(tag string) string {
 		var b strings.Builder
 		for i := range 60 {
@@ -561,6 +606,7 @@ func startThinkingHarness(t *testing.T, srv *browserServer) string {
 // closed once the answer's first chunk arrives; a finished Response with
 // reasoning shows it closed; no reasoning, no block.
 func TestBrowserThinkingBlock(t *testing.T) {
+	t.Parallel()
 	srv := startTestServer(t)
 	page := startThinkingHarness(t, srv)
 	tab := newBrowser(t)
@@ -638,7 +684,7 @@ func TestScreenshotPhone(t *testing.T) {
 // reasoning the server stored.
 func TestBrowserThinkingLive(t *testing.T) {
 	t.Parallel()
-	_, tab, _ := signedIn(t, "")
+	_, tab, _ := signedIn(t, "", humanPace) // the thinking is seen before the answer begins
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/slow"]`
 	do(t, tab, 10*time.Second,

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -88,16 +89,28 @@ func startTestServer(t *testing.T, extraEnv ...string) *browserServer {
 // well under a second; the margin is for a machine busy compiling.
 const serverReadyTimeout = 30 * time.Second
 
+// The demo models' pace (DEMO_SPEED) in the browser tests. Most wait for
+// the answers to end and time nothing, so their server streams at
+// fastDemo; a test that must see a demo model's stream at some step
+// (thinking shown before the answer) passes humanPace, the pace `make run`
+// has. A test that needs a comparison still running when a viewer comes or
+// a connection is cut holds a model open instead (scriptedUpstream.holdOpen),
+// which no busy machine can outrun.
+const (
+	fastDemo  = "DEMO_SPEED=4"
+	humanPace = "DEMO_SPEED=1"
+)
+
 // serverEnv is `make run`'s environment for a test: no DATABASE_URL (the
-// SQLite file lands in the working directory), only the demo provider, no
-// shared state, plus extra.
+// SQLite file lands in the working directory), only the demo provider, at
+// fastDemo, no shared state, plus extra (whose settings win).
 func serverEnv(extra ...string) []string {
-	env := []string{"ENV=development", "LOG_LEVEL=warn", "PLAYGROUND_TEST_AS_MAIN=1"}
+	env := []string{"ENV=development", "LOG_LEVEL=warn", "PLAYGROUND_TEST_AS_MAIN=1", fastDemo}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasSuffix(k, "_API_KEY"), strings.HasSuffix(k, "_BASE_URL"), strings.HasPrefix(k, "LISTEN_"),
-			k == "DATABASE_URL", k == "REDIS_URL", k == "MODELS", k == "PORT", k == "ENV",
+			k == "DATABASE_URL", k == "REDIS_URL", k == "MODELS", k == "PORT", k == "ENV", k == "DEMO_SPEED",
 			k == "PLAYGROUND_CONFIG", k == "JWT_SECRET", k == "LOG_LEVEL", k == "FRONTEND_URL":
 			continue // no real provider, no shared state: only the demo provider answers
 		}
@@ -163,28 +176,54 @@ func startServerProcess(bin, dir string, env []string, ln net.Listener, timeout 
 }
 
 // waitReady polls url until it answers 200, failing as soon as the
-// process exits.
+// process exits: a probe under way is abandoned then, since the socket it
+// asks may be one that accepts and never answers (a port another process
+// holds), where it would otherwise wait out its own timeout, again and
+// again while a loaded machine starts the process.
 func (p *serverProcess) waitReady(url string, timeout time.Duration) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // ends when the process does or waitReady returns
+		select {
+		case <-p.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	deadline := time.After(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if res, err := hc.Get(url); err == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if res, err := hc.Do(req); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
+		// An exit first: the probe just abandoned may have ended with the tick due too.
 		select {
 		case <-p.exited:
-			return fmt.Errorf("the server exited before it was ready (%v); its log:\n%s", p.err, p.logs.String())
+			return p.exitedEarly()
+		default:
+		}
+		select {
+		case <-p.exited:
+			return p.exitedEarly()
 		case <-deadline:
 			return fmt.Errorf("the server did not answer %s within %s; its log:\n%s", url, timeout, p.logs.String())
 		case <-tick.C:
 		}
 	}
+}
+
+func (p *serverProcess) exitedEarly() error {
+	return fmt.Errorf("the server exited before it was ready (%v); its log:\n%s", p.err, p.logs.String())
 }
 
 // stop interrupts the server as Ctrl-C would and waits for it, killing it
@@ -381,6 +420,25 @@ func TestServerHarnessFailsFast(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "address already in use") {
 			t.Errorf("the error does not say why: %v", err)
+		}
+	})
+	t.Run("exit during a probe", func(t *testing.T) {
+		// A socket that accepts (the kernel does) and never answers, as a
+		// port held by another process: the probe's own timeout is 2 s.
+		silent, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer silent.Close()
+		p := &serverProcess{exited: make(chan struct{}), err: errors.New("exit status 1")}
+		time.AfterFunc(100*time.Millisecond, func() { close(p.exited) })
+		start := time.Now()
+		err = p.waitReady("http://"+silent.Addr().String()+"/healthz", serverReadyTimeout)
+		if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
+			t.Fatalf("waitReady = %v, want the exit reported", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("the exit 100 ms in was reported after %s: the probe ran out its timeout first", took.Round(time.Millisecond))
 		}
 	})
 	t.Run("killed mid-test", func(t *testing.T) {
