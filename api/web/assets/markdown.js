@@ -28,7 +28,8 @@
 // It renders at most once per animation frame, and only its tail: the
 // answer is cut into top-level blocks, and a block that is followed by a
 // blank line and by more text is finished, rendered once and kept. Only the
-// blocks after the last finished one are lexed and rendered again.
+// blocks after the last finished one are lexed and rendered again. The
+// module's `work` counts what that costs, in characters of Markdown.
 
 import { Marked } from '/vendor/marked/marked.esm.js';
 import DOMPurify from '/vendor/dompurify/purify.es.mjs';
@@ -191,8 +192,24 @@ export function tooDeep(s) {
   return false;
 }
 
+/**
+ * work counts, since the page loaded, the renders of streaming answers and
+ * the characters of Markdown lexed and rendered (marked, then DOMPurify,
+ * KaTeX and highlight.js on what it made). An answer rendered as it streams
+ * costs about its own length plus, per render, its open blocks; rendering
+ * the whole answer again on each chunk would cost its length per render.
+ * Read it at the console with (await import('/assets/markdown.js')).work.
+ */
+export const work = { renders: 0, lexed: 0, rendered: 0 };
+
+function lex(src) {
+  work.lexed += src.length;
+  return marked.lexer(src);
+}
+
 /** renderBlocks renders Markdown tokens into a sanitised fragment. */
 function renderBlocks(tokens) {
+  for (const t of tokens) work.rendered += t.raw.length;
   const html = marked.parser(tokens);
   const frag = DOMPurify.sanitize(html, PURIFY);
   renderMath(frag);
@@ -204,7 +221,7 @@ function renderBlocks(tokens) {
 export function renderMarkdown(text) {
   const src = String(text).replace(/\r\n?/g, '\n');
   if (tooDeep(src)) return plainFragment(src);
-  return renderBlocks(marked.lexer(src));
+  return renderBlocks(lex(src));
 }
 
 function plainFragment(src) {
@@ -245,7 +262,6 @@ export class MarkdownView {
     this.frame = 0;         // the animation frame a render waits for
     this.timer = 0;         // the delay before that, after a slow render
     this.cost = 0;          // how long the last render took (ms)
-    this.renders = 0;       // for tests: how many times the tail was rendered
   }
 
   set(text) {
@@ -292,7 +308,7 @@ export class MarkdownView {
   }
 
   render() {
-    this.renders++;
+    work.renders++;
     for (const n of this.tail) n.remove();
     this.tail = [];
     if (!this.plain && tooDeep(this.text.slice(this.done))) {
@@ -306,7 +322,7 @@ export class MarkdownView {
     const rest = this.text.slice(this.done);
     let tokens;
     try {
-      tokens = marked.lexer(rest);
+      tokens = lex(rest);
     } catch (e) {
       console.warn('markdown: could not read the answer', e);
       this.plain = true;
