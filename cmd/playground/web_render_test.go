@@ -317,7 +317,7 @@ func TestBrowserHostileAnswers(t *testing.T) {
 	shot(t, tab, "hostile")
 }
 
-// TestBrowserStreamingLongTasks: a 20 KB Markdown answer streamed in 200
+// TestBrowserStreamingRendersIncrementally: a 20 KB Markdown answer streamed in 200
 // chunks is rendered as it comes, and the work of each render does not grow
 // with the answer: finished blocks are rendered once and kept, and only the
 // open blocks at the end are rendered again. What the page did is counted,
@@ -331,7 +331,7 @@ func TestBrowserHostileAnswers(t *testing.T) {
 // the moment it appears: no part is ever removed, and the first heading
 // seen while streaming is the one shown at the end. Counts do not depend on
 // other tests sharing the CPU, so it runs beside them.
-func TestBrowserStreamingLongTasks(t *testing.T) {
+func TestBrowserStreamingRendersIncrementally(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
 	for i := 0; b.Len() < 20_000; i++ {
