@@ -37,6 +37,13 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	// The outage tests' throwaway PostgreSQL servers are copies of one
+	// initdb, made by the first of them and removed after the last.
+	runAfterTests(func() {
+		if err := dbtest.RemovePGTemplate(); err != nil {
+			fmt.Fprintln(os.Stderr, "remove the PostgreSQL template:", err)
+		}
+	})
 	goleak.VerifyTestMain(afterTests{m},
 		// The SQLite driver and the HTTP client's idle connections keep
 		// goroutines of their own that outlive a test by design.
