@@ -105,6 +105,7 @@ func (rc *replicatedCluster) shardOf(t *testing.T, key string) (master, replica 
 // master. The instance that follows the session from Redis finds the
 // promoted replica by itself, within seconds.
 func TestRedisClusterFailover(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	rc := startReplicatedCluster(t, 1500*time.Millisecond)
 	up := newFakeOpenAI(t, 300, 20*time.Millisecond) // six seconds of text
@@ -123,10 +124,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	awaitPresence(t, vb, 2)
 	up.open()
 	// Kill the session's master once B has had text from it.
-	waitFor(t, "text on B", func() bool {
-		viewerCount(vb)
-		return chunks(vb) >= 30
-	})
+	awaitChunks(t, vb, 30)
 	rc.kill[master]()
 	killed := time.Now()
 	t.Logf("killed master %s; replica %s holds the session's slot", master, replica)

@@ -149,10 +149,7 @@ func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI
 	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	up.open()
-	waitFor(t, "text on a", func() bool {
-		viewerCount(va)
-		return chunks(va) >= 10
-	})
+	awaitChunks(t, va, 10)
 	pg.Stop()
 	logA := va.untilDone(s.ID, 30*time.Second)
 	logB := vb.untilDone(s.ID, 30*time.Second)
