@@ -41,10 +41,12 @@ func startReplicatedCluster(t *testing.T, nodeTimeout time.Duration) *replicated
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	// Ready when every node sees the cluster whole, every slot range has
-	// its replica, and every replica is in sync with its master.
+	// its replica, and every replica is in sync with its master. That
+	// takes seconds beside other tests: the limit is generous, since what
+	// is tested comes after.
 	for _, addr := range rc.addrs {
 		c := redis.NewClient(&redis.Options{Addr: addr})
-		waitFor(t, "cluster_state:ok and a replica in sync for every master, seen from "+addr, func() bool {
+		waitForLong(t, 60*time.Second, "cluster_state:ok and a replica in sync for every master, seen from "+addr, func() bool {
 			ctx := context.Background()
 			info, _ := c.ClusterInfo(ctx).Result()
 			ranges, err := c.ClusterSlots(ctx).Result()
