@@ -21,6 +21,7 @@ import (
 // viewer ends with the full text of every answer, no event lost or
 // doubled, and the viewers of a comparison all saw the same events.
 func TestBehindNginx(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	up := newFakeOpenAI(t, 60, 10*time.Millisecond)
 	env := up.env(threeModels...)

@@ -99,6 +99,7 @@ func checkReveal(t *testing.T, ev playground.WireEvent, stored *playground.Sessi
 // its provider. Then the votes' rules, and the reveal to the viewers
 // still subscribed after done.
 func TestBlindPayloadsNameNoModel(t *testing.T) {
+	t.Parallel()
 	eachDialect(t, func(t *testing.T, dialect string) {
 		up := newFakeOpenAI(t, 12, time.Millisecond)
 		ts := startServer(t, dialect, up.env(threeModels...), nil)
@@ -203,6 +204,7 @@ func TestBlindPayloadsNameNoModel(t *testing.T) {
 // share viewer on B votes and watches; the owner reveals it on A while it
 // still runs, and the viewer on B gets the reveal, with the tally.
 func TestBlindRevealAcrossInstances(t *testing.T) {
+	t.Parallel()
 	url := redisURL(t)
 	up := newFakeOpenAI(t, 10, time.Millisecond)
 	cl := newCluster(t, url, up.env(threeModels...))

@@ -41,10 +41,12 @@ func startReplicatedCluster(t *testing.T, nodeTimeout time.Duration) *replicated
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	// Ready when every node sees the cluster whole, every slot range has
-	// its replica, and every replica is in sync with its master.
+	// its replica, and every replica is in sync with its master. That
+	// takes seconds beside other tests: the limit is generous, since what
+	// is tested comes after.
 	for _, addr := range rc.addrs {
 		c := redis.NewClient(&redis.Options{Addr: addr})
-		waitFor(t, "cluster_state:ok and a replica in sync for every master, seen from "+addr, func() bool {
+		waitForLong(t, 60*time.Second, "cluster_state:ok and a replica in sync for every master, seen from "+addr, func() bool {
 			ctx := context.Background()
 			info, _ := c.ClusterInfo(ctx).Result()
 			ranges, err := c.ClusterSlots(ctx).Result()
@@ -105,6 +107,7 @@ func (rc *replicatedCluster) shardOf(t *testing.T, key string) (master, replica 
 // master. The instance that follows the session from Redis finds the
 // promoted replica by itself, within seconds.
 func TestRedisClusterFailover(t *testing.T) {
+	t.Parallel()
 	redisURL(t) // runs with the Redis tests
 	rc := startReplicatedCluster(t, 1500*time.Millisecond)
 	up := newFakeOpenAI(t, 300, 20*time.Millisecond) // six seconds of text
@@ -123,10 +126,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	awaitPresence(t, vb, 2)
 	up.open()
 	// Kill the session's master once B has had text from it.
-	waitFor(t, "text on B", func() bool {
-		viewerCount(vb)
-		return chunks(vb) >= 30
-	})
+	awaitChunks(t, vb, 30)
 	rc.kill[master]()
 	killed := time.Now()
 	t.Logf("killed master %s; replica %s holds the session's slot", master, replica)

@@ -116,7 +116,7 @@ func TestDatabaseRestartMidStream(t *testing.T) {
 	cl := newCluster(t, url, env)
 	cl.lease = time.Second
 	a, b := cl.start(t, "a"), cl.start(t, "b")
-	s := restartDatabaseMidStream(t, pg, up, a, b)
+	s := restartDatabaseMidStream(t, pg, up, a, b, cl.lease)
 	if n := doneEvents(t, url, cl.prefix, s.ID); n != 1 {
 		t.Errorf("the session's log holds %d done events, want 1", n)
 	}
@@ -132,14 +132,15 @@ func TestDatabaseRestartOneInstance(t *testing.T) {
 	env := up.env(threeModels...)
 	env["DATABASE_URL"] = pg.URL()
 	ts := startServer(t, "", env, nil)
-	restartDatabaseMidStream(t, pg, up, ts, ts)
+	restartDatabaseMidStream(t, pg, up, ts, ts, 0)
 }
 
 // restartDatabaseMidStream starts a comparison on a, watched on a and b,
 // stops the database while it streams, starts it again once the viewers
 // have done, and checks the session stored (as b reads it) against what
-// they saw.
-func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI, a, b *testServer) *playground.Session {
+// they saw. lease is the instances' Redis lease (0 on one instance):
+// other instances look for orphaned sessions every half lease.
+func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI, a, b *testServer, lease time.Duration) *playground.Session {
 	t.Helper()
 	owner := a.client(t).register()
 	onB := b.client(t)
@@ -149,7 +150,7 @@ func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI
 	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	up.open()
-	time.Sleep(500 * time.Millisecond)
+	awaitChunks(t, va, 10)
 	pg.Stop()
 	logA := va.untilDone(s.ID, 30*time.Second)
 	logB := vb.untilDone(s.ID, 30*time.Second)
@@ -164,10 +165,12 @@ func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI
 			t.Fatalf("%s: viewers got %d chars of %d", r.Model, len(seen.texts[r.ID]), len(want))
 		}
 	}
-	// Give every writer (the owner's outbox, recovery passes every half
-	// lease) time to act, then read the stored session afresh from the
-	// database (the owner answers GET from memory for a while) and as b
-	// serves it.
+	// Read the stored session afresh from the database (the owner
+	// answers GET from memory for a while) and as b serves it, once it
+	// has ended: the owner's outbox writes the responses' endings before
+	// the session's, and an ended row is never written again. Another
+	// instance's recovery pass that found the session still running just
+	// before gets a lease (two passes) to finish what it does.
 	d := openTestDB(t, pg.URL())
 	defer d.Close()
 	fresh := func() *playground.Session {
@@ -178,7 +181,7 @@ func restartDatabaseMidStream(t *testing.T, pg *dbtest.PGCluster, up *fakeOpenAI
 		return stored
 	}
 	waitFor(t, "the stored session to end", func() bool { return fresh().Status != playground.SessionRunning })
-	time.Sleep(3 * time.Second)
+	time.Sleep(lease)
 	for _, stored := range []*playground.Session{fresh(), onB.session(s.ID)} {
 		sameAsViewers(t, stored, seen)
 		for _, r := range stored.Responses {

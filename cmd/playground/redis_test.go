@@ -62,6 +62,15 @@ func awaitPresence(t *testing.T, v *wsViewer, want int) {
 	waitFor(t, fmt.Sprintf("presence %d", want), func() bool { return viewerCount(v) == want })
 }
 
+// awaitChunks waits until the viewer has had n chunks: the models stream.
+func awaitChunks(t *testing.T, v *wsViewer, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d chunks", n), func() bool {
+		viewerCount(v) // reads ahead
+		return chunks(v) >= n
+	})
+}
+
 // TestTwoInstancesOneSession: a session created on A is watched live on
 // A and B, by WebSocket and SSE, and everyone sees the same events.
 func TestTwoInstancesOneSession(t *testing.T) {
@@ -274,7 +283,7 @@ func TestRedisRestart(t *testing.T) {
 	va, vb := watchOnBoth(t, a, b, owner.token, s.ID)
 	awaitPresence(t, va, 2)
 	up.open()
-	time.Sleep(700 * time.Millisecond)
+	awaitChunks(t, va, 20)
 	killRedis()
 	if code := a.client(t).do("GET", "/readyz", nil, nil); code != 503 {
 		t.Errorf("/readyz with Redis down: %d", code)

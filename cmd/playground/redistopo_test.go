@@ -40,7 +40,7 @@ func watchOnTwo(t *testing.T, env map[string]string, midStream func(cl *cluster,
 	awaitPresence(t, vb, 2)
 	up.open()
 	if midStream != nil {
-		time.Sleep(300 * time.Millisecond)
+		awaitChunks(t, va, 20)
 		midStream(cl, a, b)
 	}
 	logA := va.untilDone(s.ID, 30*time.Second)

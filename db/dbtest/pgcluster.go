@@ -2,90 +2,225 @@ package dbtest
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
 )
 
-// PGCluster is a PostgreSQL server of a test's own, made with Debian's
-// pg_createcluster on a free port, so that a fault test can stop and
-// start it without touching the PostgreSQL every other test shares. It
-// is dropped (stopped first) when the test ends.
+// PGCluster is a PostgreSQL server of a test's own on a free port, so
+// that a fault test can stop and start it without touching the
+// PostgreSQL every other test shares, nor another fault test's server.
+// It is stopped and removed when the test ends.
+//
+// Its data directory is a copy of one made by initdb once per test
+// binary (see RemovePGTemplate): a copy and a start take well under a
+// second, where an initdb of its own took seconds of CPU.
 type PGCluster struct {
-	tb      testing.TB
-	version string
-	name    string
-	port    int
-	url     string
+	tb   testing.TB
+	dir  string // the data directory
+	port int
+	url  string
 }
 
-// pgVersion is the PostgreSQL major version whose cluster tools are used.
-const pgVersion = "15"
+// pgTemplate is the data directory every PGCluster of this test binary
+// is copied from, made on first use.
+var pgTemplate struct {
+	once sync.Once
+	root string // a directory of its own, holding template/ and the clusters' copies
+	bin  string // the directory of initdb and pg_ctl
+	err  error
+}
 
-// NewPGCluster creates and starts a throwaway cluster (trust
-// authentication on 127.0.0.1, no fsync: nothing in it needs to survive
-// a crash) and returns it running, with an empty database named test.
+// templateSettings are appended to the template's postgresql.conf.
+// Nothing in a throwaway cluster needs to survive a crash, so nothing
+// waits for the disk; no Unix socket, so no shared socket directory is
+// needed.
+const templateSettings = `
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+`
+
+// NewPGCluster starts a throwaway PostgreSQL server (trust
+// authentication on 127.0.0.1) and returns it running; URL names its
+// database postgres.
 //
 // Like the other real-service tests it runs only when EnvURL is set
 // (PostgreSQL is then expected on this machine): without EnvURL it
-// skips; with EnvURL set, missing cluster tools or a cluster that does
-// not start fail the test with the reason.
+// skips; with EnvURL set, a missing initdb or a server that does not
+// start fails the test with the reason.
 func NewPGCluster(tb testing.TB) *PGCluster {
 	tb.Helper()
 	if os.Getenv(EnvURL) == "" {
-		tb.Skipf("%s is not set: the PostgreSQL fault tests need PostgreSQL's cluster tools", EnvURL)
+		tb.Skipf("%s is not set: the PostgreSQL fault tests need PostgreSQL's server programs", EnvURL)
 	}
-	for _, tool := range []string{"pg_createcluster", "pg_ctlcluster", "pg_dropcluster"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Fatalf("dbtest: %s is set but %s is not installed (Debian's postgresql-common): %v", EnvURL, tool, err)
-		}
+	pgTemplate.once.Do(func() { pgTemplate.root, pgTemplate.bin, pgTemplate.err = makePGTemplate() })
+	if pgTemplate.err != nil {
+		tb.Fatalf("dbtest: %s is set but no throwaway PostgreSQL can be made: %v", EnvURL, pgTemplate.err)
 	}
-	c := &PGCluster{tb: tb, version: pgVersion, name: "pgtest_" + strings.ToLower(rand.Text()[:10]), port: freePort(tb)}
-	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/test?sslmode=disable", c.port)
-	c.run("pg_createcluster", c.version, c.name, "-p", strconv.Itoa(c.port), "--start-conf=manual",
-		"-o", "fsync=off", "-o", "synchronous_commit=off", "-o", "full_page_writes=off",
-		"--", "--auth=trust", "--no-sync")
+	dir, err := os.MkdirTemp(pgTemplate.root, "cluster-")
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	c := &PGCluster{tb: tb, dir: filepath.Join(dir, "data")}
 	tb.Cleanup(func() {
-		out, err := exec.Command("pg_dropcluster", c.version, c.name, "--stop").CombinedOutput()
-		if err != nil {
-			tb.Errorf("dbtest: pg_dropcluster %s: %v\n%s", c.name, err, out)
+		if _, err := os.Stat(filepath.Join(c.dir, "postmaster.pid")); err == nil {
+			if out, err := asPostgres(pgTemplate.bin, "pg_ctl", "stop", "-D", c.dir, "-m", "immediate", "-w").CombinedOutput(); err != nil {
+				tb.Errorf("dbtest: stop the cluster on port %d: %v\n%s", c.port, err, out)
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("dbtest: %v", err)
 		}
 	})
-	c.Start()
-	admin := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(
-		fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port))))
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE test"); err != nil {
-		tb.Fatalf("dbtest: create database in cluster %s: %v", c.name, err)
+	if err := chownPostgres(dir); err != nil {
+		tb.Fatalf("dbtest: %v", err)
 	}
+	c.run("cp", "-a", filepath.Join(pgTemplate.root, "template"), c.dir)
+	// The port is free when chosen but might be taken before the server
+	// binds it: choose again then.
+	for attempt := 1; ; attempt++ {
+		c.port = freePort(tb)
+		err := c.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			tb.Fatalf("dbtest: start a throwaway cluster: %v", err)
+		}
+	}
+	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 	return c
 }
 
-// URL is the DATABASE_URL of the cluster's test database.
+// RemovePGTemplate removes the template data directory the clusters were
+// copied from, once no test needs it: a package whose tests make
+// clusters calls it after its last test (its TestMain).
+func RemovePGTemplate() error {
+	if pgTemplate.root == "" {
+		return nil
+	}
+	return os.RemoveAll(pgTemplate.root)
+}
+
+// makePGTemplate runs initdb into a new directory and adds the settings
+// every throwaway cluster shares.
+func makePGTemplate() (root, bin string, err error) {
+	if bin, err = pgBinDir(); err != nil {
+		return "", "", err
+	}
+	if root, err = os.MkdirTemp("", "playground-pg-"); err != nil {
+		return "", "", err
+	}
+	if err := chownPostgres(root); err != nil {
+		return root, "", err
+	}
+	tpl := filepath.Join(root, "template")
+	if out, err := asPostgres(bin, "initdb", "-D", tpl, "-U", "postgres", "--auth=trust", "--no-sync",
+		"--wal-segsize=1", "--no-instructions").CombinedOutput(); err != nil {
+		return root, "", fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	f, err := os.OpenFile(filepath.Join(tpl, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return root, "", err
+	}
+	_, err = f.WriteString(templateSettings)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return root, bin, err
+}
+
+// pgBinDir finds initdb and pg_ctl: Debian keeps them, per major
+// version, under /usr/lib/postgresql (the newest is taken); elsewhere
+// they are on PATH.
+func pgBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	version := func(dir string) int {
+		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+		return n
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return version(b) - version(a) })
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
+			return dir, nil
+		}
+	}
+	p, err := exec.LookPath("initdb")
+	if err != nil {
+		return "", fmt.Errorf("initdb is not installed (Debian's postgresql package has it): %w", err)
+	}
+	return filepath.Dir(p), nil
+}
+
+// asPostgres prepares one of PostgreSQL's programs in bin (or another
+// command, when bin is ""). PostgreSQL refuses to run as root, so as
+// root it runs as the postgres user.
+func asPostgres(bin, name string, args ...string) *exec.Cmd {
+	if bin != "" {
+		name = filepath.Join(bin, name)
+	}
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+// chownPostgres hands dir to the postgres user when running as root.
+func chownPostgres(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return fmt.Errorf("running as root, PostgreSQL needs a postgres user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(dir, uid, gid)
+}
+
+// URL is the DATABASE_URL of the cluster's database.
 func (c *PGCluster) URL() string { return c.url }
 
 // Stop shuts the server down the way an operator's restart does (fast
 // mode: open connections are cut off) and returns once it is down.
 func (c *PGCluster) Stop() {
 	c.tb.Helper()
-	c.run("pg_ctlcluster", c.version, c.name, "stop", "-m", "fast")
+	c.run(filepath.Join(pgTemplate.bin, "pg_ctl"), "stop", "-D", c.dir, "-m", "fast", "-w")
 }
 
-// Start starts the server and returns once it accepts connections.
+// Start starts the server again and returns once it accepts connections.
 func (c *PGCluster) Start() {
 	c.tb.Helper()
-	c.run("pg_ctlcluster", c.version, c.name, "start")
+	if err := c.start(); err != nil {
+		c.tb.Fatalf("dbtest: %v", err)
+	}
+}
+
+// start starts the server on c.port and waits until it answers.
+func (c *PGCluster) start() error {
+	logFile := filepath.Join(filepath.Dir(c.dir), "log")
+	out, err := asPostgres(pgTemplate.bin, "pg_ctl", "start", "-D", c.dir, "-l", logFile, "-w",
+		"-o", "-p "+strconv.Itoa(c.port)).CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(logFile)
+		return fmt.Errorf("pg_ctl start on port %d: %w\n%s%s", c.port, err, out, log)
+	}
 	db := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(
 		fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port))))
 	defer db.Close()
@@ -95,18 +230,18 @@ func (c *PGCluster) Start() {
 		err := db.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			c.tb.Fatalf("dbtest: cluster %s does not answer after start: %v", c.name, err)
+			return fmt.Errorf("the cluster on port %d does not answer after start: %w", c.port, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func (c *PGCluster) run(name string, args ...string) {
 	c.tb.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+	if out, err := asPostgres("", name, args...).CombinedOutput(); err != nil {
 		c.tb.Fatalf("dbtest: %s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 }
