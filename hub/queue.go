@@ -2,6 +2,7 @@ package hub
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/playground-dev/playground"
@@ -185,6 +186,65 @@ func wakeAll(subs map[*Subscriber]int64) {
 		})
 	}
 	wg.Wait()
+}
+
+// deliverAll queues fs, the events of one batch, for every subscriber
+// that does not have them yet (seq after its base), and wakes its writer
+// with the last push: one visit to each viewer, which for a single event
+// is one Push. A large audience is served from one goroutine per core, as
+// in wakeAll. It returns the subscribers whose queue refused (for the
+// caller to drop); it allocates only for a large audience.
+func deliverAll(subs map[*Subscriber]int64, fs []playground.Frame) []*Subscriber {
+	procs := runtime.GOMAXPROCS(0)
+	if procs == 1 || len(subs) < parallelWake {
+		var refused []*Subscriber
+		for sub, base := range subs {
+			if !deliver(sub, base, fs) {
+				refused = append(refused, sub)
+			}
+		}
+		return refused
+	}
+	type viewer struct {
+		sub  *Subscriber
+		base int64
+	}
+	list := make([]viewer, 0, len(subs))
+	for sub, base := range subs {
+		list = append(list, viewer{sub, base})
+	}
+	per := (len(list) + procs - 1) / procs
+	refused := make([][]*Subscriber, (len(list)+per-1)/per)
+	var wg sync.WaitGroup
+	for i, part := 0, 0; i < len(list); i, part = i+per, part+1 {
+		wg.Go(func() {
+			for _, v := range list[i:min(i+per, len(list))] {
+				if !deliver(v.sub, v.base, fs) {
+					refused[part] = append(refused[part], v.sub)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(refused...)
+}
+
+// deliver queues the events of fs after base for one subscriber, waking
+// its writer with the last; false: the queue refused one.
+func deliver(sub *Subscriber, base int64, fs []playground.Frame) bool {
+	last := len(fs) - 1
+	for last >= 0 && fs[last].Seq <= base {
+		last--
+	}
+	if last < 0 {
+		return true
+	}
+	for _, f := range fs[:last] {
+		if f.Seq > base && !sub.Queue.PushHeld(f) {
+			return false
+		}
+	}
+	return sub.Queue.Push(fs[last])
 }
 
 // Len reports how many frames are waiting.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,6 +177,56 @@ func TestViewerSetHoldsWritersUntilRelease(t *testing.T) {
 	if wakes != 2 {
 		t.Fatalf("an event after Release woke the writer %d times, want once more", wakes-1)
 	}
+}
+
+// TestViewerSetReleaseDeliversInOrder: with an audience large enough to
+// be served from several goroutines, Release gives every viewer the held
+// events in seq order with one wake, drops the viewer whose queue fills
+// (and only it), and a presence sent during a hold comes between the
+// events published before and after it.
+func TestViewerSetReleaseDeliversInOrder(t *testing.T) {
+	v := NewViewerSet("s_1", 0, noCount)
+	const n = parallelWake + 44
+	subs := make([]*Subscriber, n)
+	wakes := make([]atomic.Int32, n)
+	for i := range subs {
+		subs[i] = &Subscriber{Queue: NewWakeQueue(16, func() { wakes[i].Add(1) })}
+		v.Add(subs[i], nil, 0)
+	}
+	tight := &Subscriber{Queue: NewQueue(2)}
+	v.Add(tight, nil, 0)
+	round := func(want []string, publish func()) {
+		t.Helper()
+		for i := range wakes {
+			wakes[i].Store(0)
+		}
+		v.Hold()
+		publish()
+		for i := range wakes {
+			if w := wakes[i].Load(); w != 0 {
+				t.Fatalf("viewer %d woken %d times during the hold", i, w)
+			}
+		}
+		v.Release()
+		for i, sub := range subs {
+			if got := seqs(sub.Queue); !same(got, want) || wakes[i].Load() != 1 {
+				t.Fatalf("viewer %d got %v with %d wakes, want %v with one", i, got, wakes[i].Load(), want)
+			}
+		}
+	}
+	round([]string{"chunk:1", "chunk:2", "chunk:3"}, func() {
+		for seq := int64(1); seq <= 3; seq++ {
+			v.Publish(chunkAt(seq))
+		}
+	})
+	if !tight.Queue.Overflowed() || v.Len() != n {
+		t.Fatalf("the viewer with room for two: overflowed=%v; the set holds %d of %d", tight.Queue.Overflowed(), v.Len(), n)
+	}
+	round([]string{"chunk:4", "presence:0", "chunk:5"}, func() {
+		v.Publish(chunkAt(4))
+		v.SendPresence()
+		v.Publish(chunkAt(5))
+	})
 }
 
 // TestViewerSetReset: after a gap nobody can replay, every viewer gets
