@@ -19,7 +19,7 @@ import (
 type ViewerSet struct {
 	sid   string
 	count func(sessionID string, local int) int
-	subs  map[*Subscriber]int64 // the seq up to which each viewer has its events
+	subs  map[*Subscriber]place // each viewer's queue and the seq up to which it has its events
 	// log holds the events after seq logStart, up to last.
 	log      []playground.Frame
 	logStart int64
@@ -32,7 +32,16 @@ type ViewerSet struct {
 	// during the hold, so pending went to them then (see flushHeld).
 	pending    []playground.Frame
 	heldPushed bool
+	parts      []viewerAt // deliverAll's list of a large audience, reused
 	presence   presenceThrottle
+}
+
+// place is a viewer as the set keeps it: its queue (Subscriber.Queue,
+// kept here so that a delivery need not visit the Subscriber) and the seq
+// up to which it has its events.
+type place struct {
+	q    *Queue
+	base int64
 }
 
 // NewViewerSet returns an empty audience for a session whose events up
@@ -40,7 +49,7 @@ type ViewerSet struct {
 // viewers to announce, given this set's own (across the instances, when
 // a broker counts them).
 func NewViewerSet(sessionID string, last int64, count func(sessionID string, local int) int) *ViewerSet {
-	return &ViewerSet{sid: sessionID, count: count, subs: map[*Subscriber]int64{}, logStart: last, last: last}
+	return &ViewerSet{sid: sessionID, count: count, subs: map[*Subscriber]place{}, logStart: last, last: last}
 }
 
 // Last is the seq of the latest event published.
@@ -83,11 +92,11 @@ func (v *ViewerSet) Add(sub *Subscriber, frames []playground.Frame, base int64) 
 	sub.Queue.PushAll(frames)
 	if v.ended || (len(frames) > 0 && frames[len(frames)-1].Type == playground.EventDone) {
 		if v.ended && sub.ShareToken != "" {
-			v.subs[sub] = base
+			v.subs[sub] = place{sub.Queue, base}
 		}
 		return Ended
 	}
-	v.subs[sub] = base
+	v.subs[sub] = place{sub.Queue, base}
 	v.presence.Dirty = true
 	return Live
 }
@@ -136,7 +145,7 @@ func (v *ViewerSet) Release() {
 	if len(v.pending) == 0 {
 		return
 	}
-	for _, sub := range deliverAll(v.subs, v.pending) {
+	for _, sub := range deliverAll(v.subs, v.pending, &v.parts) {
 		v.drop(sub)
 	}
 	clear(v.pending) // the log keeps them; the set keeps no second reference
@@ -156,8 +165,8 @@ func (v *ViewerSet) flushHeld() {
 
 func (v *ViewerSet) pushPending() {
 	for _, f := range v.pending {
-		for sub, base := range v.subs {
-			if f.Seq > base {
+		for sub, at := range v.subs {
+			if f.Seq > at.base {
 				v.push(sub, f)
 			}
 		}
@@ -183,8 +192,8 @@ func (v *ViewerSet) Publish(f playground.Frame) {
 		v.pending = append(v.pending, f)
 		return
 	}
-	for sub, base := range v.subs {
-		if f.Seq > base {
+	for sub, at := range v.subs {
+		if f.Seq > at.base {
 			v.push(sub, f)
 		}
 	}
@@ -236,7 +245,7 @@ func (v *ViewerSet) Reset(frames []playground.Frame, base int64) {
 	v.flushHeld()
 	for sub := range v.subs {
 		if sub.Queue.PushAll(frames) {
-			v.subs[sub] = base
+			v.subs[sub] = place{sub.Queue, base}
 		} else {
 			v.drop(sub)
 		}
