@@ -29,7 +29,8 @@ type ViewerSet struct {
 	// pending are the events published since Hold, delivered at Release:
 	// each viewer is then visited once, its events queued and its writer
 	// woken in one go. heldPushed: something else reached the viewers
-	// during the hold, so pending went to them then (see flushHeld).
+	// during the hold (and pending with it, see flushHeld), queued without
+	// waking them: Release wakes them all.
 	pending    []playground.Frame
 	heldPushed bool
 	parts      []viewerAt // deliverAll's list of a large audience, reused
@@ -159,7 +160,6 @@ func (v *ViewerSet) Release() {
 func (v *ViewerSet) flushHeld() {
 	if v.held && len(v.pending) > 0 {
 		v.pushPending()
-		v.heldPushed = true
 	}
 }
 
@@ -214,6 +214,7 @@ func (v *ViewerSet) push(sub *Subscriber, f playground.Frame) {
 	var ok bool
 	if v.held {
 		ok = sub.Queue.PushHeld(f)
+		v.heldPushed = true // Release wakes the writers
 	} else {
 		ok = sub.Queue.Push(f)
 	}

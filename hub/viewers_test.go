@@ -227,6 +227,7 @@ func TestViewerSetReleaseDeliversInOrder(t *testing.T) {
 		v.SendPresence()
 		v.Publish(chunkAt(5))
 	})
+	round([]string{"presence:0"}, func() { v.SendPresence() }) // nothing published during the hold
 }
 
 // TestViewerSetReset: after a gap nobody can replay, every viewer gets
