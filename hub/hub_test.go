@@ -74,13 +74,13 @@ func TestWakeQueueWakesItsWriter(t *testing.T) {
 func TestWakeAll(t *testing.T) {
 	for _, n := range []int{3, 1000} {
 		var woken atomic.Int64
-		subs := map[*Subscriber]int64{}
+		subs := map[*Subscriber]place{}
 		for i := range n {
 			q := NewWakeQueue(10, func() { woken.Add(1) })
 			if i%2 == 0 {
 				q.PushHeld(frame(1))
 			}
-			subs[&Subscriber{Queue: q}] = 0
+			subs[&Subscriber{Queue: q}] = place{q: q}
 		}
 		if woken.Load() != 0 {
 			t.Fatalf("%d viewers: PushHeld woke a writer", n)

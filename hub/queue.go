@@ -2,6 +2,7 @@ package hub
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/playground-dev/playground"
@@ -162,29 +163,93 @@ const parallelWake = 256
 // wakeAll wakes every subscriber's writer: the end of a batch of
 // PushHeld. A large audience is woken from one goroutine per core; wakeAll
 // returns when all are woken.
-func wakeAll(subs map[*Subscriber]int64) {
+func wakeAll(subs map[*Subscriber]place) {
 	procs := runtime.GOMAXPROCS(0)
 	if procs == 1 || len(subs) < parallelWake {
-		for sub := range subs {
-			sub.Queue.Wake()
+		for _, at := range subs {
+			at.q.Wake()
 		}
 		return
 	}
-	list := make([]*Subscriber, 0, len(subs))
-	for sub := range subs {
-		list = append(list, sub)
+	list := make([]*Queue, 0, len(subs))
+	for _, at := range subs {
+		list = append(list, at.q)
 	}
 	per := (len(list) + procs - 1) / procs
 	var wg sync.WaitGroup
 	for i := 0; i < len(list); i += per {
 		part := list[i:min(i+per, len(list))]
 		wg.Go(func() {
-			for _, sub := range part {
-				sub.Queue.Wake()
+			for _, q := range part {
+				q.Wake()
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// deliverAll queues fs, the events of one batch, for every subscriber
+// that does not have them yet (seq after its base), and wakes its writer
+// with the last push: one visit to each viewer, which for a single event
+// is one Push. A large audience is served from one goroutine per core, as
+// in wakeAll. It returns the subscribers whose queue refused (for the
+// caller to drop). A large audience is listed in *list, the caller's to
+// reuse (emptied again on return), so that it allocates once, not for
+// every event.
+func deliverAll(subs map[*Subscriber]place, fs []playground.Frame, list *[]viewerAt) []*Subscriber {
+	procs := runtime.GOMAXPROCS(0)
+	if procs == 1 || len(subs) < parallelWake {
+		var refused []*Subscriber
+		for sub, at := range subs {
+			if !deliver(at.q, at.base, fs) {
+				refused = append(refused, sub)
+			}
+		}
+		return refused
+	}
+	vs := (*list)[:0]
+	for sub, at := range subs {
+		vs = append(vs, viewerAt{sub, at})
+	}
+	defer func() { clear(vs); *list = vs[:0] }()
+	per := (len(vs) + procs - 1) / procs
+	refused := make([][]*Subscriber, (len(vs)+per-1)/per)
+	var wg sync.WaitGroup
+	for i, part := 0, 0; i < len(vs); i, part = i+per, part+1 {
+		wg.Go(func() {
+			for _, v := range vs[i:min(i+per, len(vs))] {
+				if !deliver(v.q, v.base, fs) {
+					refused[part] = append(refused[part], v.sub)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(refused...)
+}
+
+// viewerAt is a viewer of a large audience, listed to be served in parts.
+type viewerAt struct {
+	sub *Subscriber
+	place
+}
+
+// deliver queues the events of fs after base for one viewer, waking
+// its writer with the last; false: the queue refused one.
+func deliver(q *Queue, base int64, fs []playground.Frame) bool {
+	last := len(fs) - 1
+	for last >= 0 && fs[last].Seq <= base {
+		last--
+	}
+	if last < 0 {
+		return true
+	}
+	for _, f := range fs[:last] {
+		if f.Seq > base && !q.PushHeld(f) {
+			return false
+		}
+	}
+	return q.Push(fs[last])
 }
 
 // Len reports how many frames are waiting.

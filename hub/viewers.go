@@ -19,14 +19,30 @@ import (
 type ViewerSet struct {
 	sid   string
 	count func(sessionID string, local int) int
-	subs  map[*Subscriber]int64 // the seq up to which each viewer has its events
+	subs  map[*Subscriber]place // each viewer's queue and the seq up to which it has its events
 	// log holds the events after seq logStart, up to last.
 	log      []playground.Frame
 	logStart int64
 	last     int64
 	ended    bool // done has been published
 	held     bool
-	presence presenceThrottle
+	// pending are the events published since Hold, delivered at Release:
+	// each viewer is then visited once, its events queued and its writer
+	// woken in one go. heldPushed: something else reached the viewers
+	// during the hold (and pending with it, see flushHeld), queued without
+	// waking them: Release wakes them all.
+	pending    []playground.Frame
+	heldPushed bool
+	parts      []viewerAt // deliverAll's list of a large audience, reused
+	presence   presenceThrottle
+}
+
+// place is a viewer as the set keeps it: its queue (Subscriber.Queue,
+// kept here so that a delivery need not visit the Subscriber) and the seq
+// up to which it has its events.
+type place struct {
+	q    *Queue
+	base int64
 }
 
 // NewViewerSet returns an empty audience for a session whose events up
@@ -34,7 +50,7 @@ type ViewerSet struct {
 // viewers to announce, given this set's own (across the instances, when
 // a broker counts them).
 func NewViewerSet(sessionID string, last int64, count func(sessionID string, local int) int) *ViewerSet {
-	return &ViewerSet{sid: sessionID, count: count, subs: map[*Subscriber]int64{}, logStart: last, last: last}
+	return &ViewerSet{sid: sessionID, count: count, subs: map[*Subscriber]place{}, logStart: last, last: last}
 }
 
 // Last is the seq of the latest event published.
@@ -68,6 +84,7 @@ func (v *ViewerSet) Replay(since int64) ([]playground.Frame, bool) {
 // window. Otherwise the viewer gets every event after base, and Add
 // returns Live.
 func (v *ViewerSet) Add(sub *Subscriber, frames []playground.Frame, base int64) SubscribeResult {
+	v.flushHeld()
 	if sub.Subscribed {
 		out := make([]playground.Frame, 0, len(frames)+1)
 		out = append(out, playground.SubscribedFrame(v.sid, max(v.last, base)))
@@ -76,17 +93,18 @@ func (v *ViewerSet) Add(sub *Subscriber, frames []playground.Frame, base int64) 
 	sub.Queue.PushAll(frames)
 	if v.ended || (len(frames) > 0 && frames[len(frames)-1].Type == playground.EventDone) {
 		if v.ended && sub.ShareToken != "" {
-			v.subs[sub] = base
+			v.subs[sub] = place{sub.Queue, base}
 		}
 		return Ended
 	}
-	v.subs[sub] = base
+	v.subs[sub] = place{sub.Queue, base}
 	v.presence.Dirty = true
 	return Live
 }
 
 // Remove forgets a viewer who left; removing one twice is harmless.
 func (v *ViewerSet) Remove(sub *Subscriber) {
+	v.flushHeld()
 	if _, ok := v.subs[sub]; ok {
 		delete(v.subs, sub)
 		v.presence.Dirty = true
@@ -99,6 +117,7 @@ func (v *ViewerSet) Unshare(token string) {
 	if token == "" {
 		return
 	}
+	v.flushHeld()
 	for sub := range v.subs {
 		if sub.ShareToken == token {
 			v.drop(sub)
@@ -111,11 +130,49 @@ func (v *ViewerSet) Unshare(token string) {
 // events at once queues them all, and each viewer gets them in one write.
 func (v *ViewerSet) Hold() { v.held = true }
 
-// Release wakes every writer held since Hold. A large audience is woken
-// from one goroutine per core (see wakeAll).
+// Release delivers what was published since Hold: each viewer gets its
+// events queued and its writer woken in one visit, the same as one push
+// each without a hold, and a large audience is served from one goroutine
+// per core (see deliverAll).
 func (v *ViewerSet) Release() {
+	if v.heldPushed {
+		v.heldPushed = false
+		v.pushPending() // still held: queued without waking
+		v.held = false
+		wakeAll(v.subs)
+		return
+	}
 	v.held = false
-	wakeAll(v.subs)
+	if len(v.pending) == 0 {
+		return
+	}
+	for _, sub := range deliverAll(v.subs, v.pending, &v.parts) {
+		v.drop(sub)
+	}
+	clear(v.pending) // the log keeps them; the set keeps no second reference
+	v.pending = v.pending[:0]
+}
+
+// flushHeld queues what is pending for every viewer, without waking the
+// writers, before anything else reaches the viewers during a hold (a
+// presence, a new viewer's replay), so that each viewer's events stay in
+// seq order; Release then wakes them all.
+func (v *ViewerSet) flushHeld() {
+	if v.held && len(v.pending) > 0 {
+		v.pushPending()
+	}
+}
+
+func (v *ViewerSet) pushPending() {
+	for _, f := range v.pending {
+		for sub, at := range v.subs {
+			if f.Seq > at.base {
+				v.push(sub, f)
+			}
+		}
+	}
+	clear(v.pending)
+	v.pending = v.pending[:0]
 }
 
 // Publish logs an event, the next after Last (one at or below Last is
@@ -128,19 +185,24 @@ func (v *ViewerSet) Publish(f playground.Frame) {
 	}
 	v.last = f.Seq
 	v.log = append(v.log, f)
-	for sub, base := range v.subs {
-		if f.Seq > base {
-			v.push(sub, f)
-		}
-	}
 	if f.Type == playground.EventDone {
 		v.ended = true
+	}
+	if v.held {
+		v.pending = append(v.pending, f)
+		return
+	}
+	for sub, at := range v.subs {
+		if f.Seq > at.base {
+			v.push(sub, f)
+		}
 	}
 }
 
 // Send pushes an event that is not logged (presence, and the like) to
 // every viewer.
 func (v *ViewerSet) Send(f playground.Frame) {
+	v.flushHeld()
 	for sub := range v.subs {
 		v.push(sub, f)
 	}
@@ -152,6 +214,7 @@ func (v *ViewerSet) push(sub *Subscriber, f playground.Frame) {
 	var ok bool
 	if v.held {
 		ok = sub.Queue.PushHeld(f)
+		v.heldPushed = true // Release wakes the writers
 	} else {
 		ok = sub.Queue.Push(f)
 	}
@@ -163,6 +226,7 @@ func (v *ViewerSet) push(sub *Subscriber, f playground.Frame) {
 // DropAll gives every viewer f (an error that ends its subscription)
 // and forgets them all.
 func (v *ViewerSet) DropAll(f playground.Frame) {
+	v.flushHeld()
 	for sub := range v.subs {
 		sub.Queue.Push(f)
 		v.drop(sub)
@@ -179,9 +243,10 @@ func (v *ViewerSet) drop(sub *Subscriber) {
 // base, which nobody can replay: the set goes on from base with an empty
 // log.
 func (v *ViewerSet) Reset(frames []playground.Frame, base int64) {
+	v.flushHeld()
 	for sub := range v.subs {
 		if sub.Queue.PushAll(frames) {
-			v.subs[sub] = base
+			v.subs[sub] = place{sub.Queue, base}
 		} else {
 			v.drop(sub)
 		}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package wsraw
+
+const raceEnabled = false
