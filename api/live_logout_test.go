@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -142,4 +143,28 @@ func TestLiveViewerWhoseTokenCannotBeCheckedAgain(t *testing.T) {
 			t.Errorf("%d credentials watched after the refusals", clients)
 		}
 	}, withHub)
+}
+
+// TestWebSocketClosesWhenTheTokenExpires: a WebSocket whose credentials
+// run out while it is open closes with 4401, saying so.
+func TestWebSocketClosesWhenTheTokenExpires(t *testing.T) {
+	eachUser(t, "brief@example.com", func(t *testing.T, e *restEnv, u testUser) {
+		ts := httptest.NewServer(e.srv)
+		defer e.srv.CloseLive()
+		defer ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", &websocket.DialOptions{
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + u.Token}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		_, _, err = c.Read(ctx)
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != closeUnauthorized || ce.Reason != "credentials expired" {
+			t.Errorf("at expiry: %v, want close %d credentials expired", err, closeUnauthorized)
+		}
+	}, withHub, func(o *Options) { o.JWTTTL = 3 * time.Second })
 }
