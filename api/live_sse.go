@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,6 +36,11 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	watch, err := s.watchCredentials(r.Context(), c.p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// Over HTTP/1.1 the stream is written on the spot, as a WebSocket's
 	// messages are (live_sse_raw.go); over HTTP/2, or when the connection
 	// cannot be taken over, by this handler through net/http.
@@ -53,6 +59,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	src, live, err := s.opts.Hub.Subscribe(r.Context(), sub, id, since)
 	if err != nil {
 		q.Close()
+		watch.stop()
 		s.writeError(w, r, err)
 		return
 	}
@@ -63,7 +70,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		fl = hub.NewFollower(q, sub.ShareToken)
 	}
 	if cn != nil {
-		cn.serve(w, r, c.p, sub, src, fl, live)
+		cn.serve(w, r, watch, sub, src, fl, live)
 		return
 	}
 	defer q.Close()
@@ -76,8 +83,10 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	s.opts.Hub.AddFollower(id, fl)
 	defer s.opts.Hub.RemoveFollower(id, fl)
+	defer watch.stop()
 	signedOut := make(chan struct{})
-	defer s.watchCredentials(c.p, closeOnce(signedOut))()
+	signOut := closeOnce(signedOut)
+	watch.attach(func(string) { signOut() })
 	s.live.conns.Add(1)
 	defer s.live.conns.Done()
 	s.metrics.liveViewers.Inc()
@@ -152,22 +161,88 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// watchCredentials registers p's token with the hub, as WebSockets do:
-// end is called when the credentials may no longer be used, revoked on
-// any instance (a logout) or expired, until the returned stop is called.
-// A viewer without credentials (a share holder) is ended by nobody's
-// logout. end must not wait: the hub calls it.
-func (s *Server) watchCredentials(p *Principal, end func()) (stop func()) {
+// credWatch ends a live connection when its credentials may no longer be
+// used: revoked on any instance (a logout) or expired. It is registered
+// with the hub before the connection is set up, and the token is checked
+// against the revocations once more after that (watchCredentials): a
+// logout at any moment after the request's authentication either finds
+// the registered client or is seen by that check, so that no stream
+// outlives its token's logout. What happens before the connection exists
+// waits for attach.
+type credWatch struct {
+	s      *Server
+	client *hub.Client
+	expiry *time.Timer
+
+	mu     sync.Mutex
+	reason string              // why the credentials ended; "": they have not
+	end    func(reason string) // ends the connection (attach); must not wait
+}
+
+// watchCredentials watches p's token (nil: a share holder's, which no
+// logout ends; the watch is nil too), then checks that it was not revoked
+// since the request was authenticated. A revocation list that cannot be
+// read is an EUnavailable, and nothing is left registered.
+func (s *Server) watchCredentials(ctx context.Context, p *Principal) (*credWatch, error) {
 	if p == nil || s.opts.Hub == nil {
-		return func() {}
+		return nil, nil
 	}
-	client := &hub.Client{JTI: p.JTI, Revoke: end}
-	s.opts.Hub.AddClient(client)
-	expiry := time.AfterFunc(time.Until(p.ExpiresAt), end)
-	return func() {
-		expiry.Stop()
-		s.opts.Hub.RemoveClient(client)
+	if s.beforeWatch != nil {
+		s.beforeWatch(p)
 	}
+	w := &credWatch{s: s}
+	w.client = &hub.Client{JTI: p.JTI, Revoke: func() { w.fire("credentials revoked") }}
+	s.opts.Hub.AddClient(w.client)
+	w.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() { w.fire("credentials expired") })
+	revoked, err := s.opts.Tokens.IsTokenRevoked(ctx, p.JTI, p.UserID)
+	if err != nil {
+		w.stop()
+		return nil, unavailable(err, "Credentials cannot be checked right now; try again shortly.")
+	}
+	if revoked {
+		w.fire("credentials revoked") // a logout that came before the registration
+	}
+	return w, nil
+}
+
+// fire records why the credentials ended (the first reason stands) and
+// ends the connection if it is attached.
+func (w *credWatch) fire(reason string) {
+	w.mu.Lock()
+	if w.reason != "" {
+		w.mu.Unlock()
+		return
+	}
+	w.reason = reason
+	end := w.end
+	w.mu.Unlock()
+	if end != nil {
+		end(reason)
+	}
+}
+
+// attach makes end the way the connection ends, at once if the
+// credentials ended already. A nil watch does nothing.
+func (w *credWatch) attach(end func(reason string)) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.end = end
+	reason := w.reason
+	w.mu.Unlock()
+	if reason != "" {
+		end(reason)
+	}
+}
+
+// stop forgets the watch; a nil watch does nothing.
+func (w *credWatch) stop() {
+	if w == nil {
+		return
+	}
+	w.expiry.Stop()
+	w.s.opts.Hub.RemoveClient(w.client)
 }
 
 // closeOnce returns a function that closes ch the first time it is called.

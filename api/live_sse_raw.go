@@ -86,11 +86,13 @@ func (s *Server) newSSEConn(id string, follow bool) *sseConn {
 }
 
 // serve takes the connection over, writes the head and hands the stream
-// to its reader goroutine; the handler then returns. p's logout or expiry
-// ends the stream (nil: a share holder's, which no logout ends). live is
+// to its reader goroutine; the handler then returns. The end of the
+// credentials watch watches ends the stream (nil: a share holder's, which
+// no logout ends); serve owns it from now on. live is
 // false when the session had ended and all there is was queued already.
-func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, sub *hub.Subscriber, src hub.Source, fl *hub.Follower, live bool) {
+func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, watch *credWatch, sub *hub.Subscriber, src hub.Source, fl *hub.Follower, live bool) {
 	s := cn.s
+	cn.release = append(cn.release, watch.stop)
 	if src != nil {
 		cn.release = append(cn.release, func() { src.Unsubscribe(sub) })
 	}
@@ -141,7 +143,7 @@ func (cn *sseConn) serve(w http.ResponseWriter, r *http.Request, p *Principal, s
 	s.live.conns.Add(1)
 	s.metrics.liveViewers.Inc()
 	cn.release = append(cn.release, s.metrics.liveViewers.Dec)
-	cn.release = append(cn.release, s.watchCredentials(p, func() { cn.stop(wsEnd{}) }))
+	watch.attach(func(string) { cn.stop(wsEnd{}) })
 	// On shutdown, the last events of comparisons that finished during it
 	// are sent before the stream ends.
 	stopClosing := context.AfterFunc(s.live.closing, func() { cn.stop(wsEnd{flush: true}) })

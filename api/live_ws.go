@@ -42,14 +42,20 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	watch, err := s.watchCredentials(r.Context(), who.p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	hj := &wsraw.Hijacker{ResponseWriter: w}
 	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // Origin checked above
 	if err != nil {
+		watch.stop()
 		s.log.Debug("ws: accept", "err", err)
 		return
 	}
 	c.SetReadLimit(maxClientFrame)
-	cn := &wsConn{s: s, c: c, who: who, out: hj.Conn, subs: map[string]wsSub{}, opened: s.now()}
+	cn := &wsConn{s: s, c: c, who: who, watch: watch, out: hj.Conn, subs: map[string]wsSub{}, opened: s.now()}
 	cn.stopped, cn.now, cn.later, cn.resume = make(chan struct{}), cn.sendNow, cn.write, cn.read
 	cn.queue = hub.NewWakeQueue(s.opts.QueueSize, cn.wake).LimitBytes(s.opts.QueueBytes)
 	// One timer bounds every write: armed before it and stopped after it;
@@ -79,7 +85,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	s       *Server
 	c       *websocket.Conn
-	who     caller      // each subscribe and cancel is decided for it; its account's revocation or expiry ends the connection
+	who     caller      // each subscribe and cancel is decided for it
+	watch   *credWatch  // the revocation or expiry of who's credentials ends the connection (nil: none presented)
 	out     *wsraw.Conn // every write to the socket
 	queue   *hub.Queue
 	subs    map[string]wsSub // owned by the reader (or the frame it handed to the lookup queue)
@@ -126,14 +133,8 @@ type clientFrame struct {
 
 // serve sets the connection up, then reads.
 func (cn *wsConn) serve() {
-	if cn.who.p != nil {
-		client := &hub.Client{JTI: cn.who.p.JTI, Revoke: func() { cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials revoked"}) }}
-		cn.s.opts.Hub.AddClient(client)
-		expiry := time.AfterFunc(time.Until(cn.who.p.ExpiresAt), func() {
-			cn.stop(wsEnd{code: closeUnauthorized, reason: "credentials expired"})
-		})
-		cn.release = append(cn.release, func() { cn.s.opts.Hub.RemoveClient(client) }, func() { expiry.Stop() })
-	}
+	cn.release = append(cn.release, cn.watch.stop)
+	cn.watch.attach(func(reason string) { cn.stop(wsEnd{code: closeUnauthorized, reason: reason}) })
 	// On shutdown, the last events of comparisons that finished during it
 	// are sent before the 1001.
 	stopClosing := context.AfterFunc(cn.s.live.closing, func() {

@@ -94,6 +94,10 @@ type Server struct {
 	auth    *authState
 	live    liveState
 	boards  leaderboards
+
+	// beforeWatch, when set (by tests), runs after a live connection's
+	// request was authenticated and before its credentials are watched.
+	beforeWatch func(*Principal)
 }
 
 // New builds the server and its route table.

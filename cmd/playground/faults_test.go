@@ -407,34 +407,47 @@ func TestSSEEndsAtLogout(t *testing.T) {
 		evs []sseEvent
 		at  time.Time
 	}
-	own, shared := make(chan result, 1), make(chan result, 1)
-	watcher := *owner
-	go func() {
-		evs, _ := watcher.readSSE("/sessions/"+s.ID+"/stream", nil, 0)
-		own <- result{evs, time.Now()}
-	}()
+	shared := make(chan result, 1)
+	// The stream answers once the logout watches it: from then on a
+	// logout ends it.
+	own := owner.sseLines("/sessions/" + s.ID + "/stream")
 	anon := ts.client(t)
 	go func() {
 		evs, _ := anon.readSSE("/sessions/"+s.ID+"/stream?share="+share.ShareToken, nil, 0)
 		shared <- result{evs, time.Now()}
 	}()
 	up.open()
-	time.Sleep(time.Second)
+	// The logout comes while the text streams.
+	streaming := false
+	for line := range own {
+		if streaming = line == "event: "+string(playground.EventChunk); streaming {
+			break
+		}
+	}
+	if !streaming {
+		t.Fatal("the owner's SSE stream ended before the text streamed")
+	}
 	out := time.Now()
 	if code := owner.do("POST", "/auth/logout", nil, nil); code != 204 {
 		t.Fatalf("logout: %d", code)
 	}
+	ended := make(chan bool, 1) // whether the stream got to done
+	go func() {
+		done := false
+		for line := range own {
+			done = done || line == "event: "+string(playground.EventDone)
+		}
+		ended <- done
+	}()
 	select {
-	case r := <-own:
-		if took := r.at.Sub(out); took > 1500*time.Millisecond {
+	case done := <-ended:
+		if took := time.Since(out); took > 1500*time.Millisecond {
 			t.Errorf("the owner's SSE stream ended %v after the logout", took)
 		} else {
 			t.Logf("the owner's SSE stream ended %v after the logout", took)
 		}
-		for _, e := range r.evs {
-			if e.Event == string(playground.EventDone) {
-				t.Errorf("the owner's SSE stream ran on to done after the logout")
-			}
+		if done {
+			t.Errorf("the owner's SSE stream ran on to done after the logout")
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the owner's SSE stream still runs 5 s after the logout")
