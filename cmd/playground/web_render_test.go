@@ -389,8 +389,11 @@ func TestBrowserStreamingRendersIncrementally(t *testing.T) {
 	if !eval[bool](t, tab, `window.firstHeading.isConnected && `+answerOf("long", ".answer h3")+` === window.firstHeading`) {
 		t.Errorf("the first heading shown while the answer streamed was replaced: the finished blocks were rendered again")
 	}
-	if n := eval[int](t, tab, answerOf("long", ".answer")+`.querySelectorAll('.md-part').length`); n < 10 {
-		t.Errorf("the answer's finished blocks are in %d parts, want them kept in parts as they finish", n)
+	// A part holds the blocks one render finished, so a starved page that
+	// rendered a few times has a few parts; rendering everything again
+	// leaves none.
+	if n := eval[int](t, tab, answerOf("long", ".answer")+`.querySelectorAll('.md-part').length`); n < min(10, renders/2) {
+		t.Errorf("the answer's finished blocks are in %d parts after %d renders, want them kept in parts as they finish", n, renders)
 	}
 }
 
