@@ -424,6 +424,48 @@ func TestOwnerAliveAfterRedisRestart(t *testing.T) {
 	}
 }
 
+// TestOwnerAliveAfterUnseenRedisRestart: an instance that sent Redis
+// nothing while it was away, and whose control subscription has not yet
+// come back, still must not take the empty keyspace of a restarted Redis
+// for a dead owner: its recovery pass would end a live session as
+// interrupted under its viewers (their done early, with the text of the
+// last checkpoint), while the owner goes on to the real end.
+func TestOwnerAliveAfterUnseenRedisRestart(t *testing.T) {
+	t.Parallel()
+	redisURL(t) // runs with the Redis tests
+	port := freePort(t)
+	kill := startRedis(t, port)
+	opt, err := redis.ParseURL(fmt.Sprintf("redis://127.0.0.1:%d/0", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const sid = "s_owned-elsewhere"
+	// The control subscription comes back within a few milliseconds of
+	// Redis, and the window before it is narrow: a few restarts, each
+	// seen by a watcher fresh from its start, make it show.
+	for round := range 5 {
+		broker := func(name string) *redishub.Broker {
+			rc := redis.NewClient(opt)
+			t.Cleanup(func() { rc.Close() })
+			b := redishub.NewBroker(redishub.Options{Client: rc, Prefix: fmt.Sprintf("unseen%d:", round), Instance: name,
+				Lease: time.Minute, Logger: slog.New(slog.DiscardHandler)})
+			t.Cleanup(func() { b.Close() })
+			return b
+		}
+		owner, watcher := broker("owner"), broker("watcher")
+		owner.Own(ctx, sid)
+		if !watcher.OwnerAlive(ctx, sid) {
+			t.Fatal("an owner holding its lease is taken for dead")
+		}
+		kill()
+		kill = startRedis(t, port) // empty: the lease is gone until the owner renews it
+		if !watcher.OwnerAlive(ctx, sid) {
+			t.Fatalf("restart %d: right after Redis came back empty, unnoticed, a live owner was taken for dead", round+1)
+		}
+	}
+}
+
 // watchOnBoth connects a WebSocket viewer to a and one to b, both with
 // token, and subscribes each to session id from its start.
 func watchOnBoth(t *testing.T, a, b *testServer, token, id string) (onA, onB *wsViewer) {

@@ -98,6 +98,11 @@ type Broker struct {
 	unsureMu      sync.Mutex
 	unsure        time.Time
 	subscriptions int
+	// runIDs is each Redis server's run id as last seen, by address ("" for
+	// the one server of a single node or a Sentinel-managed master): a
+	// server whose run id changed is a new process, which may have come
+	// back empty without this broker seeing a single failure.
+	runIDs map[string]string
 }
 
 // pubSession is an owned session's log as the writer knows it.
@@ -128,7 +133,7 @@ func NewBroker(opts Options) *Broker {
 		rdb: opts.Client, sharded: shardedPubSub(opts.Client), prefix: opts.Prefix, instance: opts.Instance, store: opts.Store, log: opts.Logger,
 		replay: opts.ReplayWindow, lease: opts.Lease, idle: opts.FollowerIdle,
 		owned: map[string]*pubSession{}, followers: map[string]*follower{},
-		local: map[string]int{}, others: map[string]int{},
+		local: map[string]int{}, others: map[string]int{}, runIDs: map[string]string{},
 		wake: make(chan struct{}, 1), presenceC: make(chan string, 1024), stop: make(chan struct{}),
 	}
 	b.wg.Add(4)
@@ -364,9 +369,14 @@ func (b *Broker) writeOnce() error {
 }
 
 // leaseLoop renews this instance's claim on the sessions it runs.
+// It also takes note of the servers' run ids, from the start on, so that
+// a restart is known even when this broker sent nothing while Redis was
+// away.
 func (b *Broker) leaseLoop() {
 	defer b.wg.Done()
+	b.noteServers()
 	for b.sleep(b.lease / 3) {
+		b.noteServers()
 		b.mu.Lock()
 		var sids []string
 		for sid, ps := range b.owned {
@@ -393,16 +403,90 @@ func (b *Broker) leaseLoop() {
 // OwnerAlive reports whether a running session's owner still holds its
 // lease. When Redis cannot say, it answers true: better to wait than to
 // end a live peer's comparison.
+//
+// The server holding the lease is asked for its run id in the same round
+// trip: a Redis that restarted empty since this broker last looked holds
+// no lease of anyone's, and this broker may have had no failure to tell
+// it so (it sent nothing while Redis was away, and its control
+// subscription has not come back yet).
 func (b *Broker) OwnerAlive(ctx context.Context, sid string) bool {
 	if !b.settled() {
 		return true
 	}
-	n, err := b.rdb.Exists(ctx, b.ownerKey(sid)).Result()
+	key := b.ownerKey(sid)
+	var node redis.Cmdable = b.rdb
+	addr := ""
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			b.markUnsure()
+			return true
+		}
+		node, addr = m, m.Options().Addr
+	}
+	var info *redis.StringCmd
+	var exists *redis.IntCmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		info = p.Info(ctx, "server")
+		exists = p.Exists(ctx, key)
+		return nil
+	})
 	if err != nil {
 		b.markUnsure()
 		return true
 	}
-	return n > 0
+	if b.restarted(addr, runID(info.Val())) {
+		return true
+	}
+	return exists.Val() > 0
+}
+
+// noteServers takes note of the run id of every server Redis has (each
+// master of a cluster), marking the broker unsure when one has changed.
+func (b *Broker) noteServers() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(b.lease/3, time.Second))
+	defer cancel()
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		_ = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			if info, err := m.Info(ctx, "server").Result(); err == nil {
+				b.restarted(m.Options().Addr, runID(info))
+			}
+			return nil
+		})
+		return
+	}
+	if info, err := b.rdb.Info(ctx, "server").Result(); err == nil {
+		b.restarted("", runID(info))
+	}
+}
+
+// restarted records the run id of the server at addr and reports whether
+// it differs from the one seen there before: a new process, which may have
+// lost every key. It marks the broker unsure then. A server seen for the
+// first time is only taken note of.
+func (b *Broker) restarted(addr, id string) bool {
+	if id == "" {
+		return false
+	}
+	b.unsureMu.Lock()
+	prev, seen := b.runIDs[addr]
+	b.runIDs[addr] = id
+	b.unsureMu.Unlock()
+	if seen && prev != id {
+		b.markUnsure()
+		return true
+	}
+	return false
+}
+
+// runID is the run_id field of an INFO server reply ("" when none).
+func runID(info string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // markUnsure records a reason to think Redis may have lost its keys.
