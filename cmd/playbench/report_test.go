@@ -49,4 +49,12 @@ func TestFanoutTargetsAreTheFloors(t *testing.T) {
 			t.Errorf("a cell with lost deliveries is met: %q %q", tl.name, tl.measured)
 		}
 	}
+
+	// A cell where playbench saturated its core is not judged either way.
+	as[0].lost, as[1].valid = 0, false
+	for _, tl := range floorTable(io.Discard, as) {
+		if strings.HasPrefix(tl.name, "V=100 ") && (!tl.na || tl.met || !strings.Contains(tl.measured, "invalid")) {
+			t.Errorf("a cell whose floor was invalid is judged: %q %q (met %v, not measured %v)", tl.name, tl.measured, tl.met, tl.na)
+		}
+	}
 }
