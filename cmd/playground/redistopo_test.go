@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/playground-dev/playground"
 )
 
 // The topology tests run with the other Redis tests (PLAYGROUND_TEST_REDIS_URL)
@@ -50,7 +52,7 @@ func watchOnTwo(t *testing.T, env map[string]string, midStream func(cl *cluster,
 	if lastA != lastB {
 		t.Errorf("last seq on A %d, on B %d", lastA, lastB)
 	}
-	if ca, cb := canonical(t, logA), canonical(t, logB); ca != cb {
+	if ca, cb := canonical(t, logA), canonical(t, logB); ca != cb && (midStream == nil || !sameOrSnapshot(t, logA, logB)) {
 		t.Errorf("B saw other events than A:\nA %s\nB %s", ca, cb)
 	}
 	for _, r := range owner.session(s.ID).Responses {
@@ -59,6 +61,32 @@ func watchOnTwo(t *testing.T, env map[string]string, midStream func(cl *cluster,
 			t.Errorf("%s: stored %d chars, A %d, B %d of %d", r.Model, len(r.Text), len(textsA[r.ID]), len(textsB[r.ID]), len(want))
 		}
 	}
+}
+
+// sameOrSnapshot: B, a follower, may cross what an outage of Redis cost
+// its stream with a snapshot (the contract's way over a gap, checked for
+// its texts by replayView) instead of the events A had one by one; every
+// other event B had is A's event of the same seq, field for field.
+func sameOrSnapshot(t *testing.T, logA, logB []playground.WireEvent) bool {
+	t.Helper()
+	bySeq := map[int64]string{}
+	for _, e := range logA {
+		bySeq[e.Seq] = canonical(t, []playground.WireEvent{e})
+	}
+	crossed := false
+	for _, e := range logB {
+		switch {
+		case e.Type == playground.EventPresence || e.Type == playground.EventSubscribed:
+		case e.Type == playground.EventSnapshot && e.Seq > 0:
+			crossed = true
+		case canonical(t, []playground.WireEvent{e}) != bySeq[e.Seq]:
+			return false
+		}
+	}
+	if crossed {
+		t.Logf("B crossed the outage with a snapshot")
+	}
+	return crossed
 }
 
 // clusterPort is a free port whose cluster bus port (port+10000) is free
