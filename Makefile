@@ -98,7 +98,7 @@ fuzz-smoke:
 		rm -f "$$dir/fuzz.test"; \
 	done
 
-## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 30 minutes;
+## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 35 minutes;
 ## installs Centrifugo into a temporary directory; BENCHFLAGS="-quick" for a smoke run). The
 ## fan-out runs beside the floor, and beside the playground built from BENCHBASE (default main;
 ## empty: none), old and new alternating in one run
