@@ -26,8 +26,7 @@ import (
 func TestWSFirstFrameWithHandshake(t *testing.T) {
 	t.Parallel()
 	up := newFakeOpenAI(t, 5, time.Millisecond)
-	ts := startServer(t, "sqlite", up.env("openai/gpt-a"), nil)
-	owner := ts.client(t).register()
+	ts, owner := serveOwner(t, up)
 	s := owner.createSession("hello", "openai/gpt-a")
 
 	c := dialRaw(t, ts, 10*time.Second)
@@ -105,8 +104,7 @@ func upgradeRequest(c net.Conn, token string) []byte {
 func TestIdleViewersHoldNoReader(t *testing.T) {
 	t.Parallel()
 	up := newFakeOpenAI(t, 5, time.Millisecond)
-	ts := startServer(t, "sqlite", up.env("openai/gpt-a"), nil)
-	owner := ts.client(t).register()
+	ts, owner := serveOwner(t, up)
 	s := owner.createSession("hello", "openai/gpt-a")
 	const n = 40
 	viewers := make([]*wsViewer, n)
