@@ -21,7 +21,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	_, owner, err := s.sessionAccess(r.Context(), c, id, share, toSee)
+	owner, err := s.sessionAccess(r.Context(), c, id, share, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
