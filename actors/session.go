@@ -89,6 +89,10 @@ func (a *sessionActor) Subscribe(sub *hub.Subscriber, since int64) hub.Subscribe
 // OwnerID implements hub.Owned.
 func (a *sessionActor) OwnerID() string { return a.owner }
 
+// A session's owner subscribes without a database read (api's
+// sessionAccess) because its actor is a hub.Owned.
+var _ hub.Owned = (*sessionActor)(nil)
+
 // Unsubscribe implements hub.Source.
 func (a *sessionActor) Unsubscribe(sub *hub.Subscriber) {
 	a.request(ctrlMsg{kind: ctrlUnsubscribe, sub: sub})
