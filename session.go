@@ -480,6 +480,13 @@ type ModelStats struct {
 	TotalCostUSD       float64  `json:"totalCostUsd"`
 }
 
+// SessionAccess is what decides who may see a session: its owner, and
+// the share token that covers it (its conversation's; "" when not shared).
+type SessionAccess struct {
+	UserID     string
+	ShareToken string
+}
+
 // SessionService stores comparisons. Not found is a *Error with ENotFound.
 type SessionService interface {
 	// CreateSession charges cost runs from the owner's quota by one atomic
@@ -489,6 +496,9 @@ type SessionService interface {
 	// and nothing is written.
 	CreateSession(ctx context.Context, s *Session) error
 	FindSession(ctx context.Context, id string) (*Session, error)
+	// FindSessionAccess returns only what decides who may see the
+	// session: its owner and its share token, as FindSession would.
+	FindSessionAccess(ctx context.Context, id string) (SessionAccess, error)
 	// FindSessionByShareToken returns the session that holds token: the
 	// first turn of the conversation it shares.
 	FindSessionByShareToken(ctx context.Context, token string) (*Session, error)

@@ -43,6 +43,7 @@ type ctrlMsg struct {
 type sessionActor struct {
 	e     *Engine
 	sess  *playground.Session
+	owner string // sess.UserID, which never changes: read by any goroutine
 	texts []strings.Builder
 	// reasoning holds each response's visible thinking so far, and
 	// reasoningNext the index its next reasoning event carries.
@@ -69,7 +70,7 @@ type checkpointJob struct {
 
 func newSessionActor(e *Engine, s *playground.Session) *sessionActor {
 	return &sessionActor{
-		e: e, sess: s.Clone(), texts: make([]strings.Builder, len(s.Responses)),
+		e: e, sess: s.Clone(), owner: s.UserID, texts: make([]strings.Builder, len(s.Responses)),
 		reasoning: make([]strings.Builder, len(s.Responses)), reasoningNext: make([]int, len(s.Responses)),
 		view:   hub.NewViewerSet(s.ID, s.LastSeq, e.viewers),
 		models: make(chan modelMsg, 64), ctrl: make(chan ctrlMsg, 64),
@@ -84,6 +85,13 @@ func (a *sessionActor) Subscribe(sub *hub.Subscriber, since int64) hub.Subscribe
 	res, _ := hub.Ask(a.ctrl, ctrlMsg{kind: ctrlSubscribe, sub: sub, since: since, ack: ack}, ack, a.exited)
 	return res // hub.Gone, the zero value, when the actor has exited
 }
+
+// OwnerID implements hub.Owned.
+func (a *sessionActor) OwnerID() string { return a.owner }
+
+// A session's owner subscribes without a database read (api's
+// sessionAccess) because its actor is a hub.Owned.
+var _ hub.Owned = (*sessionActor)(nil)
 
 // Unsubscribe implements hub.Source.
 func (a *sessionActor) Unsubscribe(sub *hub.Subscriber) {

@@ -6,12 +6,14 @@ import (
 	"net/http"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/hub"
 )
 
 // This file is the one place that decides who may see a session and who
 // may act on it. Every endpoint that names a session (REST, export, diff,
-// SSE and the WebSocket's subscribe and cancel) asks sessionAccess, so the
-// rule cannot differ from one endpoint to the next:
+// SSE and the WebSocket's subscribe and cancel) asks sessionAccess or
+// storedSession, which both end in judge, so the rule cannot differ from
+// one endpoint to the next:
 //
 //   - a session is visible to its owner, and to any holder of its live
 //     share token (compared in constant time);
@@ -72,30 +74,83 @@ func (c caller) admit(share string) error {
 	}
 }
 
-// sessionAccess is the rule above: it loads the stored session for c (who
-// presents share, empty for none) and reports whether c owns it.
-// Ownership and the share token are always read from the database row:
-// the runner's live copy is not told of share changes.
-func (s *Server) sessionAccess(ctx context.Context, c caller, sessionID, share string, n need) (row *playground.Session, owner bool, err error) {
-	if err := c.admit(share); err != nil {
+// sessionAccess is the rule above for what needs only its verdict (a
+// live viewer's subscribe): whether c, who presents share (empty for
+// none), owns the session. The owner of a session that runs here is
+// known without the database, since a session's owner never changes;
+// anyone else is judged on the owner and share token read from the
+// database at every call, because the runner's live copy is not told of
+// share changes.
+func (s *Server) sessionAccess(ctx context.Context, c caller, sessionID, share string, n need) (owner bool, err error) {
+	if err := admitSession(c, sessionID, share); err != nil {
+		return false, err
+	}
+	if c.p != nil && s.runsHereFor(sessionID, c.p.UserID) {
+		return true, nil
+	}
+	a, err := s.opts.Sessions.FindSessionAccess(ctx, sessionID)
+	if err != nil {
+		return false, err
+	}
+	return judge(c, a, share, n)
+}
+
+// storedSession is sessionAccess for what needs the stored session too
+// (REST, a cancel that names a response): it loads the session whole and
+// judges c on the row.
+func (s *Server) storedSession(ctx context.Context, c caller, sessionID, share string, n need) (*playground.Session, bool, error) {
+	if err := admitSession(c, sessionID, share); err != nil {
 		return nil, false, err
 	}
-	// An id no session could have is not looked up.
-	if !playground.CouldBeID(playground.IDSession, sessionID) {
-		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
-	}
-	row, err = s.opts.Sessions.FindSession(ctx, sessionID)
+	row, err := s.opts.Sessions.FindSession(ctx, sessionID)
 	if err != nil {
 		return nil, false, err
 	}
-	owner = c.p != nil && c.p.UserID == row.UserID
-	if !owner && !tokenEqual(row.ShareToken, share) {
-		return nil, false, playground.Errorf(playground.ENotFound, "No such session.")
-	}
-	if n == toAct && !owner {
-		return nil, false, playground.Errorf(playground.EForbidden, "Only the owner of this comparison may do that.")
+	owner, err := judge(c, playground.SessionAccess{UserID: row.UserID, ShareToken: row.ShareToken}, share, n)
+	if err != nil {
+		return nil, false, err
 	}
 	return row, owner, nil
+}
+
+// admitSession is the steps before any read: credentials (401), and an id
+// no session could have, which is not looked up (404).
+func admitSession(c caller, sessionID, share string) error {
+	if err := c.admit(share); err != nil {
+		return err
+	}
+	if !playground.CouldBeID(playground.IDSession, sessionID) {
+		return playground.Errorf(playground.ENotFound, "No such session.")
+	}
+	return nil
+}
+
+// judge is the rule on a session's owner and share token: whether c owns
+// it, 404 for whoever neither owns it nor holds its live share token,
+// 403 for a share holder who wants to act.
+func judge(c caller, a playground.SessionAccess, share string, n need) (owner bool, err error) {
+	owner = c.p != nil && c.p.UserID == a.UserID
+	if !owner && !tokenEqual(a.ShareToken, share) {
+		return false, playground.Errorf(playground.ENotFound, "No such session.")
+	}
+	if n == toAct && !owner {
+		return false, playground.Errorf(playground.EForbidden, "Only the owner of this comparison may do that.")
+	}
+	return owner, nil
+}
+
+// runsHereFor reports whether the session runs on this instance and
+// belongs to userID, as its actor knows without the database.
+func (s *Server) runsHereFor(sessionID, userID string) bool {
+	if s.opts.Hub == nil {
+		return false
+	}
+	src, ok := s.opts.Hub.Lookup(sessionID)
+	if !ok {
+		return false
+	}
+	o, ok := src.(hub.Owned)
+	return ok && o.OwnerID() == userID
 }
 
 // requestCaller is the credentials step of a REST handler, taken before
@@ -120,7 +175,7 @@ func (s *Server) callerBody(w http.ResponseWriter, r *http.Request, v any) (call
 	return c, share, err
 }
 
-// requestSession applies sessionAccess to a request's {id}, with the text
+// requestSession applies storedSession to a request's {id}, with the text
 // so far: the live copy when the session runs here.
 func (s *Server) requestSession(r *http.Request, n need) (*playground.Session, bool, error) {
 	c, share, err := s.requestCaller(r)
@@ -130,11 +185,11 @@ func (s *Server) requestSession(r *http.Request, n need) (*playground.Session, b
 	return s.liveSession(r.Context(), c, r.PathValue("id"), share, n)
 }
 
-// liveSession is sessionAccess with the texts, statuses and metrics of
+// liveSession is storedSession with the texts, statuses and metrics of
 // the runner's live copy when the session runs here, since it is ahead of
 // the last checkpoint.
 func (s *Server) liveSession(ctx context.Context, c caller, sessionID, share string, n need) (*playground.Session, bool, error) {
-	row, owner, err := s.sessionAccess(ctx, c, sessionID, share, n)
+	row, owner, err := s.storedSession(ctx, c, sessionID, share, n)
 	if err != nil {
 		return nil, false, err
 	}

@@ -310,6 +310,15 @@ func TestShare_CoversTheConversation(t *testing.T) {
 		if len(th.Sessions) != 3 {
 			t.Fatalf("a share holder's thread has %d turns, want 3", len(th.Sessions))
 		}
+		// The ended turns' streams, with the token alone or beside another
+		// account.
+		for _, id := range []string{first.ID, second.ID} {
+			for _, token := range []string{"", stranger.Token} {
+				if w := e.do(restReq{method: "GET", path: "/sessions/" + id + "/stream?share=" + tok, token: token}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "event: done") {
+					t.Errorf("the stream of turn %s with the token: %d %s", id, w.Code, w.Body)
+				}
+			}
+		}
 
 		if w := e.do(restReq{method: "DELETE", path: "/sessions/" + third.ID + "/share", token: u.Token}); w.Code != http.StatusNoContent {
 			t.Fatalf("unshare: %d %s", w.Code, w.Body)
@@ -322,7 +331,8 @@ func TestShare_CoversTheConversation(t *testing.T) {
 		}
 		for _, id := range []string{first.ID, second.ID, third.ID} {
 			wantError(t, e.do(restReq{method: "GET", path: "/sessions/" + id + "?share=" + tok}), http.StatusNotFound, playground.ENotFound)
+			wantError(t, e.do(restReq{method: "GET", path: "/sessions/" + id + "/stream?share=" + tok}), http.StatusNotFound, playground.ENotFound)
 		}
 		wantError(t, e.do(restReq{method: "GET", path: "/share/" + tok}), http.StatusNotFound, playground.ENotFound)
-	})
+	}, withHub)
 }

@@ -27,8 +27,15 @@ func withHub(o *Options) {
 // live connection's request was authenticated, but before the connection
 // watched its credentials (so the logout finds nothing to close), still
 // ends it as a logout mid-stream does: the SSE stream ends, over HTTP/1.1
-// and through net/http, and the WebSocket closes with 4401.
+// and through net/http, and the WebSocket closes with 4401; with the
+// revocations in the database, and in Redis beside it (where the check
+// after the watch is answered from the revocation cache).
 func TestLogoutBeforeTheWatchEndsLiveViewers(t *testing.T) {
+	t.Run("database", func(t *testing.T) { logoutBeforeTheWatch(t, withHub) })
+	t.Run("redis", func(t *testing.T) { logoutBeforeTheWatch(t, withHub, withRedisTokens(t, nil)) })
+}
+
+func logoutBeforeTheWatch(t *testing.T, opts ...func(*Options)) {
 	eachUser(t, "late@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		// Each viewer signs in afresh, and signs out in the window.
 		var current atomic.Pointer[string]
@@ -106,7 +113,7 @@ func TestLogoutBeforeTheWatchEndsLiveViewers(t *testing.T) {
 				t.Errorf("the WebSocket of a token revoked as it opened: %v, want close %d", err, closeUnauthorized)
 			}
 		})
-	}, withHub)
+	}, opts...)
 }
 
 // TestLiveViewerWhoseTokenCannotBeCheckedAgain: when the revocations

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/auth"
 	"github.com/playground-dev/playground/hub"
 )
 
@@ -21,7 +22,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	_, owner, err := s.sessionAccess(r.Context(), c, id, share, toSee)
+	owner, err := s.sessionAccess(r.Context(), c, id, share, toSee)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -194,7 +195,11 @@ func (s *Server) watchCredentials(ctx context.Context, p *Principal) (*credWatch
 	w.client = &hub.Client{JTI: p.JTI, Revoke: func() { w.fire("credentials revoked") }}
 	s.opts.Hub.AddClient(w.client)
 	w.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() { w.fire("credentials expired") })
-	revoked, err := s.opts.Tokens.IsTokenRevoked(ctx, p.JTI, p.UserID)
+	check := s.opts.Tokens.IsTokenRevoked
+	if rc, ok := s.opts.Tokens.(auth.Rechecker); ok {
+		check = rc.RecheckToken // the authentication's answer, unless a revocation was heard since
+	}
+	revoked, err := check(ctx, p.JTI, p.UserID)
 	if err != nil {
 		w.stop()
 		return nil, unavailable(err, "Credentials cannot be checked right now; try again shortly.")

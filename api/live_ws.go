@@ -438,7 +438,7 @@ func (cn *wsConn) subscribe(ctx context.Context, f clientFrame) {
 			return
 		}
 	}
-	_, owner, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, f.ShareToken, toSee)
+	owner, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, f.ShareToken, toSee)
 	if err != nil {
 		cn.replyError(f.SessionID, err)
 		return
@@ -477,7 +477,7 @@ func (cn *wsConn) cancel(ctx context.Context, f clientFrame) {
 	if ws, ok := cn.subs[f.SessionID]; ok {
 		share = ws.sub.ShareToken
 	}
-	sess, _, err := cn.s.sessionAccess(ctx, cn.who, f.SessionID, share, toAct)
+	sess, _, err := cn.s.storedSession(ctx, cn.who, f.SessionID, share, toAct)
 	switch {
 	case err != nil:
 		cn.replyError(f.SessionID, err)

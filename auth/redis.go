@@ -131,6 +131,30 @@ func (t *RedisTokens) IsTokenRevoked(ctx context.Context, jti, userID string) (b
 	return false, errors.Join(err, rErr)
 }
 
+// Rechecker is a token service that can check a token again right after
+// it was found not revoked, from memory while nothing says it has been
+// revoked since.
+type Rechecker interface {
+	RecheckToken(ctx context.Context, jti, userID string) (revoked bool, err error)
+}
+
+// RecheckToken implements Rechecker, for a live connection's check once
+// its logout watch is registered (Hub.AddClient): while the TokenCache
+// beneath still holds its "not revoked" answer, that is the answer, and
+// Redis is not asked again. Every revocation this instance hears of drops
+// the answer before it closes the token's connections (Hub.RevokeToken):
+// its own logout (TokenCache.RevokeToken, and the revoke handler) and
+// another instance's announcement (the revoke handler's Forget). So a
+// revocation either finds the connection registered and closes it, or
+// came before the registration and dropped the answer, and then this
+// asks Redis and the database as IsTokenRevoked does.
+func (t *RedisTokens) RecheckToken(ctx context.Context, jti, userID string) (bool, error) {
+	if c, ok := t.db.(*TokenCache); ok && c.holds(jti, userID) {
+		return false, nil
+	}
+	return t.IsTokenRevoked(ctx, jti, userID)
+}
+
 // later queues a revocation for the database and makes sure the flush
 // loop runs.
 func (t *RedisTokens) later(jti string, expiresAt time.Time) {

@@ -81,6 +81,15 @@ func (c *TokenCache) IsTokenRevoked(ctx context.Context, jti, userID string) (bo
 	return false, nil
 }
 
+// holds reports whether the cache has a "not revoked" answer for jti and
+// userID that no revocation has dropped and whose TTL has not run out.
+func (c *TokenCache) holds(jti, userID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, hit := c.ok[jti]
+	return hit && e.userID == userID && c.now().Before(e.until)
+}
+
 // RevokeToken implements playground.TokenService: the store records the
 // revocation, then the cache forgets the token, whatever the store said
 // (a revocation it refused may still have reached another store).

@@ -42,6 +42,13 @@ type Source interface {
 	Unsubscribe(sub *Subscriber)
 }
 
+// Owned is a Source that knows whose session it is without asking its
+// goroutine (a session actor: the owner is fixed when the session
+// starts), so that the owner's own subscribe needs no database read.
+type Owned interface {
+	OwnerID() string
+}
+
 // Ask sends req to the goroutine that owns a source (a session actor, a
 // follower) on ctrl and waits for its reply; ok is false when the
 // goroutine has exited (exited is closed) before it took req or replied.

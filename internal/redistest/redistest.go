@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -47,3 +48,32 @@ func Client(t testing.TB, url string) *redis.Client {
 
 // Prefix returns a key prefix of the test's own.
 func Prefix() string { return "test:" + rand.Text()[:10] + ":" }
+
+// RoundTrips counts the round trips of a Redis client it is added to
+// (AddHook): each command, and each pipeline as one.
+type RoundTrips struct{ n atomic.Int64 }
+
+// Count is the round trips so far.
+func (r *RoundTrips) Count() int64 { return r.n.Load() }
+
+// Reset starts the count again.
+func (r *RoundTrips) Reset() { r.n.Store(0) }
+
+// DialHook implements redis.Hook.
+func (r *RoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (r *RoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (r *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
