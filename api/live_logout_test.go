@@ -29,6 +29,7 @@ func withHub(o *Options) {
 // ends it as a logout mid-stream does: the SSE stream ends, over HTTP/1.1
 // and through net/http, and the WebSocket closes with 4401.
 func TestLogoutBeforeTheWatchEndsLiveViewers(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "late@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		// Each viewer signs in afresh, and signs out in the window.
 		var current atomic.Pointer[string]
@@ -114,6 +115,7 @@ func TestLogoutBeforeTheWatchEndsLiveViewers(t *testing.T) {
 // gets the 503 of credentials that cannot be checked, never a stream that
 // no logout would end, and nothing stays registered.
 func TestLiveViewerWhoseTokenCannotBeCheckedAgain(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "flaky@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		e.srv.beforeWatch = func(*Principal) { e.tokens.down.Store(true) }
 		ts := httptest.NewServer(e.srv)
@@ -148,6 +150,7 @@ func TestLiveViewerWhoseTokenCannotBeCheckedAgain(t *testing.T) {
 // TestWebSocketClosesWhenTheTokenExpires: a WebSocket whose credentials
 // run out while it is open closes with 4401, saying so.
 func TestWebSocketClosesWhenTheTokenExpires(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "brief@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		ts := httptest.NewServer(e.srv)
 		defer e.srv.CloseLive()
