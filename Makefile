@@ -31,8 +31,11 @@ check:
 ## vet compiles the dependencies as `make static` does (no cgo, -trimpath), so the release test's
 ## `make static` finds them compiled: a first run compiles everything twice (that and the race
 ## build), not three times. Most tests wait on streams, leases and timeouts rather than the CPU,
-## so TESTPARALLEL of them run at once within a package, and TESTPACKAGES packages at once, after
-## every test binary is compiled at full width: cmd/playground, the longest, beside the others.
+## so TESTPARALLEL of them run at once within a package, and TESTPACKAGES packages at once.
+## go test starts the packages' tests in the order the packages are named, each once its test
+## binary is linked (every run links them again), so cmd/playground, the longest, is named first:
+## its dependencies, nearly all of the others', are compiled first at full width, and its tests
+## start as soon as it is linked, while the other packages are linked and tested beside it.
 ## The browser tests that need a comparison still running when a viewer comes (which failed beside
 ## another package when they raced the demo models' pace) hold a model open until then;
 ## TESTPACKAGES=1 runs the packages one after another.
@@ -41,8 +44,7 @@ TESTPACKAGES ?= 2
 test: tools
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory fuzz-smoke
-	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
-	$(GO) test -race -count=1 -p $(TESTPACKAGES) -parallel $(TESTPARALLEL) -timeout 15m ./...
+	$(GO) test -race -count=1 -p $(TESTPACKAGES) -parallel $(TESTPARALLEL) -timeout 15m ./cmd/playground ./...
 
 ## tools: Debian's chromium (the browser tests), curl and jq (the README walkthrough test), nginx
 ## (the load-balancer test and make loadtest, which run it with a configuration of their own), each

@@ -31,6 +31,7 @@ func withHub(o *Options) {
 // revocations in the database, and in Redis beside it (where the check
 // after the watch is answered from the revocation cache).
 func TestLogoutBeforeTheWatchEndsLiveViewers(t *testing.T) {
+	t.Parallel()
 	t.Run("database", func(t *testing.T) { logoutBeforeTheWatch(t, withHub) })
 	t.Run("redis", func(t *testing.T) { logoutBeforeTheWatch(t, withHub, withRedisTokens(t, nil)) })
 }
@@ -121,6 +122,7 @@ func logoutBeforeTheWatch(t *testing.T, opts ...func(*Options)) {
 // gets the 503 of credentials that cannot be checked, never a stream that
 // no logout would end, and nothing stays registered.
 func TestLiveViewerWhoseTokenCannotBeCheckedAgain(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "flaky@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		e.srv.beforeWatch = func(*Principal) { e.tokens.down.Store(true) }
 		ts := httptest.NewServer(e.srv)
@@ -155,6 +157,7 @@ func TestLiveViewerWhoseTokenCannotBeCheckedAgain(t *testing.T) {
 // TestWebSocketClosesWhenTheTokenExpires: a WebSocket whose credentials
 // run out while it is open closes with 4401, saying so.
 func TestWebSocketClosesWhenTheTokenExpires(t *testing.T) {
+	t.Parallel()
 	eachUser(t, "brief@example.com", func(t *testing.T, e *restEnv, u testUser) {
 		ts := httptest.NewServer(e.srv)
 		defer e.srv.CloseLive()
