@@ -154,6 +154,12 @@ func (f *follower) run() {
 	for !f.view.Ended() {
 		select {
 		case req := <-f.ctrl:
+			if f.ctx.Err() != nil {
+				// Ending (a gap nobody fills): a viewer taken now would
+				// hear nothing more; unanswered, it asks the hub again,
+				// which starts a new follower once this one has gone.
+				return
+			}
 			f.handle(req)
 			if f.view.Len() == 0 {
 				idle.Reset(f.b.idle)
