@@ -319,16 +319,17 @@ func unavailable(err error) error {
 }
 
 // deliver fans a batch out, skipping what a viewer already has. The
-// follower's log goes on from its last seq with no gap, whatever the
-// stream holds: a viewer may have been given a snapshot at a seq beyond
-// it (the stream was read for the snapshot before the reader got there),
-// and its events must then follow that seq; a gap at the start of a batch,
-// inside it, or before the first event of a follower that started on an
-// empty stream (a stream holding only a later part of the log) would hand
-// the events after it to viewers as if nothing were missing. A gap
-// (events the stream never got, say while Redis was away and the owner
-// died) is filled from the stream when it can be, and otherwise every
-// viewer gets a snapshot from the database: the one honest way on.
+// follower's log goes on from its last seq with no seq skipped, whatever
+// the stream holds: a gap at the start of a batch, inside it, or before
+// the first event of a follower that started on an empty stream (which
+// then got only a later part of the log) would hand viewers the events
+// after it as if nothing were missing, and one given a snapshot beyond
+// the follower's last seq (read from the stream before the reader got
+// there) would not see it at all. A gap (events the stream never got, say
+// while Redis was away and the owner died) is filled from the stream when
+// it can be, and otherwise every viewer gets a snapshot from the
+// database: the one honest way on. When even that fails, the viewers are
+// told to subscribe again and the follower ends.
 func (f *follower) deliver(frames []playground.Frame) {
 	if !f.follows(frames) {
 		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
@@ -377,7 +378,8 @@ func (f *follower) follows(frames []playground.Frame) bool {
 }
 
 // resync gives every viewer a snapshot from the database plus the
-// stream's tail, and goes on from there.
+// stream's tail, and goes on from there; it changes nothing when no
+// snapshot can be built.
 func (f *follower) resync(ctx context.Context) error {
 	// The stream itself has the gap: the state kept so far cannot be
 	// brought across it, and only the database's can.
