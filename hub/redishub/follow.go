@@ -154,6 +154,12 @@ func (f *follower) run() {
 	for !f.view.Ended() {
 		select {
 		case req := <-f.ctrl:
+			if f.ctx.Err() != nil {
+				// Ending (a gap nobody fills): a viewer taken now would
+				// hear nothing more; unanswered, it asks the hub again,
+				// which starts a new follower once this one has gone.
+				return
+			}
 			f.handle(req)
 			if f.view.Len() == 0 {
 				idle.Reset(f.b.idle)
@@ -312,21 +318,39 @@ func unavailable(err error) error {
 	return playground.Errorf(playground.EUnavailable, "The session's live state cannot be read right now; subscribe again in a moment.")
 }
 
-// deliver fans a batch out, skipping what a viewer already has. A gap
-// (events the stream never got, say while Redis was away and the owner
-// died) is filled from the stream when it can be, and otherwise every
-// viewer gets a snapshot from the database: the one honest way on.
+// deliver fans a batch out, skipping what a viewer already has. The
+// follower's log goes on from its last seq with no seq skipped, whatever
+// the stream holds: a gap at the start of a batch, inside it, or before
+// the first event of a follower that started on an empty stream (which
+// then got only a later part of the log) would hand viewers the events
+// after it as if nothing were missing, and one given a snapshot beyond
+// the follower's last seq (read from the stream before the reader got
+// there) would not see it at all. A gap (events the stream never got, say
+// while Redis was away and the owner died) is filled from the stream when
+// it can be, and otherwise every viewer gets a snapshot from the
+// database: the one honest way on. When even that fails, the viewers are
+// told to subscribe again and the follower ends.
 func (f *follower) deliver(frames []playground.Frame) {
-	last := f.view.Last()
-	if len(frames) > 0 && frames[0].Seq > last+1 && last > 0 {
+	if !f.follows(frames) {
 		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
-		missing, err := f.b.Tail(ctx, f.sid, last)
-		if err == nil && len(missing) > 0 && missing[0].Seq == last+1 {
+		missing, err := f.b.Tail(ctx, f.sid, f.view.Last())
+		if err == nil && len(missing) > 0 && f.follows(missing) {
 			frames = missing
-		} else {
-			f.resync(ctx)
+		} else if err = f.resync(ctx); err == nil && !f.follows(frames) {
+			// The snapshot does not reach the batch's gap either (Redis
+			// lost the stream after the batch was read).
+			err = errGap
 		}
 		cancel()
+		if err != nil {
+			f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
+			// This follower's log now has a gap that nothing fills: its
+			// viewers are told to subscribe again, and it ends, so that
+			// they start from a follower that has no gap.
+			f.view.DropAll(playground.ErrorFrame(f.sid, unavailable(err)))
+			f.cancel()
+			return
+		}
 	}
 	// The writers are held until the whole batch is queued, so that each
 	// viewer gets it in one write.
@@ -337,23 +361,35 @@ func (f *follower) deliver(frames []playground.Frame) {
 	f.view.Release()
 }
 
+// follows reports whether frames, past the ones this follower's log
+// already has, go on from its last seq with no seq skipped.
+func (f *follower) follows(frames []playground.Frame) bool {
+	next := f.view.Last() + 1
+	for _, fr := range frames {
+		switch {
+		case fr.Seq < next:
+		case fr.Seq == next:
+			next++
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // resync gives every viewer a snapshot from the database plus the
-// stream's tail, and goes on from there.
-func (f *follower) resync(ctx context.Context) {
+// stream's tail, and goes on from there; it changes nothing when no
+// snapshot can be built.
+func (f *follower) resync(ctx context.Context) error {
 	// The stream itself has the gap: the state kept so far cannot be
 	// brought across it, and only the database's can.
 	f.logged = nil
 	s, err := f.restore(ctx)
 	if err != nil {
-		f.b.log.Warn("redis: resync a followed session", "session", f.sid, "err", err)
-		// This follower's log now has a gap that nothing fills: its
-		// viewers are told to subscribe again, and it ends, so that they
-		// start from a follower that has no gap.
-		f.view.DropAll(playground.ErrorFrame(f.sid, unavailable(err)))
-		f.cancel()
-		return
+		return err
 	}
 	f.view.Reset(hub.StateFrames(s), s.LastSeq) // the snapshot is the new starting point
+	return nil
 }
 
 // restore builds the session as its event log tells it, so that the

@@ -497,12 +497,209 @@ func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
 	}
 }
 
+// holdCommand holds a client's commands of one name while on is set, as
+// a Redis slow to answer them does; held counts those it holds.
+type holdCommand struct {
+	name string
+	on   *atomic.Bool
+	held *atomic.Int32
+}
+
+func (holdCommand) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h holdCommand) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.on.Load() && cmd.Name() == h.name {
+			h.held.Add(1)
+			defer h.held.Add(-1)
+		}
+		for h.on.Load() && cmd.Name() == h.name {
+			select {
+			case <-ctx.Done():
+				cmd.SetErr(ctx.Err())
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (holdCommand) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestGapInsideOneReadEndsTheViewers: as TestGapNobodyFillsEndsTheViewers,
+// but the events before the gap and the one after it reach the other
+// instance in one read of the stream, which began empty. The viewer is
+// told to subscribe again, not handed seq 4 after 2.
+func TestGapInsideOneReadEndsTheViewers(t *testing.T) {
+	url := redistest.URL(t)
+	rdb := redistest.Client(t, url)
+	prefix := redistest.Prefix()
+	d, s := oneAnswer(t)
+	var holding atomic.Bool
+	otherRDB := redistest.Client(t, url)
+	otherRDB.AddHook(holdCommand{"xread", &holding, new(atomic.Int32)})
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	other := startInstance(t, otherRDB, prefix, "b", d, false)
+	rid := s.Responses[0].ID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	owner.broker.Own(ctx, s.ID)
+
+	holding.Store(true)
+	v := &view{}
+	watched := watchInBackground(ctx, other, s.ID, v)
+	// Seq 3 ("two ") never reaches the log; 4 does.
+	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}))
+	owner.broker.Publish(s.ID, chunkOf(s.ID, rid, 2, 0, "one "))
+	owner.broker.Publish(s.ID, chunkOf(s.ID, rid, 4, 2, "three "))
+	waitLogged(t, owner.broker, s.ID, 3)
+	holding.Store(false)
+	<-watched
+	if v.err == nil || !strings.Contains(v.err.Error(), playground.EUnavailable) {
+		t.Fatalf("across the gap the viewer got: done %v, %v; want the unavailable error", v.done, v.err)
+	}
+}
+
+// TestViewerJoiningAsTheGapEndsTheFollower: a viewer asks to come back
+// from seq 2 on the instance whose follower is at that moment finding that
+// nobody can fill a gap in the log, and is ending its viewers. The viewer
+// is told to subscribe again too, never taken by the follower that ends,
+// where it would wait for events that never come. (Which of the two the
+// follower does first is a matter of chance: several instances each try.)
+func TestViewerJoiningAsTheGapEndsTheFollower(t *testing.T) {
+	url := redistest.URL(t)
+	rdb := redistest.Client(t, url)
+	prefix := redistest.Prefix()
+	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type try struct {
+		holding     atomic.Bool
+		held        atomic.Int32
+		other       *instance
+		s           *playground.Session
+		first, back *view
+		firstDone   <-chan struct{}
+		backDone    chan struct{}
+	}
+	tries := make([]*try, 8)
+	for i := range tries {
+		tr := &try{s: oneAnswerIn(t, d), first: &view{}, backDone: make(chan struct{})}
+		otherRDB := redistest.Client(t, url)
+		otherRDB.AddHook(holdCommand{"xrange", &tr.holding, &tr.held})
+		tr.other = startInstance(t, otherRDB, prefix, fmt.Sprintf("b%d", i), d, false)
+		rid := tr.s.Responses[0].ID
+		owner.broker.Own(ctx, tr.s.ID)
+		owner.broker.Publish(tr.s.ID, playground.StatusFrame(tr.s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}))
+		owner.broker.Publish(tr.s.ID, chunkOf(tr.s.ID, rid, 2, 0, "one "))
+		waitLogged(t, owner.broker, tr.s.ID, 2)
+		tr.firstDone = watchInBackground(ctx, tr.other, tr.s.ID, tr.first)
+		tries[i] = tr
+	}
+	// Each follower looks for seq 3 in the stream when 4 comes, and is
+	// held there while the viewer asks to come back.
+	for _, tr := range tries {
+		tr.holding.Store(true)
+		owner.broker.Publish(tr.s.ID, chunkOf(tr.s.ID, tr.s.Responses[0].ID, 4, 2, "three "))
+	}
+	for _, tr := range tries {
+		for tr.held.Load() == 0 {
+			if ctx.Err() != nil {
+				t.Fatal("the follower never looked for the missing event")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for _, tr := range tries {
+		tr.back = &view{seq: 2, texts: map[string]string{tr.s.Responses[0].ID: "one "}, reasoning: map[string]string{}}
+		go func() {
+			defer close(tr.backDone)
+			watch(ctx, tr.other, tr.s.ID, tr.back, nil)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // the requests wait for the followers
+	for _, tr := range tries {
+		tr.holding.Store(false)
+	}
+	for i, tr := range tries {
+		<-tr.firstDone
+		<-tr.backDone
+		for name, v := range map[string]*view{"the viewer": tr.first, "the viewer who came back": tr.back} {
+			if v.err == nil || !strings.Contains(v.err.Error(), playground.EUnavailable) {
+				t.Errorf("instance b%d, %s got: done %v, %v; want the unavailable error", i, name, v.done, v.err)
+			}
+		}
+	}
+}
+
+// TestStreamThatLostItsStart: Redis came back empty while a comparison
+// ran, and its owner, which had nothing to write meanwhile, writes on from
+// seq 4: the stream holds only the events from 4 on, the database's
+// checkpoint those up to 3. A viewer who joined another instance while
+// the stream was empty, and one who comes back there from seq 1, each get
+// a snapshot that bridges the lost events, never the events after them
+// alone, and both end with the stored text.
+func TestStreamThatLostItsStart(t *testing.T) {
+	rdb := redistest.Client(t, redistest.URL(t))
+	prefix := redistest.Prefix()
+	d, s := oneAnswer(t)
+	owner := startInstance(t, rdb, prefix, "a", d, false)
+	other := startInstance(t, rdb, prefix, "b", d, false)
+	rid := s.Responses[0].ID
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	chunk := func(seq int64, i int, text string) playground.Frame { return chunkOf(s.ID, rid, seq, i, text) }
+	owner.broker.Own(ctx, s.ID)
+	if err := d.Sessions().Checkpoint(ctx, s.ID, 3, []playground.ResponseCheckpoint{
+		{ID: rid, Status: playground.StatusStreaming, Text: "one two ", NextIndex: 2, Attempts: 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	first := &view{}
+	firstDone := watchInBackground(ctx, other, s.ID, first)
+	owner.broker.Publish(s.ID, chunk(4, 2, "three "))
+	owner.broker.Publish(s.ID, chunk(5, 3, "four "))
+	waitLogged(t, owner.broker, s.ID, 2)
+	back := &view{seq: 1, texts: map[string]string{rid: ""}, reasoning: map[string]string{}}
+	backDone := watchInBackground(ctx, other, s.ID, back)
+
+	final := &playground.Response{ID: rid, Model: "fake/m", Status: playground.StatusComplete, Text: "one two three four five ", NextIndex: 5, Attempts: 1}
+	if err := d.Sessions().FinishResponse(ctx, s.ID, final, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sessions().FinishSession(ctx, s.ID, playground.SessionComplete, 8); err != nil {
+		t.Fatal(err)
+	}
+	owner.broker.Publish(s.ID, chunk(6, 4, "five "))
+	owner.broker.Publish(s.ID, playground.StatusFrame(s.ID, 7, playground.StatusEvent{ResponseID: rid, Status: playground.StatusComplete}))
+	owner.broker.Publish(s.ID, playground.DoneFrame(s.ID, 8, playground.SessionComplete))
+	<-firstDone
+	<-backDone
+	for name, v := range map[string]*view{"the viewer who joined": first, "the viewer who came back": back} {
+		if v.err != nil || !v.done {
+			t.Errorf("%s: done %v, %v", name, v.done, v.err)
+		} else if got := v.texts[rid]; got != final.Text {
+			t.Errorf("%s ends with %q, the stored answer is %q", name, got, final.Text)
+		}
+	}
+}
+
 // oneAnswer stores, in a database of its own, a running comparison of one
 // answer by a model of the fake provider.
 func oneAnswer(t *testing.T) (*db.DB, *playground.Session) {
 	t.Helper()
 	d := dbtest.MustOpenDB(t, db.DialectSQLite, db.Options{})
-	u := &playground.User{Email: "viewer@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
+	return d, oneAnswerIn(t, d)
+}
+
+// oneAnswerIn stores such a comparison, by a user of its own, in d.
+func oneAnswerIn(t *testing.T, d *db.DB) *playground.Session {
+	t.Helper()
+	u := &playground.User{Email: db.NewID("u_") + "@example.com", PasswordHash: "x", Plan: playground.PlanPro, Role: playground.RoleUser}
 	if err := d.Users().CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +708,7 @@ func oneAnswer(t *testing.T) (*db.DB, *playground.Session) {
 	if err := d.Sessions().CreateSession(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	return d, s
+	return s
 }
 
 func chunkOf(sid, rid string, seq int64, i int, text string) playground.Frame {
