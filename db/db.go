@@ -58,6 +58,7 @@ type Options struct {
 // DB is the storage of Playground. It is safe for concurrent use.
 type DB struct {
 	db      *bun.DB
+	hot     *hotStmts // the statements every comparison runs
 	dialect string
 	plans   playground.Plans
 	nowFn   func() time.Time
@@ -111,6 +112,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		d.dialect = DialectSQLite
 	}
 
+	d.hot = newHotStmts(d.db.DB)
 	if err := d.Ping(ctx); err != nil {
 		_ = d.db.Close()
 		return nil, err
@@ -153,6 +155,7 @@ func sqliteDSN(url string) (string, error) {
 
 // Close closes the connection pool.
 func (d *DB) Close() error {
+	d.hot.close()
 	if err := d.db.Close(); err != nil {
 		return fail("close", err)
 	}
