@@ -112,7 +112,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		d.dialect = DialectSQLite
 	}
 
-	d.hot = newHotStmts(d.db.DB)
+	d.hot = newHotStmts(d.db)
 	if err := d.Ping(ctx); err != nil {
 		_ = d.db.Close()
 		return nil, err
@@ -175,6 +175,15 @@ func (d *DB) Dialect() string { return d.dialect }
 
 // Bun returns the underlying bun handle, for tests and tools.
 func (d *DB) Bun() *bun.DB { return d.db }
+
+// AddQueryHook makes hook see every statement d runs: bun's queries, and
+// the prepared statements of the comparisons' writes (see hotStmts), whose
+// arguments are in the event's QueryArgs rather than in its Query. Add
+// hooks before using d.
+func (d *DB) AddQueryHook(hook bun.QueryHook) {
+	d.db.AddQueryHook(hook)
+	d.hot.addHook(hook)
+}
 
 // Plans returns the plans the DB charges quota by.
 func (d *DB) Plans() playground.Plans { return d.plans }

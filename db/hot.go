@@ -34,14 +34,45 @@ import (
 // connection from the pool while the transaction holds one, and with as
 // many transactions as connections that waits forever.
 type hotStmts struct {
-	db *sql.DB
+	db  *sql.DB
+	bun *bun.DB // the event's DB for hooks
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	hooks []bun.QueryHook // added before use (DB.AddQueryHook)
 }
 
-func newHotStmts(db *sql.DB) *hotStmts {
-	return &hotStmts{db: db, stmts: map[string]*sql.Stmt{}}
+func newHotStmts(db *bun.DB) *hotStmts {
+	return &hotStmts{db: db.DB, bun: db, stmts: map[string]*sql.Stmt{}}
+}
+
+// addHook makes hook see each hot statement as bun's hooks see a query:
+// the SQL text in Query and QueryTemplate, the arguments in QueryArgs.
+func (h *hotStmts) addHook(hook bun.QueryHook) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hooks = append(h.hooks, hook)
+}
+
+// observe calls the hooks' BeforeQuery and returns what calls their
+// AfterQuery with the statement's outcome.
+func (h *hotStmts) observe(ctx context.Context, query string, args []any) (context.Context, func(sql.Result, error)) {
+	h.mu.Lock()
+	hooks := h.hooks
+	h.mu.Unlock()
+	if len(hooks) == 0 {
+		return ctx, func(sql.Result, error) {}
+	}
+	e := &bun.QueryEvent{DB: h.bun, Query: query, QueryTemplate: query, QueryArgs: args, StartTime: time.Now()}
+	for _, hook := range hooks {
+		ctx = hook.BeforeQuery(ctx, e)
+	}
+	return ctx, func(res sql.Result, err error) {
+		e.Result, e.Err = res, err
+		for i := len(hooks) - 1; i >= 0; i-- {
+			hooks[i].AfterQuery(ctx, e)
+		}
+	}
 }
 
 // hotQueries are the statements Migrate prepares.
@@ -113,7 +144,9 @@ func (h *hotStmts) in(ctx context.Context, tx *bun.Tx, query string) (*sql.Stmt,
 }
 
 // exec runs query with args in tx (or on the pool when tx is nil).
-func (h *hotStmts) exec(ctx context.Context, tx *bun.Tx, query string, args ...any) (sql.Result, error) {
+func (h *hotStmts) exec(ctx context.Context, tx *bun.Tx, query string, args ...any) (res sql.Result, err error) {
+	ctx, after := h.observe(ctx, query, args)
+	defer func() { after(res, err) }()
 	st, err := h.in(ctx, tx, query)
 	switch {
 	case err != nil:
@@ -136,7 +169,9 @@ func (h *hotStmts) affected(ctx context.Context, tx *bun.Tx, query string, args 
 
 // scan runs query with args in tx (or on the pool) and scans its one row
 // into dest: sql.ErrNoRows when there is none.
-func (h *hotStmts) scan(ctx context.Context, tx *bun.Tx, query string, args []any, dest ...any) error {
+func (h *hotStmts) scan(ctx context.Context, tx *bun.Tx, query string, args []any, dest ...any) (err error) {
+	ctx, after := h.observe(ctx, query, args)
+	defer func() { after(nil, err) }()
 	st, err := h.in(ctx, tx, query)
 	switch {
 	case err != nil:

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/playground-dev/playground"
 )
 
@@ -174,5 +176,49 @@ func TestHotWritesStoreTimesAsBun(t *testing.T) {
 	}
 	if !errors.Is(d.FinishSession(ctx, s.ID, playground.SessionComplete, 3), nil) {
 		t.Fatal("finish session failed")
+	}
+}
+
+// seen records the statements a query hook sees.
+type seen struct {
+	mu      sync.Mutex
+	queries []string
+	args    [][]any
+}
+
+func (h *seen) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (h *seen) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.queries = append(h.queries, e.Query)
+	h.args = append(h.args, e.QueryArgs)
+}
+
+// A query hook added to the DB sees the prepared statements too, with
+// their arguments.
+func TestQueryHookSeesHotStatements(t *testing.T) {
+	d := openSQLite(t)
+	h := &seen{}
+	d.AddQueryHook(h)
+	ctx := context.Background()
+	u := &playground.User{Email: "t@example.com", PasswordHash: "x"}
+	if err := d.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	s := &playground.Session{UserID: u.ID, Prompt: "p", Responses: []*playground.Response{{Model: "demo/a"}}}
+	if err := d.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var found bool
+	for i, q := range h.queries {
+		if q == insertSessionSQL && len(h.args[i]) == 15 && h.args[i][0] == s.ID {
+			found = true
+		}
+	}
+	if !found || h.queries[0] == insertSessionSQL {
+		t.Fatalf("hook saw %q; want bun's insert of the user, then the session's insert with its 15 arguments", h.queries)
 	}
 }
