@@ -247,7 +247,7 @@ func initialSchema(dialect string) []string {
 // a crash would leave it behind; an advisory lock dies with its
 // connection). On SQLite the file belongs to one process, and the DDL is
 // idempotent (IF NOT EXISTS) should two ever race. It then prepares the
-// statements every comparison runs (see hotStmts) against the schema as it
+// statements every comparison runs (see hotQueries) against the schema as it
 // now stands.
 func (d *DB) Migrate(ctx context.Context) error {
 	if d.dialect == DialectPostgres {
@@ -284,7 +284,7 @@ func (d *DB) Migrate(ctx context.Context) error {
 	if !group.IsZero() {
 		d.log.Info("db: migrated", "dialect", d.dialect, "group", group.ID, "migrations", group.Migrations.String())
 	}
-	if err := d.hot.prepare(ctx, hotQueries...); err != nil {
+	if err := d.hot.Prepare(ctx, hotQueries...); err != nil {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil

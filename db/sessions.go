@@ -230,19 +230,19 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	period := dbTime(playground.PeriodStart(now))
 	err = d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var remaining int
-		err := d.hot.scan(ctx, &tx, chargeSQL, []any{period, d.plans.ProPerDay, d.plans.FreePerDay, n, s.UserID}, &remaining)
+		err := d.hot.Scan(ctx, &tx, chargeSQL, []any{period, d.plans.ProPerDay, d.plans.FreePerDay, n, s.UserID}, &remaining)
 		if errors.Is(err, sql.ErrNoRows) {
 			return d.quotaExceeded(ctx, tx, s.UserID, n)
 		} else if err != nil {
 			return err
 		}
-		if _, err := d.hot.exec(ctx, &tx, insertSessionSQL,
+		if _, err := d.hot.Exec(ctx, &tx, insertSessionSQL,
 			srow.ID, srow.UserID, srow.Prompt, srow.System, srow.Params, srow.ShareToken, srow.ParentID, srow.RootID,
 			srow.Kind, srow.Blind, srow.Revealed, dbTime(srow.CreatedAt), srow.Status, srow.LastSeq, srow.Owner); err != nil {
 			return err
 		}
 		for _, r := range rrows {
-			if _, err := d.hot.exec(ctx, &tx, insertResponseSQL,
+			if _, err := d.hot.Exec(ctx, &tx, insertResponseSQL,
 				r.ID, r.SessionID, r.Position, r.Model, r.Params, r.System, r.Continues, r.Text, r.Reasoning,
 				r.Status, r.Attempts, r.NextIndex, r.Rating); err != nil {
 				return err
@@ -253,7 +253,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	return txFail("create session", err)
 }
 
-// The statements of CreateSession (see hotStmts).
+// The statements of CreateSession (see hotQueries).
 const (
 	// chargeSQL takes $4 runs from user $5's quota and answers what is
 	// left, or no row when too little is: the check and the decrement are
@@ -573,18 +573,18 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		for _, c := range rs {
 			// The update comes first: on PostgreSQL it locks the row, so a
 			// retry waits for an earlier attempt still in flight.
-			n, err := d.hot.affected(ctx, &tx, checkpointResponseSQL, c.Status, c.NextIndex, c.Attempts, c.ID, sessionID)
+			n, err := d.hot.Affected(ctx, &tx, checkpointResponseSQL, c.Status, c.NextIndex, c.Attempts, c.ID, sessionID)
 			if err != nil {
 				return err
 			}
 			if n == 0 || (c.Text == "" && c.Reasoning == "") {
 				continue
 			}
-			if _, err := d.hot.exec(ctx, &tx, appendChunkSQL, c.ID, c.TextFrom, c.ReasoningFrom, c.Text, c.Reasoning); err != nil {
+			if _, err := d.hot.Exec(ctx, &tx, appendChunkSQL, c.ID, c.TextFrom, c.ReasoningFrom, c.Text, c.Reasoning); err != nil {
 				return err
 			}
 		}
-		_, err := d.hot.exec(ctx, &tx, checkpointSessionSQL, lastSeq, sessionID)
+		_, err := d.hot.Exec(ctx, &tx, checkpointSessionSQL, lastSeq, sessionID)
 		return err
 	})
 	if err != nil {
@@ -593,7 +593,7 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 	return nil
 }
 
-// The statements of Checkpoint (see hotStmts).
+// The statements of Checkpoint (see hotQueries).
 const (
 	// checkpointResponseSQL sets status $1, next index $2 and attempts $3
 	// of response $4 of session $5, unless it has ended.
@@ -700,7 +700,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 
 	refunded := false
 	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		n, err := d.hot.affected(ctx, &tx, finishResponseSQL,
+		n, err := d.hot.Affected(ctx, &tx, finishResponseSQL,
 			row.Status, row.Text, row.Reasoning, row.Error, row.TTFTMs, row.DurationMs,
 			row.PromptTokens, row.CompletionTokens, row.ReasoningTokens, row.CachedTokens,
 			row.CostUSD, row.TokensPerSecond, row.FinishReason, row.NextIndex, row.Attempts,
@@ -714,7 +714,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 				Where("id = ? AND session_id = ?", r.ID, sessionID).Scan(ctx, &refunded)
 		}
 		// The final row holds the whole text: the chunks are done with.
-		if _, err := d.hot.exec(ctx, &tx, dropChunksSQL, r.ID); err != nil {
+		if _, err := d.hot.Exec(ctx, &tx, dropChunksSQL, r.ID); err != nil {
 			return err
 		}
 		if !refund {
@@ -747,7 +747,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	return nil
 }
 
-// The statements of FinishResponse (see hotStmts).
+// The statements of FinishResponse (see hotQueries).
 const (
 	// finishResponseSQL writes the final row of response $17 of session
 	// $18, unless it has ended already.
@@ -768,7 +768,7 @@ var ErrResponsesRunning = errors.New("db: finish session: a response has not end
 // nothing. A session is never stored ended while one of its responses is
 // not: that is ErrResponsesRunning, and nothing is written.
 func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSeq int64) error {
-	if n, err := d.hot.affected(ctx, nil, finishSessionSQL, status, lastSeq, sessionID); err != nil {
+	if n, err := d.hot.Affected(ctx, nil, finishSessionSQL, status, lastSeq, sessionID); err != nil {
 		return fail("finish session", err)
 	} else if n > 0 {
 		return nil
@@ -787,7 +787,7 @@ func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSe
 }
 
 // finishSessionSQL ends session $3 with status $1 and last seq $2, while
-// it runs and none of its responses does (see hotStmts).
+// it runs and none of its responses does (see hotQueries).
 const finishSessionSQL = "UPDATE sessions SET status = $1, last_seq = $2" +
 	" WHERE id = $3 AND status = 'running'" +
 	" AND NOT EXISTS (SELECT 1 FROM responses WHERE session_id = $3 AND status NOT IN " + endedStatuses + ")"
