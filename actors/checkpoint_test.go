@@ -14,7 +14,8 @@ import (
 	"github.com/playground-dev/playground/db/dbtest"
 )
 
-// textBytes counts, in every statement that writes, the bytes of a
+// textBytes counts, in every statement that writes (its SQL text and its
+// arguments), the bytes of a
 // response's text and reasoning: the model writes only "ж" and thinks
 // only "λ", characters no id, status or SQL keyword holds.
 type textBytes struct {
@@ -40,7 +41,17 @@ func (h *textBytes) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 	if op, _, _ := strings.Cut(strings.TrimSpace(e.Query), " "); op != "INSERT" && op != "UPDATE" && op != "DELETE" {
 		return
 	}
-	n := len("ж")*strings.Count(e.Query, "ж") + len("λ")*strings.Count(e.Query, "λ")
+	n := textIn(e.Query)
+	for _, a := range e.QueryArgs { // the arguments of a prepared statement
+		switch a := a.(type) {
+		case string:
+			n += textIn(a)
+		case *string:
+			if a != nil {
+				n += textIn(*a)
+			}
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.n += n
@@ -51,6 +62,11 @@ func (h *textBytes) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 		}
 		h.waiters = nil
 	}
+}
+
+// textIn is how many bytes of s are the response's text and reasoning.
+func textIn(s string) int {
+	return len("ж")*strings.Count(s, "ж") + len("λ")*strings.Count(s, "λ")
 }
 
 func (h *textBytes) count() (int, int) {
@@ -66,7 +82,7 @@ func TestCheckpointBytesLinear(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			d := dbtest.MustOpenDB(t, dialect, db.Options{})
 			hook := &textBytes{}
-			d.Bun().AddQueryHook(hook)
+			d.AddQueryHook(hook)
 			// Generous timeouts: the stream waits for checkpoints (below).
 			r := newRigOn(t, d, Policy{MaxAttempts: 1, BaseDelay: 10 * time.Millisecond, FirstByte: 10 * time.Second, Idle: 15 * time.Second, Total: 60 * time.Second}, nil)
 			r.engine.checkpointEvery = 10 * time.Millisecond

@@ -31,6 +31,7 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/internal/stmtcache"
 )
 
 // Dialect names returned by (*DB).Dialect.
@@ -58,6 +59,7 @@ type Options struct {
 // DB is the storage of Playground. It is safe for concurrent use.
 type DB struct {
 	db      *bun.DB
+	hot     *stmtcache.Cache // the statements every comparison runs (hotQueries)
 	dialect string
 	plans   playground.Plans
 	nowFn   func() time.Time
@@ -111,6 +113,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		d.dialect = DialectSQLite
 	}
 
+	d.hot = stmtcache.New(d.db)
 	if err := d.Ping(ctx); err != nil {
 		_ = d.db.Close()
 		return nil, err
@@ -153,6 +156,7 @@ func sqliteDSN(url string) (string, error) {
 
 // Close closes the connection pool.
 func (d *DB) Close() error {
+	d.hot.Close()
 	if err := d.db.Close(); err != nil {
 		return fail("close", err)
 	}
@@ -172,6 +176,15 @@ func (d *DB) Dialect() string { return d.dialect }
 
 // Bun returns the underlying bun handle, for tests and tools.
 func (d *DB) Bun() *bun.DB { return d.db }
+
+// AddQueryHook makes hook see every statement d runs: bun's queries, and
+// the prepared statements of the comparisons' writes (see hotQueries), whose
+// arguments are in the event's QueryArgs rather than in its Query. Add
+// hooks before using d.
+func (d *DB) AddQueryHook(hook bun.QueryHook) {
+	d.db.AddQueryHook(hook)
+	d.hot.AddHook(hook)
+}
 
 // Plans returns the plans the DB charges quota by.
 func (d *DB) Plans() playground.Plans { return d.plans }

@@ -246,7 +246,9 @@ func initialSchema(dialect string) []string {
 // a dedicated connection (bun's own lock row fails at once when taken, and
 // a crash would leave it behind; an advisory lock dies with its
 // connection). On SQLite the file belongs to one process, and the DDL is
-// idempotent (IF NOT EXISTS) should two ever race.
+// idempotent (IF NOT EXISTS) should two ever race. It then prepares the
+// statements every comparison runs (see hotQueries) against the schema as it
+// now stands.
 func (d *DB) Migrate(ctx context.Context) error {
 	if d.dialect == DialectPostgres {
 		conn, err := d.db.Conn(ctx)
@@ -281,6 +283,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 	}
 	if !group.IsZero() {
 		d.log.Info("db: migrated", "dialect", d.dialect, "group", group.ID, "migrations", group.Migrations.String())
+	}
+	if err := d.hot.Prepare(ctx, hotQueries...); err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil
 }

@@ -68,8 +68,12 @@ type responseRow struct {
 	EndedAt          *time.Time `bun:"ended_at"`
 }
 
-// endedStatuses is the SQL list of final response statuses.
-const endedStatuses = "('complete', 'error', 'cancelled')"
+// endedStatuses is the SQL list of final response statuses, and
+// runningStatuses of the others.
+const (
+	endedStatuses   = "('complete', 'error', 'cancelled')"
+	runningStatuses = "('pending', 'streaming')"
+)
 
 func toSession(r *sessionRow) (*playground.Session, error) {
 	s := &playground.Session{
@@ -223,29 +227,24 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	}
 
 	n := len(s.Responses)
-	period := playground.PeriodStart(now)
-	eff, effArgs := d.effectiveRemainingSQL(period)
-	// The charge is one statement: the check and the decrement cannot be
-	// separated by a concurrent charge (PostgreSQL re-checks the WHERE on
-	// the locked row; SQLite runs one writer at a time).
-	charge := "UPDATE users SET quota_remaining = " + eff + " - ?, quota_period_start = ?" +
-		" WHERE id = ? AND " + eff + " >= ? RETURNING quota_remaining"
-	args := append(append([]any{}, effArgs...), n, period, s.UserID)
-	args = append(append(args, effArgs...), n)
-
+	period := dbTime(playground.PeriodStart(now))
 	err = d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var remaining int
-		if err := tx.QueryRowContext(ctx, charge, args...).Scan(&remaining); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return d.quotaExceeded(ctx, tx, s.UserID, n)
-			}
+		err := d.hot.Scan(ctx, &tx, chargeSQL, []any{period, d.plans.ProPerDay, d.plans.FreePerDay, n, s.UserID}, &remaining)
+		if errors.Is(err, sql.ErrNoRows) {
+			return d.quotaExceeded(ctx, tx, s.UserID, n)
+		} else if err != nil {
 			return err
 		}
-		if _, err := tx.NewInsert().Model(srow).Exec(ctx); err != nil {
+		if _, err := d.hot.Exec(ctx, &tx, insertSessionSQL,
+			srow.ID, srow.UserID, srow.Prompt, srow.System, srow.Params, srow.ShareToken, srow.ParentID, srow.RootID,
+			srow.Kind, srow.Blind, srow.Revealed, dbTime(srow.CreatedAt), srow.Status, srow.LastSeq, srow.Owner); err != nil {
 			return err
 		}
-		if n > 0 {
-			if _, err := tx.NewInsert().Model(&rrows).Exec(ctx); err != nil {
+		for _, r := range rrows {
+			if _, err := d.hot.Exec(ctx, &tx, insertResponseSQL,
+				r.ID, r.SessionID, r.Position, r.Model, r.Params, r.System, r.Continues, r.Text, r.Reasoning,
+				r.Status, r.Attempts, r.NextIndex, r.Rating); err != nil {
 				return err
 			}
 		}
@@ -253,6 +252,33 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 	})
 	return txFail("create session", err)
 }
+
+// The statements of CreateSession (see hotQueries).
+const (
+	// chargeSQL takes $4 runs from user $5's quota and answers what is
+	// left, or no row when too little is: the check and the decrement are
+	// one statement, so a concurrent charge cannot come between them
+	// (PostgreSQL re-checks the WHERE on the locked row; SQLite runs one
+	// writer at a time). The quota counts from the plan's limit ($2 for
+	// pro, $3 for any other plan, as playground.Plans.Limit does) when the
+	// stored period started before $1, the current period's start: the
+	// lazy reset of effectiveRemainingSQL.
+	chargeSQL = "UPDATE users SET quota_remaining = " + chargeRemaining + " - $4, quota_period_start = $1" +
+		" WHERE id = $5 AND " + chargeRemaining + " >= $4 RETURNING quota_remaining"
+	chargeRemaining = "(CASE WHEN quota_period_start < $1" +
+		" THEN (CASE plan WHEN 'pro' THEN CAST($2 AS INTEGER) ELSE CAST($3 AS INTEGER) END)" +
+		" ELSE quota_remaining END)"
+
+	insertSessionSQL = "INSERT INTO sessions (id, user_id, prompt, system, params, share_token, parent_id, root_id," +
+		" kind, blind, revealed, created_at, status, last_seq, owner)" +
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+
+	// insertResponseSQL leaves the columns of an ended response (error,
+	// metrics, ended_at, refunded) to their defaults: NULL and false.
+	insertResponseSQL = "INSERT INTO responses (id, session_id, position, model, params, system, continues, text, reasoning," +
+		" status, attempts, next_index, rating)" +
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
 
 // quotaExceeded builds the 402 once the charge updated no row: either the
 // user does not exist or has too little left.
@@ -547,25 +573,18 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 		for _, c := range rs {
 			// The update comes first: on PostgreSQL it locks the row, so a
 			// retry waits for an earlier attempt still in flight.
-			n, err := updateRunning(ctx, tx.NewUpdate().Table("responses").
-				Set("status = ?", c.Status).
-				Set("next_index = ?", c.NextIndex).
-				Set("attempts = ?", c.Attempts), sessionID, c.ID)
+			n, err := d.hot.Affected(ctx, &tx, checkpointResponseSQL, c.Status, c.NextIndex, c.Attempts, c.ID, sessionID)
 			if err != nil {
 				return err
 			}
 			if n == 0 || (c.Text == "" && c.Reasoning == "") {
 				continue
 			}
-			if _, err := tx.NewRaw("INSERT INTO response_chunks (response_id, text_from, reasoning_from, text, reasoning)"+
-				" VALUES (?, ?, ?, ?, ?) ON CONFLICT (response_id, text_from, reasoning_from)"+
-				" DO UPDATE SET text = excluded.text, reasoning = excluded.reasoning",
-				c.ID, c.TextFrom, c.ReasoningFrom, c.Text, c.Reasoning).Exec(ctx); err != nil {
+			if _, err := d.hot.Exec(ctx, &tx, appendChunkSQL, c.ID, c.TextFrom, c.ReasoningFrom, c.Text, c.Reasoning); err != nil {
 				return err
 			}
 		}
-		_, err := tx.NewUpdate().Table("sessions").Set("last_seq = ?", lastSeq).
-			Where("id = ? AND status = 'running'", sessionID).Exec(ctx)
+		_, err := d.hot.Exec(ctx, &tx, checkpointSessionSQL, lastSeq, sessionID)
 		return err
 	})
 	if err != nil {
@@ -573,6 +592,22 @@ func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs
 	}
 	return nil
 }
+
+// The statements of Checkpoint (see hotQueries).
+const (
+	// checkpointResponseSQL sets status $1, next index $2 and attempts $3
+	// of response $4 of session $5, unless it has ended.
+	checkpointResponseSQL = "UPDATE responses SET status = $1, next_index = $2, attempts = $3" +
+		" WHERE id = $4 AND session_id = $5 AND status IN " + runningStatuses
+	// appendChunkSQL stores a chunk of response $1 starting at text offset
+	// $2 and reasoning offset $3; a chunk retried at the same offsets
+	// replaces the row.
+	appendChunkSQL = "INSERT INTO response_chunks (response_id, text_from, reasoning_from, text, reasoning)" +
+		" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (response_id, text_from, reasoning_from)" +
+		" DO UPDATE SET text = excluded.text, reasoning = excluded.reasoning"
+	// checkpointSessionSQL sets last seq $1 of session $2 while it runs.
+	checkpointSessionSQL = "UPDATE sessions SET last_seq = $1 WHERE id = $2 AND status = 'running'"
+)
 
 // chunkRow is a row of response_chunks.
 type chunkRow struct {
@@ -665,23 +700,11 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 
 	refunded := false
 	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		n, err := updateRunning(ctx, tx.NewUpdate().Table("responses").
-			Set("status = ?", row.Status).
-			Set("text = ?", row.Text).
-			Set("reasoning = ?", row.Reasoning).
-			Set("error = ?", row.Error).
-			Set("ttft_ms = ?", row.TTFTMs).
-			Set("duration_ms = ?", row.DurationMs).
-			Set("prompt_tokens = ?", row.PromptTokens).
-			Set("completion_tokens = ?", row.CompletionTokens).
-			Set("reasoning_tokens = ?", row.ReasoningTokens).
-			Set("cached_tokens = ?", row.CachedTokens).
-			Set("cost_usd = ?", row.CostUSD).
-			Set("tokens_per_second = ?", row.TokensPerSecond).
-			Set("finish_reason = ?", row.FinishReason).
-			Set("next_index = ?", row.NextIndex).
-			Set("attempts = ?", row.Attempts).
-			Set("ended_at = ?", endedAt), sessionID, r.ID)
+		n, err := d.hot.Affected(ctx, &tx, finishResponseSQL,
+			row.Status, row.Text, row.Reasoning, row.Error, row.TTFTMs, row.DurationMs,
+			row.PromptTokens, row.CompletionTokens, row.ReasoningTokens, row.CachedTokens,
+			row.CostUSD, row.TokensPerSecond, row.FinishReason, row.NextIndex, row.Attempts,
+			dbTimePtr(endedAt), r.ID, sessionID)
 		if err != nil {
 			return err
 		}
@@ -691,7 +714,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 				Where("id = ? AND session_id = ?", r.ID, sessionID).Scan(ctx, &refunded)
 		}
 		// The final row holds the whole text: the chunks are done with.
-		if _, err := tx.NewDelete().Table("response_chunks").Where("response_id = ?", r.ID).Exec(ctx); err != nil {
+		if _, err := d.hot.Exec(ctx, &tx, dropChunksSQL, r.ID); err != nil {
 			return err
 		}
 		if !refund {
@@ -724,6 +747,18 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	return nil
 }
 
+// The statements of FinishResponse (see hotQueries).
+const (
+	// finishResponseSQL writes the final row of response $17 of session
+	// $18, unless it has ended already.
+	finishResponseSQL = "UPDATE responses SET status = $1, text = $2, reasoning = $3, error = $4," +
+		" ttft_ms = $5, duration_ms = $6, prompt_tokens = $7, completion_tokens = $8," +
+		" reasoning_tokens = $9, cached_tokens = $10, cost_usd = $11, tokens_per_second = $12," +
+		" finish_reason = $13, next_index = $14, attempts = $15, ended_at = $16" +
+		" WHERE id = $17 AND session_id = $18 AND status IN " + runningStatuses
+	dropChunksSQL = "DELETE FROM response_chunks WHERE response_id = $1"
+)
+
 // ErrResponsesRunning is FinishSession's refusal to end a session while
 // one of its responses has no final row yet.
 var ErrResponsesRunning = errors.New("db: finish session: a response has not ended")
@@ -733,15 +768,7 @@ var ErrResponsesRunning = errors.New("db: finish session: a response has not end
 // nothing. A session is never stored ended while one of its responses is
 // not: that is ErrResponsesRunning, and nothing is written.
 func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSeq int64) error {
-	res, err := d.db.NewUpdate().Table("sessions").
-		Set("status = ?", status).Set("last_seq = ?", lastSeq).
-		Where("id = ? AND status = 'running'", sessionID).
-		Where("NOT EXISTS (SELECT 1 FROM responses WHERE session_id = ? AND status NOT IN "+endedStatuses+")", sessionID).
-		Exec(ctx)
-	if err != nil {
-		return fail("finish session", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
+	if n, err := d.hot.Affected(ctx, nil, finishSessionSQL, status, lastSeq, sessionID); err != nil {
 		return fail("finish session", err)
 	} else if n > 0 {
 		return nil
@@ -758,6 +785,12 @@ func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSe
 	}
 	return nil
 }
+
+// finishSessionSQL ends session $3 with status $1 and last seq $2, while
+// it runs and none of its responses does (see hotQueries).
+const finishSessionSQL = "UPDATE sessions SET status = $1, last_seq = $2" +
+	" WHERE id = $3 AND status = 'running'" +
+	" AND NOT EXISTS (SELECT 1 FROM responses WHERE session_id = $3 AND status NOT IN " + endedStatuses + ")"
 
 // RunningSessions lists the sessions still marked running, with their
 // responses, oldest first: at start, those no instance runs any more are
@@ -811,19 +844,6 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 		return nil, err
 	}
 	return out, nil
-}
-
-// updateRunning runs q, an update of response respID of sessionID, only
-// while that response has not ended; it answers how many rows changed (0:
-// it had ended, or is not this session's).
-func updateRunning(ctx context.Context, q *bun.UpdateQuery, sessionID, respID string) (int64, error) {
-	res, err := q.Where("id = ? AND session_id = ?", respID, sessionID).
-		Where("status IN ('pending', 'streaming')").
-		Exec(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
 
 // mustAffect turns an update that matched no row into ENotFound.

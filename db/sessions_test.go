@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -469,5 +470,34 @@ func TestCheckpoint_Appends(t *testing.T) {
 		// A late checkpoint of the ended response writes nothing.
 		write(6, 13, " more", 6, "", 6)
 		want("Hello, world! Bye.", "Hm. Ok.", 5)
+	})
+}
+
+// A model's text may hold a NUL character (JSON's \u0000): its
+// checkpoints and final row are stored all the same, rather than refused
+// on every retry while the session stays running. PostgreSQL's text cannot
+// hold NUL, so there it is dropped; SQLite keeps it.
+func TestFinishResponse_TextWithNUL(t *testing.T) {
+	forEachUser(t, "nul@example.com", func(t *testing.T, d *db.DB, u *playground.User) {
+		s := mustCreateSession(t, d, u.ID, "demo/a")
+		r := s.Responses[0]
+		if err := d.Checkpoint(ctx, s.ID, 2, []playground.ResponseCheckpoint{{ID: r.ID, Status: playground.StatusStreaming, Text: "a\x00b", NextIndex: 1}}); err != nil {
+			t.Fatalf("checkpoint: %v", err)
+		}
+		if got := mustFindSession(t, d, s.ID).Responses[0].Text; strings.ReplaceAll(got, "\x00", "") != "ab" {
+			t.Fatalf("checkpointed text %q, want a, NUL, b (or ab)", got)
+		}
+		r.Status, r.Text = playground.StatusComplete, "a\x00bc"
+		r.Metrics = &playground.Metrics{FinishReason: playground.FinishStop}
+		if err := d.FinishResponse(ctx, s.ID, r, false); err != nil {
+			t.Fatalf("finish response: %v", err)
+		}
+		if err := d.FinishSession(ctx, s.ID, playground.SessionComplete, 4); err != nil {
+			t.Fatalf("finish session: %v", err)
+		}
+		got := mustFindSession(t, d, s.ID)
+		if got.Status != playground.SessionComplete || strings.ReplaceAll(got.Responses[0].Text, "\x00", "") != "abc" {
+			t.Fatalf("stored %s with text %q; want complete and abc", got.Status, got.Responses[0].Text)
+		}
 	})
 }
