@@ -20,7 +20,8 @@ import (
 // viewer set, whose log holds the frames delivered since the follower
 // started, so resumes and snapshots need Redis only for older events, and
 // a Redis outage cannot open a gap for a new viewer. A reader goroutine it starts
-// follows the stream with XREAD BLOCK and hands it batches. It ends when
+// follows the stream with XREAD BLOCK and hands it batches; run waits for
+// it last, once the follower has left the broker. It ends when
 // the session's done has been delivered, when no viewer has been left for
 // FollowerIdle, or when the broker closes.
 type follower struct {
@@ -130,6 +131,11 @@ func (b *Broker) pokeFollower(sid string) {
 
 func (f *follower) run() {
 	defer f.b.wg.Done()
+	// The reader is waited for last, once this follower has left the
+	// broker and said it exited: a viewer told to subscribe again gets a
+	// new follower without waiting for the old one's read to return.
+	readerDone := make(chan struct{})
+	defer func() { <-readerDone }() // after f.cancel, below
 	defer close(f.exited)
 	defer func() {
 		f.b.mu.Lock()
@@ -142,12 +148,10 @@ func (f *follower) run() {
 	defer f.cancel()
 
 	f.view = hub.NewViewerSet(f.sid, f.top(), f.b.Viewers)
-	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
 		f.read(f.view.Last())
 	}()
-	defer func() { f.cancel(); <-readerDone }()
 
 	idle := time.NewTimer(f.b.idle)
 	defer idle.Stop()
@@ -193,13 +197,21 @@ func (f *follower) top() int64 {
 	return framesOf(f.sid, msgs)[0].Seq
 }
 
+// readBlock is how long one XREAD of a follower waits for new entries.
+// go-redis does not interrupt a blocking command when its context is
+// cancelled (it only turns a context's deadline into the socket's), so
+// this bounds how long a follower's reader outlives the follower, and so
+// how long Broker.Close waits for it. The cost: a follower of a quiet
+// session sends 2.5 empty XREADs a second.
+const readBlock = 400 * time.Millisecond
+
 // read follows the stream from seq on, reconnecting with back-off and
 // always continuing after the last entry it handed over.
 func (f *follower) read(from int64) {
 	id := strconv.FormatInt(from, 10) + "-0"
 	failures := 0
 	for f.ctx.Err() == nil {
-		res, err := f.b.rdb.XRead(f.ctx, &redis.XReadArgs{Streams: []string{f.b.streamKey(f.sid), id}, Count: 512, Block: 2 * time.Second}).Result()
+		res, err := f.b.rdb.XRead(f.ctx, &redis.XReadArgs{Streams: []string{f.b.streamKey(f.sid), id}, Count: 512, Block: readBlock}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}

@@ -446,8 +446,10 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 // lost it) and the database's last checkpoint is older than the gap, so
 // no snapshot can bridge it. A viewer on another instance is told to
 // subscribe again rather than handed the events after the gap as if
-// nothing were missing; once the comparison has ended, it subscribes
-// again and ends with the stored text.
+// nothing were missing. When it does at once, the instance answers
+// promptly, not once the follower that ended has done waiting for the
+// stream; once the comparison has ended, it subscribes again and ends
+// with the stored text.
 func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
 	rdb := redistest.Client(t, redistest.URL(t))
 	prefix := redistest.Prefix()
@@ -469,6 +471,19 @@ func TestGapNobodyFillsEndsTheViewers(t *testing.T) {
 	<-watched
 	if v.err == nil || !strings.Contains(v.err.Error(), playground.EUnavailable) {
 		t.Fatalf("across the gap the viewer got: done %v, %v; want the unavailable error", v.done, v.err)
+	}
+	start := time.Now()
+	sub := &hub.Subscriber{Queue: hub.NewQueue(1 << 10), Subscribed: true}
+	src, _, err := other.hub.Subscribe(ctx, sub, s.ID, v.seq)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src != nil {
+		src.Unsubscribe(sub)
+	}
+	if took > 200*time.Millisecond {
+		t.Fatalf("subscribing again at once took %v", took.Round(time.Millisecond))
 	}
 
 	final := &playground.Response{ID: rid, Model: "fake/m", Status: playground.StatusComplete, Text: "one two three ", NextIndex: 3, Attempts: 1}
