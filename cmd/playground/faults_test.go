@@ -204,7 +204,9 @@ func jsonEqual(a, b any) bool {
 // answers 503 unavailable with Retry-After (first on the pool's broken
 // connections, then on refused ones), never 500, and a WebSocket
 // subscribe gets an error event unavailable. Token checks fall back to
-// Redis, so the requests reach the handlers.
+// Redis, so the requests reach the handlers. A comparison the server
+// still holds (it ran here and is within its replay window) needs no
+// database: its owner still watches it to the end.
 func TestDatabaseDownIs503(t *testing.T) {
 	t.Parallel()
 	url := redisURL(t)
@@ -238,6 +240,9 @@ func TestDatabaseDownIs503(t *testing.T) {
 	pg.Stop()
 
 	anon := srv.client(t)
+	// A comparison this server does not hold: whose it is only the
+	// database knows.
+	elsewhere := "s_00000000-0000-4000-8000-000000000000"
 	calls := []struct {
 		c            *client
 		method, path string
@@ -251,7 +256,7 @@ func TestDatabaseDownIs503(t *testing.T) {
 		{owner, "GET", "/sessions/" + s.ID, nil},
 		{owner, "GET", "/stats/models", nil},
 		{owner, "POST", "/sessions/" + s.ID + "/share", nil},
-		{owner, "GET", "/sessions/" + s.ID + "/stream", nil},
+		{owner, "GET", "/sessions/" + elsewhere + "/stream", nil},
 	}
 	for pass := range 3 { // the pool's broken connections first, then refused ones
 		for _, c := range calls {
@@ -266,9 +271,19 @@ func TestDatabaseDownIs503(t *testing.T) {
 			}
 		}
 		v := srv.dialWS(t, owner.token, nil)
-		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+		v.send(map[string]any{"type": "subscribe", "sessionId": elsewhere, "since": 0})
 		if ev := v.next(10 * time.Second); ev.Type != playground.EventError || ev.Code != playground.EUnavailable {
 			t.Errorf("pass %d: WebSocket subscribe with the database down: %s %s %s", pass, ev.Type, ev.Code, ev.Message)
+		}
+		// The comparison that ran here is still whole in memory.
+		if evs, _ := owner.readSSE("/sessions/"+s.ID+"/stream", nil, 0); len(evs) == 0 || evs[len(evs)-1].Event != string(playground.EventDone) {
+			t.Errorf("pass %d: the owner's stream of a comparison held here, with the database down: %+v", pass, evs)
+		}
+		v.send(map[string]any{"type": "subscribe", "sessionId": s.ID, "since": 0})
+		for ev := v.next(10 * time.Second); ev.Type != playground.EventDone; ev = v.next(10 * time.Second) {
+			if ev.Type == playground.EventError {
+				t.Fatalf("pass %d: WebSocket subscribe to a comparison held here, with the database down: %s %s", pass, ev.Code, ev.Message)
+			}
 		}
 	}
 }
