@@ -23,7 +23,8 @@ type closeCounter struct {
 func (c *closeCounter) Close() error { c.n++; return nil }
 
 // events reads a whole stream: each chunk, then the error (as text, with
-// its StreamError's event if it is one) and how often the body was closed.
+// its StreamError's event if it is one), and how often the body was closed
+// by the end and after Close.
 func events(s eventStream, body *closeCounter) []string {
 	var out []string
 	for s.Next() {
@@ -36,8 +37,10 @@ func events(s eventStream, body *closeCounter) []string {
 	case err != nil:
 		out = append(out, "error "+err.Error())
 	}
+	// The stream closes its body as it ends, and stays ended.
+	out = append(out, fmt.Sprintf("closed %d at the end", body.n), fmt.Sprintf("next after the end: %v", s.Next()))
 	_ = s.Close()
-	return append(out, fmt.Sprintf("closed %d", body.n))
+	return append(out, fmt.Sprintf("closed %d after Close", body.n))
 }
 
 type eventStream interface {
