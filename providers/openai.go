@@ -14,6 +14,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/playground-dev/playground"
+	"github.com/playground-dev/playground/providers/internal/chatchunk"
 )
 
 // OpenAICompat streams Chat Completions from OpenAI or any server that
@@ -118,32 +119,19 @@ func (p *OpenAICompat) Stream(ctx context.Context, req playground.ProviderReques
 	}
 	// The same response, its events decoded into chatChunk rather than the
 	// SDK's ChatCompletionChunk (sdk is never read).
-	next, stop := pullEvents[chatChunk](ssestream.NewStream[chatChunk](ssestream.NewDecoder(raw), nil))
+	next, stop := pullEvents[chatChunk](chatchunk.NewStream(ssestream.NewDecoder(raw)))
 	return &sdkStream[chatChunk]{provider: p.name, cancel: cancel, next: next, stop: stop,
 		read: openAIRead(ctx, p.name, p.cost), fail: openAIFail(ctx, p.name)}, nil
 }
 
 // chatChunk is what the playground reads of a Chat Completions chunk.
 // The SDK's ChatCompletionChunk records every field's presence through
-// reflection as it decodes: a quarter of the server's CPU at 64 concurrent
-// streams (playbench gateway -profile). chatChunk reads the few fields
-// used with encoding/json, and hands the usage object, once a stream, to
-// the SDK's own type, whose presence flags openAIUsage reads.
-type chatChunk struct {
-	Choices []struct {
-		Index int64 `json:"index"`
-		Delta struct {
-			Content string `json:"content"`
-			Refusal string `json:"refusal"`
-			// Visible thinking: reasoning_content from DeepSeek, vLLM and
-			// llama.cpp; reasoning from OpenRouter and Ollama.
-			ReasoningContent string `json:"reasoning_content"`
-			Reasoning        string `json:"reasoning"`
-		} `json:"delta"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage json.RawMessage `json:"usage"`
-}
+// reflection as it decodes, and encoding/json's reflection over even these
+// few fields was a fifth of the server's CPU at 64 concurrent streams
+// (playbench gateway -profile): chatchunk decodes them directly, as
+// encoding/json would. The usage object is handed, once a stream, to the
+// SDK's own type, whose presence flags openAIUsage reads.
+type chatChunk = chatchunk.Chunk
 
 // openAIRead reads one chunk: the text of the first choice, its finish
 // reason (the end of the answer), and the usage, once a stream.

@@ -1,0 +1,5 @@
+package chatchunk
+
+import "github.com/tidwall/gjson"
+
+func gjsonValid(data []byte) bool { return gjson.ValidBytes(data) }
