@@ -82,23 +82,31 @@ fuzz:
 ## mutation without coverage guidance, which 1 000 inputs would hardly use, under the race detector.
 ## It counts executions rather than seconds: with a duration, Go 1.26's fuzzing coordinator can fail
 ## a target with a bare "context deadline exceeded" as the time runs out on a busy machine
-## (golang/go#75804, fixed in Go 1.27). A count has no deadline. A failing input is written to the
-## package's testdata/fuzz, as with go test -fuzz.
+## (golang/go#75804, fixed in Go 1.27). A count has no deadline. The targets run all at once, one
+## fuzzing process each: a target's two seconds are mostly the coordinator waiting, not the CPU.
+## Their outputs follow in order. A failing input is written to the package's testdata/fuzz, as
+## with go test -fuzz.
 FUZZSMOKE ?= 1000x
 fuzz-smoke:
-	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && n=0 && \
 	for pkg in $$($(GO) list $(FUZZPKGS)); do \
-		$(GO) test -race -c -o "$$dir/fuzz.test" $$pkg || exit 1; \
-		[ -x "$$dir/fuzz.test" ] || continue; \
+		n=$$((n+1)); bin="$$dir/$$n.test"; \
+		$(GO) test -race -c -o "$$bin" $$pkg || exit 1; \
+		[ -x "$$bin" ] || continue; \
 		src=$$($(GO) list -f '{{.Dir}}' $$pkg); \
-		for f in $$("$$dir/fuzz.test" -test.list '^Fuzz' | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; \
-			(cd "$$src" && set -o pipefail && "$$dir/fuzz.test" -test.run '^$$' -test.fuzz "^$$f$$" \
-				-test.fuzztime $(FUZZSMOKE) -test.fuzzcachedir "$$dir/cache" 2>&1 | \
-				grep -v 'without coverage guidance') || exit 1; \
+		for f in $$("$$bin" -test.list '^Fuzz' | grep '^Fuzz'); do \
+			echo "$$pkg $$f $$n" >>"$$dir/targets"; \
+			(cd "$$src" && "$$bin" -test.run '^$$' -test.fuzz "^$$f$$" -test.fuzztime $(FUZZSMOKE) \
+				-test.parallel 1 -test.fuzzcachedir "$$dir/cache" >"$$dir/$$n.$$f.log" 2>&1; \
+				echo $$? >"$$dir/$$n.$$f.rc") & \
 		done; \
-		rm -f "$$dir/fuzz.test"; \
-	done
+	done; \
+	wait; failed=0; \
+	while read -r pkg f n; do \
+		echo "== $$pkg $$f"; grep -v 'without coverage guidance' "$$dir/$$n.$$f.log"; \
+		[ "$$(cat "$$dir/$$n.$$f.rc")" = 0 ] || { echo "FAIL $$pkg $$f" >&2; failed=1; }; \
+	done <"$$dir/targets"; \
+	exit $$failed
 
 ## bench: the benchmark report, docs/benchmarks.md (not part of make test; about 35 minutes;
 ## installs Centrifugo into a temporary directory; BENCHFLAGS="-quick" for a smoke run). The
