@@ -88,7 +88,7 @@ fuzz:
 ## with go test -fuzz.
 FUZZSMOKE ?= 1000x
 fuzz-smoke:
-	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && n=0 && \
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && n=0 && : >"$$dir/targets" && \
 	for pkg in $$($(GO) list $(FUZZPKGS)); do \
 		n=$$((n+1)); bin="$$dir/$$n.test"; \
 		$(GO) test -race -c -o "$$bin" $$pkg || exit 1; \
