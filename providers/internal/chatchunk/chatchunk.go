@@ -88,24 +88,16 @@ func decodeValid(data []byte) (Chunk, bool) {
 
 // read decodes v over c; false: v holds a type encoding/json would refuse.
 func (c *Chunk) read(v gjson.Result) bool {
-	if v.Type == gjson.Null {
-		return true
-	}
-	if !isObject(v) {
-		return false
-	}
-	ok := true
-	v.ForEach(func(k, v gjson.Result) bool {
-		switch key := keyOf(k); {
+	return readObject(v, func(key string, v gjson.Result) bool {
+		switch {
 		case is(key, "choices"):
-			ok = c.readChoices(v)
+			return c.readChoices(v)
 		case is(key, "usage"):
 			// json.RawMessage keeps any value, null as "null".
 			c.Usage = append(c.Usage[:0], v.Raw...)
 		}
-		return ok
+		return true
 	})
-	return ok
 }
 
 // readChoices decodes an array over c.Choices as encoding/json decodes into
@@ -144,28 +136,40 @@ func (c *Chunk) readChoices(v gjson.Result) bool {
 }
 
 func (ch *Choice) read(v gjson.Result) bool {
-	if v.Type == gjson.Null {
-		return true
-	}
-	if !isObject(v) {
-		return false
-	}
-	ok := true
-	v.ForEach(func(k, v gjson.Result) bool {
-		switch key := keyOf(k); {
+	return readObject(v, func(key string, v gjson.Result) bool {
+		switch {
 		case is(key, "index"):
-			ok = readInt(v, &ch.Index)
+			return readInt(v, &ch.Index)
 		case is(key, "delta"):
-			ok = ch.Delta.read(v)
+			return ch.Delta.read(v)
 		case is(key, "finish_reason"):
-			ok = readString(v, &ch.FinishReason)
+			return readString(v, &ch.FinishReason)
 		}
-		return ok
+		return true
 	})
-	return ok
 }
 
 func (d *Delta) read(v gjson.Result) bool {
+	return readObject(v, func(key string, v gjson.Result) bool {
+		switch {
+		case is(key, "content"):
+			return readString(v, &d.Content)
+		case is(key, "refusal"):
+			return readString(v, &d.Refusal)
+		case is(key, "reasoning_content"):
+			return readString(v, &d.ReasoningContent)
+		case is(key, "reasoning"):
+			return readString(v, &d.Reasoning)
+		}
+		return true
+	})
+}
+
+// readObject decodes v as encoding/json decodes into a struct: null leaves
+// it as it was, anything but an object is refused (false), and each member
+// goes to field under its key as encoding/json reads it, in order, until
+// field refuses one.
+func readObject(v gjson.Result, field func(key string, v gjson.Result) bool) bool {
 	if v.Type == gjson.Null {
 		return true
 	}
@@ -174,16 +178,7 @@ func (d *Delta) read(v gjson.Result) bool {
 	}
 	ok := true
 	v.ForEach(func(k, v gjson.Result) bool {
-		switch key := keyOf(k); {
-		case is(key, "content"):
-			ok = readString(v, &d.Content)
-		case is(key, "refusal"):
-			ok = readString(v, &d.Refusal)
-		case is(key, "reasoning_content"):
-			ok = readString(v, &d.ReasoningContent)
-		case is(key, "reasoning"):
-			ok = readString(v, &d.Reasoning)
-		}
+		ok = field(keyOf(k), v)
 		return ok
 	})
 	return ok
