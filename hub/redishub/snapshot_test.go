@@ -84,6 +84,15 @@ type instance struct {
 	engine *actors.Engine
 }
 
+// startHookedInstance is startInstance on a Redis client of its own, to
+// url, whose commands go through hook (a fault the test switches on).
+func startHookedInstance(t *testing.T, url string, hook redis.Hook, prefix, name string, d *db.DB) *instance {
+	t.Helper()
+	rdb := redistest.Client(t, url)
+	rdb.AddHook(hook)
+	return startInstance(t, rdb, prefix, name, d, false)
+}
+
 func startInstance(t *testing.T, rdb *redis.Client, prefix, name string, d *db.DB, run bool) *instance {
 	log := slog.New(slog.DiscardHandler)
 	b := redishub.NewBroker(redishub.Options{Client: rdb, Prefix: prefix, Instance: name, Store: d.Sessions(), Logger: log,
@@ -389,10 +398,8 @@ func TestSnapshotWithoutTheLogDoesNotDoubleAnEndedAnswer(t *testing.T) {
 	prefix := redistest.Prefix()
 	d, s := oneAnswer(t)
 	var failing atomic.Bool
-	otherRDB := redistest.Client(t, url)
-	otherRDB.AddHook(failXRange{&failing})
 	owner := startInstance(t, rdb, prefix, "a", d, false)
-	other := startInstance(t, otherRDB, prefix, "b", d, false)
+	other := startHookedInstance(t, url, failXRange{&failing}, prefix, "b", d)
 	rid := s.Responses[0].ID
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -554,10 +561,8 @@ func TestGapInsideOneReadEndsTheViewers(t *testing.T) {
 	prefix := redistest.Prefix()
 	d, s := oneAnswer(t)
 	var holding atomic.Bool
-	otherRDB := redistest.Client(t, url)
-	otherRDB.AddHook(holdCommand{"xread", &holding, new(atomic.Int32)})
 	owner := startInstance(t, rdb, prefix, "a", d, false)
-	other := startInstance(t, otherRDB, prefix, "b", d, false)
+	other := startHookedInstance(t, url, holdCommand{"xread", &holding, new(atomic.Int32)}, prefix, "b", d)
 	rid := s.Responses[0].ID
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -604,9 +609,7 @@ func TestViewerJoiningAsTheGapEndsTheFollower(t *testing.T) {
 	tries := make([]*try, 8)
 	for i := range tries {
 		tr := &try{s: oneAnswerIn(t, d), first: &view{}, backDone: make(chan struct{})}
-		otherRDB := redistest.Client(t, url)
-		otherRDB.AddHook(holdCommand{"xrange", &tr.holding, &tr.held})
-		tr.other = startInstance(t, otherRDB, prefix, fmt.Sprintf("b%d", i), d, false)
+		tr.other = startHookedInstance(t, url, holdCommand{"xrange", &tr.holding, &tr.held}, prefix, fmt.Sprintf("b%d", i), d)
 		rid := tr.s.Responses[0].ID
 		owner.broker.Own(ctx, tr.s.ID)
 		owner.broker.Publish(tr.s.ID, playground.StatusFrame(tr.s.ID, 1, playground.StatusEvent{ResponseID: rid, Status: playground.StatusStreaming}))
