@@ -889,6 +889,13 @@ async function showDiff() {
   }
 }
 
+/** announceEnd tells screen readers that answer r has ended, and how. */
+function announceEnd(r) {
+  if (r.status === 'complete') announce(`${columnName(r)} finished`);
+  else if (r.status === 'error') announce(`${columnName(r)} failed: ${r.error ? r.error.message : 'error'}`);
+  else if (r.status === 'cancelled') announce(`${columnName(r)} stopped`);
+}
+
 function findResponse(rid) {
   return state.session && state.session.responses.find((r) => r.id === rid);
 }
@@ -909,6 +916,12 @@ function onEvent(ev) {
       syncColumns(state.session);
       renderSessionHead();
       refreshToolbar();
+      // An answer that ended before this page subscribed (or while it was
+      // away) ends here by the snapshot: screen readers hear it as well.
+      for (const r of state.session.responses) {
+        const was = old.responses.find((o) => o.id === r.id);
+        if (was && !isEnded(was.status) && isEnded(r.status)) announceEnd(r);
+      }
       break;
     }
     case 'status': {
@@ -922,9 +935,7 @@ function onEvent(ev) {
       if (isEnded(ev.status)) col.md.flush();
       if (ev.status === 'complete') refreshFollowup();
       renderColumnNav();
-      if (ev.status === 'complete') announce(`${columnName(r)} finished`);
-      else if (ev.status === 'error') announce(`${columnName(r)} failed: ${r.error ? r.error.message : 'error'}`);
-      else if (ev.status === 'cancelled') announce(`${columnName(r)} stopped`);
+      announceEnd(r);
       break;
     }
     case 'chunk': {
