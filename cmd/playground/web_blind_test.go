@@ -103,7 +103,7 @@ func voteFor(t *testing.T, tab context.Context, choice string) {
 	}
 	waitForPage(t, tab, 20*time.Second, "the vote button "+choice+" to be offered", fmt.Sprintf(`(() => {
 		const b = document.querySelector(%s); return !!b && !b.hidden && !b.disabled; })()`, jsString(btn)))
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(btn)))
+	do(t, tab, 10*time.Second, click(btn))
 	want := "Your vote: answer " + choice
 	if choice == "tie" {
 		want = "Your vote: a tie"
@@ -129,14 +129,14 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	srv := startTestServer(t)
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#blind"))) // before the models: the hint says two are needed
+	do(t, owner, 10*time.Second, click("#blind")) // before the models: the hint says two are needed
 	id := startComparison(t, owner, "Which is the better way to sort a deck of cards?", []string{"demo/fast", "demo/steady"}, false)
 	if labels := eval[string](t, owner, `[...document.querySelectorAll('#columns .column')].map(c => c.dataset.label).join()`); labels != "A,B" {
 		t.Fatalf("the blind columns are labelled %q, want A,B", labels)
 	}
 	checkHidden(t, "owner, streaming", owner, true)
 
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
+	do(t, owner, 10*time.Second, click("#share"))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	waitForPage(t, owner, 5*time.Second, "the owner's Reveal button", `!document.querySelector('#reveal').hidden`)
@@ -157,11 +157,11 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	checkHidden(t, "anonymous viewer", viewer, false)
 	email := fmt.Sprintf("voter%d-%d@example.com", time.Now().UnixNano(), pageUserSeq.Add(1))
 	do(t, viewer, 30*time.Second,
-		chromedp.Click(chromedp.CSS("#vote-signin")),
+		click("#vote-signin"),
 		chromedp.WaitVisible(chromedp.CSS("#register-form")),
 		chromedp.SendKeys(chromedp.CSS("#register-email"), email),
 		chromedp.SendKeys(chromedp.CSS("#register-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#register-submit")),
+		click("#register-submit"),
 		// The page goes back to the link (a navigation: a script poll would not outlive it).
 		chromedp.WaitVisible(chromedp.CSS("#columns .column .vote-best")),
 	)
@@ -185,7 +185,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	// Both answers complete, so the owner's vote for A is a win over B on the leaderboard.
 	waitEnded(t, owner, 2, 60*time.Second)
 	checkHidden(t, "owner, ended", owner, true)
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#reveal")))
+	do(t, owner, 10*time.Second, click("#reveal"))
 	// The click only sends the reveal: ask the server once the page has its answer.
 	waitForPage(t, owner, 15*time.Second, "the owner's page to show the names", `[...document.querySelectorAll('#columns .column')].every(c => c.dataset.model !== '')`)
 	s := fetchSession(t, owner, id, "")
@@ -225,7 +225,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 
 	// The owner's leaderboard counts the owner's vote: A's model first, one
 	// battle each; everyone's counts the viewer's too.
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#nav-leaderboard")))
+	do(t, owner, 10*time.Second, click("#nav-leaderboard"))
 	waitForPage(t, owner, 30*time.Second, "the owner's leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
 		document.querySelectorAll('#lb-table tbody tr').length === 2`)
 	rows := eval[[]lbRow](t, owner, lbRowsJS)
@@ -237,7 +237,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	if meta := eval[string](t, owner, `document.querySelector('#lb-meta').textContent`); !strings.HasPrefix(meta, "1 vote counted") {
 		t.Errorf("the owner's leaderboard says %q", meta)
 	}
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS(`label[for="lb-scope-all"]`)))
+	do(t, owner, 10*time.Second, click(`label[for="lb-scope-all"]`))
 	waitForPage(t, owner, 30*time.Second, "everyone's leaderboard, with both votes", `document.querySelector('#leaderboard').dataset.scope === 'all' &&
 		document.querySelector('#leaderboard').dataset.state === 'ready' && document.querySelector('#lb-meta').textContent.startsWith('2 votes counted')`)
 	shot(t, owner, "leaderboard")

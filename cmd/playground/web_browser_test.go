@@ -79,7 +79,7 @@ func registerThroughForm(t *testing.T, tab context.Context, baseURL string) stri
 		chromedp.WaitVisible(chromedp.CSS("#register-form")),
 		chromedp.SendKeys(chromedp.CSS("#register-email"), email),
 		chromedp.SendKeys(chromedp.CSS("#register-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#register-submit")),
+		click("#register-submit"),
 		chromedp.WaitVisible(chromedp.CSS("#compose")),
 	)
 	waitForPage(t, tab, 10*time.Second, "the account to show", `document.querySelector('#account-email').textContent === `+jsString(email))
@@ -96,14 +96,14 @@ func startComparison(t *testing.T, tab context.Context, prompt string, models []
 		if !eval[bool](t, tab, fmt.Sprintf(`!!document.querySelector(%s) && !document.querySelector(%s).disabled`, jsString(sel), jsString(sel))) {
 			t.Fatalf("model %s is not offered (or not available) in the picker", m)
 		}
-		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(sel)))
+		do(t, tab, 10*time.Second, click(sel))
 	}
 	do(t, tab, 10*time.Second, chromedp.SendKeys(chromedp.CSS("#prompt"), prompt))
 	if keyboard {
 		do(t, tab, 10*time.Second, chromedp.Focus(chromedp.CSS("#prompt")),
 			chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
 	} else {
-		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#start")))
+		do(t, tab, 10*time.Second, click("#start"))
 	}
 	waitForPage(t, tab, 10*time.Second, "the comparison to start",
 		fmt.Sprintf(`document.querySelector('#session').dataset.sessionId !== '' && document.querySelectorAll('#columns [data-model]').length === %d`, len(models)))
@@ -285,7 +285,7 @@ func TestBrowserShareViewer(t *testing.T) {
 	id := startComparison(t, owner, "Why is the sky blue?", models, false)
 
 	waitForPage(t, owner, 10*time.Second, "text to stream", `[...document.querySelectorAll('#columns .text')].some(e => e.textContent.length > 0)`)
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
+	do(t, owner, 10*time.Second, click("#share"))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	if st := eval[string](t, owner, `document.querySelector('#session').dataset.status`); st != "running" {
@@ -315,7 +315,7 @@ func TestBrowserShareViewer(t *testing.T) {
 	shot(t, viewer, "viewer")
 
 	// Unsharing cuts the viewer off.
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#unshare")))
+	do(t, owner, 10*time.Second, click("#unshare"))
 	// docs/api.md: "viewers who came with it are cut off (... WebSocket
 	// subscriptions get an error event not_found for that session)".
 	waitForPage(t, viewer, 10*time.Second, "the viewer to be cut off after the unshare of an ended session",
@@ -464,13 +464,13 @@ func TestBrowserStop(t *testing.T) {
 	id := startComparison(t, tab, "Stop me", []string{"openai/steady", "openai/slow"}, false)
 	waitForPage(t, tab, 10*time.Second, "the slow column to stream",
 		`document.querySelector('[data-model="openai/slow"] .status').textContent === 'streaming'`)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/slow"] .stop-one`)))
+	do(t, tab, 10*time.Second, click(`[data-model="openai/slow"] .stop-one`))
 	waitForPage(t, tab, 10*time.Second, "the slow column to be cancelled",
 		`document.querySelector('[data-model="openai/slow"] .status').textContent === 'cancelled'`)
 	if st := eval[string](t, tab, `document.querySelector('[data-model="openai/steady"] .status').textContent`); st != "streaming" {
 		t.Errorf("steady is %s when slow was cancelled, want streaming: stopping one column stops only that one", st)
 	}
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`#stop`)))
+	do(t, tab, 10*time.Second, click(`#stop`))
 	cols := waitEnded(t, tab, 2, 30*time.Second)
 	s := fetchSession(t, tab, id, "")
 	sameAsServer(t, "page", cols, s)
@@ -487,11 +487,11 @@ func TestBrowserQuota(t *testing.T) {
 	waitForPage(t, tab, 10*time.Second, "the quota", `document.querySelector('#quota').textContent === '2 of 2 runs left today'`)
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	for _, m := range demoTrio {
-		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#model-list input[value=%s]`, jsString(m)))))
+		do(t, tab, 10*time.Second, click(fmt.Sprintf(`#model-list input[value=%s]`, jsString(m))))
 	}
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#prompt"), "Three models, two runs left"),
-		chromedp.Click(chromedp.CSS("#start")))
+		click("#start"))
 	waitForPage(t, tab, 10*time.Second, "the quota message", `document.querySelector('#compose-error').textContent !== ''`)
 	msg := eval[string](t, tab, `document.querySelector('#compose-error').textContent`)
 	if !strings.Contains(msg, "needs 3 runs and you have 2 left") || !strings.Contains(msg, "resets in") {
@@ -513,7 +513,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 	waitEnded(t, tab, 2, 30*time.Second)
 
 	// Rate demo/fast up: the button is pressed and the server keeps it.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="demo/fast"] .rate-up`)))
+	do(t, tab, 10*time.Second, click(`[data-model="demo/fast"] .rate-up`))
 	waitForPage(t, tab, 10*time.Second, "the rating", `document.querySelector('[data-model="demo/fast"] .rate-up').getAttribute('aria-pressed') === 'true'`)
 	rating := eval[float64](t, tab, fmt.Sprintf(`fetch('/sessions/%s').then(r => r.json()).then(b => b.session.responses.find(r => r.model === 'demo/fast').rating)`, first))
 	if rating != 1 {
@@ -526,20 +526,20 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 		t.Errorf("export %s: %q", href, md)
 	}
 	// My models: a sortable table with the win.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#stats-toggle")))
+	do(t, tab, 10*time.Second, click("#stats-toggle"))
 	waitForPage(t, tab, 10*time.Second, "the stats table", `document.querySelectorAll('#stats-table tbody tr').length === 2`)
 	wins := eval[string](t, tab, `document.querySelector('#stats-table tbody tr[data-model="demo/fast"] td:nth-of-type(3)').textContent`)
 	if wins != "1" {
 		t.Errorf("demo/fast wins shown as %q", wins)
 	}
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`#stats-table th[data-key="model"] button`)))
+	do(t, tab, 10*time.Second, click(`#stats-table th[data-key="model"] button`))
 	if got := eval[string](t, tab, `document.querySelector('#stats-table th[data-key="model"]').getAttribute('aria-sort')`); got != "ascending" {
 		t.Errorf("sort by model: aria-sort %q", got)
 	}
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#stats-close")))
+	do(t, tab, 10*time.Second, click("#stats-close"))
 
 	// Rerun: a child session streams, and links back to its parent.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#rerun")))
+	do(t, tab, 10*time.Second, click("#rerun"))
 	waitForPage(t, tab, 10*time.Second, "the child session", fmt.Sprintf(`(() => { const id = document.querySelector('#session').dataset.sessionId; return id && id !== %s; })()`, jsString(first)))
 	child := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
 	waitEnded(t, tab, 2, 30*time.Second)
@@ -574,7 +574,7 @@ func TestBrowserHistoryAndTools(t *testing.T) {
 	}
 
 	// Open the first comparison from the history: read-only, with metrics.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#history-list li[data-session-id=%s] button`, jsString(first)))))
+	do(t, tab, 10*time.Second, click(fmt.Sprintf(`#history-list li[data-session-id=%s] button`, jsString(first))))
 	waitForPage(t, tab, 10*time.Second, "the old comparison", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId === %s`, jsString(first)))
 	cols := waitEnded(t, tab, 2, 10*time.Second)
 	sameAsServer(t, "reopened", cols, fetchSession(t, tab, first, ""))
@@ -592,17 +592,17 @@ func TestBrowserLoginLogout(t *testing.T) {
 	if eval[bool](t, tab, `localStorage.length > 0 || sessionStorage.length > 0 || document.cookie.includes('playground_token')`) {
 		t.Errorf("the page can read or has stored credentials")
 	}
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	do(t, tab, 10*time.Second, click("#logout"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	do(t, tab, 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#login-email"), email),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), "wrong password!"),
-		chromedp.Click(chromedp.CSS("#login-submit")))
+		click("#login-submit"))
 	waitForPage(t, tab, 10*time.Second, "the login error", `document.querySelector('#login-error').textContent !== ''`)
 	eval[bool](t, tab, `(document.querySelector('#login-password').value = '') === ''`)
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#login-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")),
+		click("#login-submit"),
 		chromedp.WaitVisible(chromedp.CSS("#compose")))
 	waitForPage(t, tab, 10*time.Second, "the account", `document.querySelector('#account-email').textContent === `+jsString(email))
 	if eval[bool](t, tab, `localStorage.length > 0 || sessionStorage.length > 0 || document.cookie.includes('playground_token')`) {

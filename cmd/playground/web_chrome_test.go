@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +181,43 @@ func do(t *testing.T, tab context.Context, d time.Duration, steps ...chromedp.Ac
 		t.Fatalf("browser: %v", browserErr(tab, err))
 	}
 }
+
+// click clicks the first element that matches css as a person would: once
+// it holds still. chromedp.Click reads where the element is and then sends
+// the mouse there; a layout that moves in between (a column that ends and
+// swaps its buttons, the turns above re-drawn with their final texts) sends
+// the click to whatever is there now, which a machine busy with other tests
+// makes likely. So click first waits until the element has kept its box for
+// four looks, 16 ms apart, and is what the page has at its centre. An
+// element that never settles, or that a scrolled box hides, is clicked as
+// chromedp would after about a second of that.
+func click(css string) chromedp.Action[chromedp.Void] {
+	settled := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%[1]s);
+		const r = el && el.getBoundingClientRect();
+		if (!r || r.width === 0 || r.height === 0) return false;
+		const seen = (window.__clickSettle ||= new Map());
+		const box = [r.x, r.y, r.width, r.height].join();
+		const s = seen.get(%[2]d) || { box: '', still: 0, looks: 0 };
+		s.still = s.box === box ? s.still + 1 : 0;
+		s.box = box;
+		s.looks++;
+		seen.set(%[2]d, s);
+		const x = r.x + r.width / 2, y = r.y + r.height / 2;
+		const inView = x >= 0 && y >= 0 && x < innerWidth && y < innerHeight;
+		const hit = inView && document.elementFromPoint(x, y);
+		const ready = (s.still >= 3 && (!inView || (hit && el.contains(hit)))) || s.looks >= 60;
+		if (ready) seen.delete(%[2]d);
+		return ready;
+	})()`, jsString(css), clickSeq.Add(1))
+	return chromedp.Steps(
+		chromedp.Poll[chromedp.Void](settled, chromedp.WithPollingInterval(16*time.Millisecond), chromedp.WithPollingTimeout(time.Hour)),
+		chromedp.Click(chromedp.CSS(css)),
+	)
+}
+
+// clickSeq tells apart the clicks a page is waiting to make.
+var clickSeq atomic.Int64
 
 // eval evaluates a JavaScript expression in the page (promises awaited) and
 // decodes its value.

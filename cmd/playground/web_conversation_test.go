@@ -111,7 +111,7 @@ func sendFollowup(t *testing.T, tab context.Context, prompt string, n int) strin
 	waitForPage(t, tab, 10*time.Second, "the follow-up box", `!document.querySelector('#followup').hidden`)
 	do(t, tab, 10*time.Second,
 		chromedp.SendKeys(chromedp.CSS("#followup-prompt"), prompt),
-		chromedp.Click(chromedp.CSS("#followup-send")))
+		click("#followup-send"))
 	waitForPage(t, tab, 10*time.Second, "the new turn", fmt.Sprintf(`(() => { const id = document.querySelector('#session').dataset.sessionId; return id && id !== %s; })()`, jsString(before)))
 	waitEnded(t, tab, n, 30*time.Second)
 	return eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
@@ -129,7 +129,7 @@ func TestBrowserConversationViewer(t *testing.T) {
 	root := startComparison(t, owner, "Name a colour", []string{"demo/fast", "demo/steady"}, false)
 	waitEnded(t, owner, 2, 30*time.Second)
 
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
+	do(t, owner, 10*time.Second, click("#share"))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	token := link[strings.LastIndex(link, "/s/")+3:]
@@ -144,7 +144,8 @@ func TestBrowserConversationViewer(t *testing.T) {
 		t.Errorf("the follow-up box says it carries on one answer before any was chosen")
 	}
 	// Carry on with answer A, by its own model (the picker's default).
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS(`#columns [data-label="A"] .carry-on`)))
+	do(t, owner, 10*time.Second, click(`#columns [data-label="A"] .carry-on`))
+	waitForPage(t, owner, 10*time.Second, "the follow-up box to carry on answer A", `!document.querySelector('#followup-from').hidden`)
 	if got := eval[string](t, owner, `document.querySelector('#followup-model').value`); got != "demo/fast" {
 		t.Errorf("the model picker of a carry-on defaults to %q, want the answer's own demo/fast", got)
 	}
@@ -188,10 +189,10 @@ func TestBrowserColumnSettings(t *testing.T) {
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/fast"]`
 	do(t, tab, 10*time.Second,
-		chromedp.Click(chromedp.CSS(row+` input[type=checkbox]`)),
-		chromedp.Click(chromedp.CSS(row+` .col-settings summary`)),
+		click(row+` input[type=checkbox]`),
+		click(row+` .col-settings summary`),
 		chromedp.SendKeys(chromedp.CSS(row+` input[name=temperature]`), "0.3"),
-		chromedp.Click(chromedp.CSS(row+` .add-again`)),
+		click(row+` .add-again`),
 	)
 	extra := `#extra-columns .model[data-model-id="demo/fast"]`
 	waitForPage(t, tab, 5*time.Second, "the second demo/fast with its settings open", `!!document.querySelector(`+jsString(extra+` .col-settings[open]`)+`)`)
@@ -199,13 +200,13 @@ func TestBrowserColumnSettings(t *testing.T) {
 	chooseOption(t, tab, `#extra-columns select[name=reasoningEffort]`, "low")
 	// A click elsewhere closes the popover (it would cover the Start button).
 	do(t, tab, 10*time.Second,
-		chromedp.Click(chromedp.CSS("#prompt")),
+		click("#prompt"),
 		chromedp.SendKeys(chromedp.CSS("#prompt"), "One model, two settings"))
 	if eval[bool](t, tab, `!!document.querySelector('.col-settings[open]')`) {
 		t.Errorf("a settings popover stayed open after a click outside it")
 	}
 	do(t, tab, 10*time.Second,
-		chromedp.Click(chromedp.CSS("#start")))
+		click("#start"))
 	waitForPage(t, tab, 10*time.Second, "the comparison to start", `document.querySelectorAll('#columns [data-model]').length === 2`)
 	id := eval[string](t, tab, `document.querySelector('#session').dataset.sessionId`)
 	if labels := eval[[]string](t, tab, `[...document.querySelectorAll('#columns [data-model]')].map(c => c.querySelector('.col-label').textContent)`); strings.Join(labels, ",") != "A,B" {
@@ -301,7 +302,7 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	owner := newBrowser(t)
 	registerThroughForm(t, owner, srv.URL)
 	root := startComparison(t, owner, "Name a colour you like", []string{"demo/fast", "openai/open"}, false)
-	do(t, owner, 10*time.Second, chromedp.Click(chromedp.CSS("#share")))
+	do(t, owner, 10*time.Second, click("#share"))
 	waitForPage(t, owner, 10*time.Second, "the share link", `document.querySelector('#share-link').value.includes('/s/')`)
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	token := link[strings.LastIndex(link, "/s/")+3:]
@@ -318,9 +319,9 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	// demo/fast ends while the other model streams: carry it on meanwhile.
 	waitForPage(t, owner, 10*time.Second, "demo/fast to offer carrying on", `!document.querySelector('#columns [data-model="demo/fast"] .carry-on').hidden`)
 	do(t, owner, 10*time.Second,
-		chromedp.Click(chromedp.CSS(`#columns [data-model="demo/fast"] .carry-on`)),
+		click(`#columns [data-model="demo/fast"] .carry-on`),
 		chromedp.SendKeys(chromedp.CSS("#followup-prompt"), "Why that one?"),
-		chromedp.Click(chromedp.CSS("#followup-send")))
+		click("#followup-send"))
 	waitForPage(t, owner, 10*time.Second, "the new turn", fmt.Sprintf(`document.querySelector('#session').dataset.sessionId !== %s`, jsString(root)))
 	child := eval[string](t, owner, `document.querySelector('#session').dataset.sessionId`)
 

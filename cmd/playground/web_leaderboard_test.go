@@ -93,7 +93,7 @@ func TestBrowserLeaderboardView(t *testing.T) {
 		return err
 	}))
 	registerThroughForm(t, tab, srv.URL)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#nav-leaderboard")))
+	do(t, tab, 10*time.Second, click("#nav-leaderboard"))
 	waitForPage(t, tab, 10*time.Second, "the leaderboard", `document.querySelector('#leaderboard').dataset.state === 'ready' &&
 		document.querySelectorAll('#lb-table tbody tr').length === 3`)
 	if got := eval[string](t, tab, `location.pathname + location.search`); got != "/?view=leaderboard" {
@@ -139,12 +139,12 @@ func TestBrowserLeaderboardView(t *testing.T) {
 	shot(t, tab, "mine")
 
 	// Everyone's: not computed yet, so asked again; then nobody has voted yet.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`label[for="lb-scope-all"]`)))
+	do(t, tab, 10*time.Second, click(`label[for="lb-scope-all"]`))
 	waitForPage(t, tab, 10*time.Second, "everyone's (empty) leaderboard", `window.__leaderboardAsked.filter(q => q === '?scope=all').length === 2 &&
 		document.querySelector('#leaderboard').dataset.scope === 'all' &&
 		document.querySelector('#leaderboard').dataset.state === 'ready' && document.querySelector('#lb-table').hidden &&
 		document.querySelector('#lb-status').textContent.includes('No votes')`)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`#lb-leaks`)))
+	do(t, tab, 10*time.Second, click(`#lb-leaks`))
 	waitForPage(t, tab, 10*time.Second, "the query with leaks", `window.__leaderboardAsked.at(-1) === '?scope=all&leaks=include'`)
 	if got := eval[string](t, tab, `location.search`); got != "?view=leaderboard&scope=all&leaks=include" {
 		t.Errorf("the URL keeps the view as %q", got)
@@ -159,7 +159,7 @@ func TestBrowserLeaderboardView(t *testing.T) {
 		t.Errorf("loaded from its URL, the view asked %v", eval[[]string](t, tab, `window.__leaderboardAsked`))
 	}
 	// Compare, then Back: the leaderboard again.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#nav-compare")))
+	do(t, tab, 10*time.Second, click("#nav-compare"))
 	waitForPage(t, tab, 10*time.Second, "the comparison form", `location.search === '' && !document.querySelector('#compose').hidden &&
 		getComputedStyle(document.querySelector('#compose')).display !== 'none' && document.querySelector('#leaderboard').hidden`)
 	eval[bool](t, tab, `(history.back(), true)`)

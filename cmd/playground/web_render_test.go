@@ -213,11 +213,11 @@ func TestBrowserMarkdownRendered(t *testing.T) {
 		t.Errorf("the display fraction's numerator is %.0f px above its denominator: KaTeX's layout did not apply", d)
 	}
 	// The raw toggle shows the text as written, and back.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/md"] .view-raw`)))
+	do(t, tab, 10*time.Second, click(`[data-model="openai/md"] .view-raw`))
 	if !eval[bool](t, tab, `!`+answerOf("md", ".text")+`.hidden && `+a+`.hidden`) {
 		t.Errorf("the raw toggle did not show the raw text")
 	}
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/md"] .view-raw`)))
+	do(t, tab, 10*time.Second, click(`[data-model="openai/md"] .view-raw`))
 	if !eval[bool](t, tab, answerOf("md", ".text")+`.hidden && !`+a+`.hidden`) {
 		t.Errorf("the raw toggle did not go back to the rendered answer")
 	}
@@ -309,7 +309,7 @@ func TestBrowserHostileAnswers(t *testing.T) {
 	}
 	// The page still responds: a toggle flips at once.
 	start := time.Now()
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/html"] .view-raw`)))
+	do(t, tab, 10*time.Second, click(`[data-model="openai/html"] .view-raw`))
 	waitForPage(t, tab, 2*time.Second, "the raw toggle", answerOf("html", ".view-raw")+`.getAttribute('aria-pressed') === 'true'`)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("a click took %v to answer", d)
@@ -425,7 +425,7 @@ func TestBrowserFocusAndSyncScroll(t *testing.T) {
 	eval[bool](t, tab, `(() => { for (const e of document.querySelectorAll('#columns .answer')) e.scrollTop = 0; return true; })()`)
 	eval[bool](t, tab, scrollA)
 	waitForPage(t, tab, 5*time.Second, "the other answers to follow", `Math.abs(`+ratio("b")+` - 0.5) < 0.05 && Math.abs(`+ratio("c")+` - 0.5) < 0.05`)
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#sync-scroll")))
+	do(t, tab, 10*time.Second, click("#sync-scroll"))
 	eval[bool](t, tab, `(() => { const e = `+answerOf("a", ".answer")+`; e.scrollTop = 0; return true; })()`)
 	time.Sleep(300 * time.Millisecond) // give a wrongly synchronised scroll time to happen: nothing to wait for
 	if r := eval[float64](t, tab, ratio("b")); r < 0.4 {
@@ -433,7 +433,7 @@ func TestBrowserFocusAndSyncScroll(t *testing.T) {
 	}
 
 	// Focus.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/b"] .focus-one`)))
+	do(t, tab, 10*time.Second, click(`[data-model="openai/b"] .focus-one`))
 	widths := `[...document.querySelectorAll('#columns [data-model]')].map(c => ({m: c.dataset.model, w: Math.round(c.getBoundingClientRect().width), answer: c.querySelector('.answer').offsetParent !== null, metrics: !c.querySelector('.metrics').hidden && c.querySelector('.metrics').offsetParent !== null}))`
 	type colBox struct {
 		M       string `json:"m"`
@@ -449,7 +449,7 @@ func TestBrowserFocusAndSyncScroll(t *testing.T) {
 		}
 	}
 	shot(t, tab, "focus")
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-model="openai/b"] .focus-one`)))
+	do(t, tab, 10*time.Second, click(`[data-model="openai/b"] .focus-one`))
 	for _, c := range eval[[]colBox](t, tab, widths) {
 		if !c.Answer {
 			t.Errorf("after focus ends: %+v", c)
@@ -497,7 +497,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	}
 	for _, m := range demoTrio {
 		link := fmt.Sprintf(`#column-nav a[data-response-id="%s"]`, eval[string](t, tab, fmt.Sprintf(`document.querySelector('[data-model=%s]').dataset.responseId`, jsString(m))))
-		do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(link)))
+		do(t, tab, 10*time.Second, click(link))
 		waitForPage(t, tab, 5*time.Second, m+" in view", fmt.Sprintf(`(() => {
 			const r = document.querySelector('[data-model=%s]').getBoundingClientRect();
 			return r.top >= 0 && r.top < 844 / 2 && r.left >= 0 && r.right <= 390;
@@ -526,7 +526,7 @@ func TestBrowserPrefillLink(t *testing.T) {
 	if !eval[bool](t, tab, `document.querySelector('#session').hidden && document.querySelectorAll('#history-list li').length === 0`) {
 		t.Fatalf("a comparison started without a click")
 	}
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS("#start")))
+	do(t, tab, 10*time.Second, click("#start"))
 	waitEnded(t, tab, 2, 60*time.Second)
 }
 
@@ -671,7 +671,7 @@ func TestBrowserThinkingBlock(t *testing.T) {
 		t.Errorf("thinking text ran code: %v", p)
 	}
 	// The reader can open it again.
-	do(t, tab, 10*time.Second, chromedp.Click(chromedp.CSS(`[data-response-id="r2"] .thinking > summary`)))
+	do(t, tab, 10*time.Second, click(`[data-response-id="r2"] .thinking > summary`))
 	if s := state("ended"); !s.Open {
 		t.Errorf("the thinking block did not open on a click")
 	}
@@ -713,13 +713,13 @@ func TestBrowserThinkingLive(t *testing.T) {
 	waitForPage(t, tab, 10*time.Second, "the model list", `document.querySelectorAll('#model-list input').length > 0`)
 	row := `#model-list .model[data-model-id="demo/slow"]`
 	do(t, tab, 10*time.Second,
-		chromedp.Click(chromedp.CSS(row+` input[type=checkbox]`)),
-		chromedp.Click(chromedp.CSS(row+` .col-settings summary`)))
+		click(row+` input[type=checkbox]`),
+		click(row+` .col-settings summary`))
 	chooseOption(t, tab, row+` select[name=reasoningEffort]`, "high")
 	do(t, tab, 10*time.Second,
-		chromedp.Click(chromedp.CSS("#prompt")),
+		click("#prompt"),
 		chromedp.SendKeys(chromedp.CSS("#prompt"), "Think first"),
-		chromedp.Click(chromedp.CSS("#start")))
+		click("#start"))
 	col := `document.querySelector('#columns [data-model="demo/slow"]')`
 	waitForPage(t, tab, 10*time.Second, "the thinking to stream", col+` && (() => { const d = `+col+`.querySelector('.thinking');
 		return !d.hidden && d.open && d.querySelector('.thinking-text').textContent.length > 0 && `+col+`.querySelector('.text').textContent === ''; })()`)
