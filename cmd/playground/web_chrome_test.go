@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,32 +191,30 @@ func do(t *testing.T, tab context.Context, d time.Duration, steps ...chromedp.Ac
 // element that never settles, or that a scrolled box hides, is clicked as
 // chromedp would after about a second of that.
 func click(css string) chromedp.Action[chromedp.Void] {
-	settled := fmt.Sprintf(`(() => {
-		const el = document.querySelector(%[1]s);
-		const r = el && el.getBoundingClientRect();
-		if (!r || r.width === 0 || r.height === 0) return false;
-		const seen = (window.__clickSettle ||= new Map());
-		const box = [r.x, r.y, r.width, r.height].join();
-		const s = seen.get(%[2]d) || { box: '', still: 0, looks: 0 };
-		s.still = s.box === box ? s.still + 1 : 0;
-		s.box = box;
-		s.looks++;
-		seen.set(%[2]d, s);
-		const x = r.x + r.width / 2, y = r.y + r.height / 2;
-		const inView = x >= 0 && y >= 0 && x < innerWidth && y < innerHeight;
-		const hit = inView && document.elementFromPoint(x, y);
-		const ready = (s.still >= 3 && (!inView || (hit && el.contains(hit)))) || s.looks >= 60;
-		if (ready) seen.delete(%[2]d);
-		return ready;
-	})()`, jsString(css), clickSeq.Add(1))
+	settled := fmt.Sprintf(`new Promise((settled) => {
+		let box = '', still = 0, looks = 0;
+		const look = () => {
+			const el = document.querySelector(%s);
+			const r = el && el.getBoundingClientRect();
+			if (r && r.width > 0 && r.height > 0) {
+				const now = [r.x, r.y, r.width, r.height].join();
+				still = now === box ? still + 1 : 0;
+				box = now;
+				looks++;
+				const x = r.x + r.width / 2, y = r.y + r.height / 2;
+				const inView = x >= 0 && y >= 0 && x < innerWidth && y < innerHeight;
+				const hit = inView && document.elementFromPoint(x, y);
+				if ((still >= 3 && (!inView || (hit && el.contains(hit)))) || looks >= 60) return settled();
+			}
+			setTimeout(look, 16);
+		};
+		look();
+	})`, jsString(css))
 	return chromedp.Steps(
-		chromedp.Poll[chromedp.Void](settled, chromedp.WithPollingInterval(16*time.Millisecond), chromedp.WithPollingTimeout(time.Hour)),
+		chromedp.Evaluate[chromedp.Void](settled, chromedp.EvalAwaitPromise),
 		chromedp.Click(chromedp.CSS(css)),
 	)
 }
-
-// clickSeq tells apart the clicks a page is waiting to make.
-var clickSeq atomic.Int64
 
 // eval evaluates a JavaScript expression in the page (promises awaited) and
 // decodes its value.
