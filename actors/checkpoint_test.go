@@ -21,16 +21,30 @@ import (
 type textBytes struct {
 	mu      sync.Mutex
 	n       int
-	writes  int             // statements that carried text
-	waiters []chan struct{} // closed by the next statement that carries text
+	writes  int // statements that carried text
+	waiters []byteWaiter
 }
 
-// next returns a channel closed once another statement has carried text.
-func (h *textBytes) next() <-chan struct{} {
+// byteWaiter is closed once the statements have carried n bytes of text.
+type byteWaiter struct {
+	n int
+	c chan struct{}
+}
+
+// carried returns a channel closed once the statements have carried at
+// least n bytes of text and reasoning: at once if they already have. (A
+// wait for "the next statement" instead could wait forever: a checkpoint
+// that has already written everything sent so far has no successor until
+// more is sent.)
+func (h *textBytes) carried(n int) <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := make(chan struct{})
-	h.waiters = append(h.waiters, c)
+	if h.n >= n {
+		close(c)
+	} else {
+		h.waiters = append(h.waiters, byteWaiter{n, c})
+	}
 	return c
 }
 
@@ -57,10 +71,15 @@ func (h *textBytes) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 	h.n += n
 	if n > 0 {
 		h.writes++
-		for _, c := range h.waiters {
-			close(c)
+		waiting := h.waiters[:0]
+		for _, w := range h.waiters {
+			if h.n >= w.n {
+				close(w.c)
+			} else {
+				waiting = append(waiting, w)
+			}
 		}
-		h.waiters = nil
+		h.waiters = waiting
 	}
 }
 
@@ -96,8 +115,10 @@ func TestCheckpointBytesLinear(t *testing.T) {
 				}
 				if i%40 == 39 {
 					// However slow the database, at least five checkpoints
-					// are written while the text grows.
-					st.hold = hook.next
+					// are written while the text grows: each of these steps
+					// waits until everything sent before it is checkpointed.
+					sent := text.Len() + reasoning.Len()
+					st.hold = func() <-chan struct{} { return hook.carried(sent) }
 				}
 				text.WriteString(st.text)
 				reasoning.WriteString(st.reasoning)
