@@ -12,6 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/storage"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
@@ -88,28 +94,87 @@ func sharedChromium(t *testing.T) context.Context {
 	return chromium.ctx
 }
 
-// newBrowser opens a tab in a new browser context of the shared Chromium:
-// a fresh cookie jar and storage, as a new person's browser would have.
-// When the test started a server (startTestServer) and it dies, every
-// step on the tab fails at once with the server's log. Cleanup closes the
-// tab and its context. A missing Chromium fails the test: the browser
-// tests are part of the suite, never silently skipped.
+// newBrowser opens a tab in a browser context of its own in the shared
+// Chromium: a cookie jar and storage of its own, as a new person's browser
+// would have. When the test started a server (startTestServer) and it dies,
+// every step on the tab fails at once with the server's log. A missing
+// Chromium fails the test: the browser tests are part of the suite, never
+// silently skipped.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	return openTab(t, sharedChromium(t), "page")
+	return openTab(t, "page")
 }
 
-// newIsolatedTab opens a tab in a new browser context of the same browser:
-// its own cookies and storage, as a second person would have.
-func newIsolatedTab(t *testing.T, browser context.Context, name string) context.Context {
+// newIsolatedTab opens another such tab for the same test: its own cookies
+// and storage, as a second person would have.
+func newIsolatedTab(t *testing.T, _ context.Context, name string) context.Context {
 	t.Helper()
-	return openTab(t, browser, name)
+	return openTab(t, name)
 }
 
-func openTab(t *testing.T, browser context.Context, name string) context.Context {
+// idleTabs are tabs that tests have finished with, each in a browser
+// context of its own, emptied for the next test (emptyTab). A new browser
+// context and its tab cost Chromium about a CPU-second to set up (a
+// renderer process among others), more than the page they then load.
+// Each test still gets a DevTools session of its own on the tab, and the
+// session ends with the test: what a test sets through its session
+// (scripts run on each new document, emulation, request interception)
+// ends with it.
+var idleTabs struct {
+	sync.Mutex
+	ids []target.ID
+}
+
+// takeTab returns an idle tab, or opens one in a new browser context.
+func takeTab(browser context.Context) (target.ID, error) {
+	idleTabs.Lock()
+	if n := len(idleTabs.ids); n > 0 {
+		id := idleTabs.ids[n-1]
+		idleTabs.ids = idleTabs.ids[:n-1]
+		idleTabs.Unlock()
+		return id, nil
+	}
+	idleTabs.Unlock()
+	// The tab stays open when this first session detaches.
+	ctx, detach := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(), chromedp.WithDetachOnCancel())
+	defer detach()
+	if err := chromedp.Do(ctx); err != nil {
+		return "", err
+	}
+	return chromedp.FromContext(ctx).Target.TargetID, nil
+}
+
+// attachTab opens a DevTools session on the tab; the returned function
+// ends the session and leaves the tab open.
+func attachTab(browser context.Context, id target.ID) (context.Context, context.CancelFunc, error) {
+	session, detach := chromedp.NewContext(browser, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
+	if err := chromedp.Do(session); err != nil {
+		detach()
+		return nil, nil, err
+	}
+	return session, detach, nil
+}
+
+// closeTab closes a tab that is not to be used again.
+func closeTab(browser context.Context, id target.ID) {
+	ctx, cancel := context.WithTimeout(browser, 10*time.Second)
+	defer cancel()
+	_, _ = cdp.Call(ctx, chromedp.FromContext(browser).Browser, target.CloseTarget, target.CloseTargetParams{TargetID: id})
+}
+
+func openTab(t *testing.T, name string) context.Context {
 	t.Helper()
-	tab, closeTab := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	ctx, cancel := context.WithCancelCause(tab)
+	browser := sharedChromium(t)
+	id, err := takeTab(browser)
+	if err != nil {
+		t.Fatalf("open a new browser context: %v", err)
+	}
+	session, detach, err := attachTab(browser, id)
+	if err != nil {
+		closeTab(browser, id)
+		t.Fatalf("attach to a tab: %v", err)
+	}
+	ctx, cancel := context.WithCancelCause(session)
 	stop := func() bool { return false }
 	if v, ok := serversByTest.Load(t); ok {
 		alive := v.(*browserServer).alive
@@ -118,13 +183,119 @@ func openTab(t *testing.T, browser context.Context, name string) context.Context
 	t.Cleanup(func() {
 		stop()
 		cancel(nil)
-		closeTab()
+		// A failed test's tab may be in any state: it is closed.
+		emptied := !t.Failed() && emptyTab(session)
+		detach()
+		if !emptied {
+			closeTab(browser, id)
+			return
+		}
+		idleTabs.Lock()
+		idleTabs.ids = append(idleTabs.ids, id)
+		idleTabs.Unlock()
 	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a new browser context: %v", browserErr(ctx, err))
-	}
 	logConsole(t, ctx, name)
 	return ctx
+}
+
+// emptyTab leaves a tab as a new one is for the next test: the storage of
+// the origin it shows cleared (cookies included), on about:blank (which
+// closes the page's connections), and the cookies of any other host it
+// visited gone too. Each test's server has an origin of its own (a port of
+// its own), but cookies are kept per host, not per port, and a port can
+// come round again. What the test set through its DevTools session
+// (emulation, scripts for new documents) ends with the session. It
+// reports whether all of that worked.
+func emptyTab(tab context.Context) bool {
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+	defer cancel()
+	origin, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.origin`))
+	if err != nil {
+		return false
+	}
+	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		if strings.HasPrefix(origin, "http") {
+			if _, err := cdp.Call(ctx, tgt, storage.ClearDataForOrigin, storage.ClearDataForOriginParams{Origin: origin, StorageTypes: "all"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}),
+		chromedp.Navigate("about:blank"),
+		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tgt, network.ClearBrowserCookies, cdp.Empty{})
+			return err
+		}))
+	return err == nil
+}
+
+// A tab handed on to the next test is as a new one: not signed in to the
+// server the last test used, nothing left in that origin's storage, none
+// of the viewport, touch or media emulation the last test set, and no
+// script it had run on each new document.
+func TestBrowserTabEmptiedForTheNextTest(t *testing.T) {
+	t.Parallel()
+	srv := startTestServer(t)
+	browser := sharedChromium(t)
+	id, err := takeTab(browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeTab(browser, id) })
+	type look struct {
+		Width  int    `json:"width"`
+		Dark   bool   `json:"dark"`
+		Touch  int    `json:"touch"`
+		Stored string `json:"stored"`
+		Signed string `json:"signed"`
+		Script bool   `json:"script"`
+	}
+	const looks = `({width: innerWidth, dark: matchMedia('(prefers-color-scheme: dark)').matches,
+		touch: navigator.maxTouchPoints, stored: String(localStorage.getItem('left') ?? '') + String(sessionStorage.getItem('left') ?? ''),
+		signed: document.querySelector('#account-email').textContent, script: 'leftBehind' in window})`
+
+	// The last test: signs up, sets what a test can set, and leaves.
+	first, detach, err := attachTab(browser, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerThroughForm(t, first, srv.URL)
+	fresh := eval[look](t, first, looks)
+	do(t, first, 10*time.Second,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch),
+		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: "window.leftBehind = 1"}); err != nil {
+				return err
+			}
+			_, err := cdp.Call(ctx, tgt, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+		chromedp.Reload())
+	eval[bool](t, first, `localStorage.setItem('left', 'l'); sessionStorage.setItem('left', 's'); true`)
+	waitForPage(t, first, 10*time.Second, "the account after the reload", `document.querySelector('#account-email').textContent !== ''`)
+	dirty := eval[look](t, first, looks)
+	if dirty.Width != 390 || !dirty.Dark || dirty.Touch == 0 || dirty.Stored != "ls" || dirty.Signed == "" || !dirty.Script {
+		t.Fatalf("the tab was not made dirty (%+v), so this test shows nothing", dirty)
+	}
+	if !emptyTab(first) {
+		t.Fatal("emptying the tab failed")
+	}
+	detach()
+
+	// The next test.
+	next, detach, err := attachTab(browser, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer detach()
+	do(t, next, 30*time.Second, chromedp.Navigate(srv.URL), chromedp.WaitVisible(chromedp.CSS("#register-form")))
+	got := eval[look](t, next, looks)
+	want := fresh
+	want.Signed, want.Stored = "", ""
+	if got != want {
+		t.Errorf("the next test's tab shows %+v; want %+v: a new tab's viewport and media, signed out, nothing stored, no script", got, want)
+	}
 }
 
 // browserErr explains a failed browser step: when the tab was given up
