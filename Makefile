@@ -9,8 +9,10 @@ BIN   := bin/playground
 run: build
 	./$(BIN) serve
 
+## build: bin/playground, the release binary (see static): what you run is what ships, and a
+## first `make test` after `make run` finds the dependencies compiled for its vet and release test.
 build:
-	$(GO) build -o $(BIN) ./cmd/playground
+	CGO_ENABLED=0 $(GO) build $(STATICFLAGS) -o $(BIN) ./cmd/playground
 
 ## static: the release binary, exactly as the Dockerfile builds it (the Dockerfile runs this
 ## target): no cgo (SQLite is pure Go), no local paths, no symbol table. The release test
@@ -41,14 +43,17 @@ check:
 ## start as soon as it is linked, while the other packages are linked and tested beside it.
 ## The browser tests that need a comparison still running when a viewer comes (which failed beside
 ## another package when they raced the demo models' pace) hold a model open until then;
-## TESTPACKAGES=1 runs the packages one after another.
+## TESTPACKAGES=1 runs the packages one after another. Three at a time: cmd/playground takes one
+## slot for its whole run, and the other packages, each linked and then run, share the other two.
+## Six tests at a time in a package: cmd/playground's mostly wait (on streams, restarts and
+## failovers), and its browser tests share idle tabs rather than each starting a browser context.
 ## The race build leaves out DWARF, as the release build does: stack traces and race reports read
 ## the binary's own tables, not DWARF, and a debugger is not run on make test's binaries. That saves
 ## about a tenth of compiling each package, and a fifth of linking each test binary, which every run
 ## does again. fuzz-smoke builds with the same flags, so the suite finds its packages compiled.
 TESTBUILD := -race -gcflags=all=-dwarf=false -ldflags=-w
-TESTPARALLEL ?= 4
-TESTPACKAGES ?= 2
+TESTPARALLEL ?= 6
+TESTPACKAGES ?= 3
 test: tools
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory fuzz-smoke
