@@ -142,7 +142,7 @@ func TestBrowserBlindVoteReveal(t *testing.T) {
 	waitForPage(t, owner, 5*time.Second, "the owner's Reveal button", `!document.querySelector('#reveal').hidden`)
 
 	// The viewer: anonymous first, so asked to log in, with no vote to cast.
-	viewer := newIsolatedTab(t, owner, "viewer")
+	viewer := newIsolatedTab(t, "viewer")
 	do(t, viewer, 10*time.Second, chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tgt, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}}})

@@ -292,7 +292,7 @@ func TestBrowserShareViewer(t *testing.T) {
 		t.Fatalf("the comparison is %s before the viewer came, with a model held open", st)
 	}
 
-	viewer := newIsolatedTab(t, owner, "viewer")
+	viewer := newIsolatedTab(t, "viewer")
 	do(t, viewer, 30*time.Second, chromedp.Navigate(link))
 	waitForPage(t, viewer, 10*time.Second, "the viewer's columns", `document.querySelectorAll('#columns [data-model]').length === 3`)
 	if !eval[bool](t, viewer, `!document.querySelector('#mode-banner').hidden && document.querySelector('#compose').hidden && document.querySelector('#stop').hidden`) {

@@ -107,7 +107,7 @@ func newBrowser(t *testing.T) context.Context {
 
 // newIsolatedTab opens another such tab for the same test: its own cookies
 // and storage, as a second person would have.
-func newIsolatedTab(t *testing.T, _ context.Context, name string) context.Context {
+func newIsolatedTab(t *testing.T, name string) context.Context {
 	t.Helper()
 	return openTab(t, name)
 }

@@ -134,7 +134,7 @@ func TestBrowserConversationViewer(t *testing.T) {
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	token := link[strings.LastIndex(link, "/s/")+3:]
 
-	viewer := newIsolatedTab(t, owner, "viewer")
+	viewer := newIsolatedTab(t, "viewer")
 	do(t, viewer, 30*time.Second, chromedp.Navigate(link))
 	waitEnded(t, viewer, 2, 30*time.Second)
 
@@ -307,7 +307,7 @@ func TestBrowserViewerFollowsNext(t *testing.T) {
 	link := eval[string](t, owner, `document.querySelector('#share-link').value`)
 	token := link[strings.LastIndex(link, "/s/")+3:]
 
-	viewer := newIsolatedTab(t, owner, "viewer")
+	viewer := newIsolatedTab(t, "viewer")
 	do(t, viewer, 10*time.Second, chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: wsSpy})
 		return err
