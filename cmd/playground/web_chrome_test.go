@@ -122,26 +122,34 @@ func newIsolatedTab(t *testing.T, name string) context.Context {
 // ends with it.
 var idleTabs struct {
 	sync.Mutex
-	ids []target.ID
+	tabs []pooledTab
+}
+
+// pooledTab is a tab and the browser context it has to itself.
+type pooledTab struct {
+	id      target.ID
+	context cdp.BrowserContextID
 }
 
 // takeTab returns an idle tab, or opens one in a new browser context.
-func takeTab(browser context.Context) (target.ID, error) {
+func takeTab(browser context.Context) (pooledTab, error) {
 	idleTabs.Lock()
-	if n := len(idleTabs.ids); n > 0 {
-		id := idleTabs.ids[n-1]
-		idleTabs.ids = idleTabs.ids[:n-1]
+	if n := len(idleTabs.tabs); n > 0 {
+		tab := idleTabs.tabs[n-1]
+		idleTabs.tabs = idleTabs.tabs[:n-1]
 		idleTabs.Unlock()
-		return id, nil
+		return tab, nil
 	}
 	idleTabs.Unlock()
-	// The tab stays open when this first session detaches.
+	// The tab, and its browser context, stay when this first session
+	// detaches; closeTab disposes of them.
 	ctx, detach := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(), chromedp.WithDetachOnCancel())
 	defer detach()
 	if err := chromedp.Do(ctx); err != nil {
-		return "", err
+		return pooledTab{}, err
 	}
-	return chromedp.FromContext(ctx).Target.TargetID, nil
+	c := chromedp.FromContext(ctx)
+	return pooledTab{id: c.Target.TargetID, context: c.BrowserContextID}, nil
 }
 
 // attachTab opens a DevTools session on the tab; the returned function
@@ -155,23 +163,24 @@ func attachTab(browser context.Context, id target.ID) (context.Context, context.
 	return session, detach, nil
 }
 
-// closeTab closes a tab that is not to be used again.
-func closeTab(browser context.Context, id target.ID) {
+// closeTab disposes of a tab that is not to be used again, with its
+// browser context.
+func closeTab(browser context.Context, tab pooledTab) {
 	ctx, cancel := context.WithTimeout(browser, 10*time.Second)
 	defer cancel()
-	_, _ = cdp.Call(ctx, chromedp.FromContext(browser).Browser, target.CloseTarget, target.CloseTargetParams{TargetID: id})
+	_, _ = cdp.Call(ctx, chromedp.FromContext(browser).Browser, target.DisposeBrowserContext, target.DisposeBrowserContextParams{BrowserContextID: tab.context})
 }
 
 func openTab(t *testing.T, name string) context.Context {
 	t.Helper()
 	browser := sharedChromium(t)
-	id, err := takeTab(browser)
+	tab, err := takeTab(browser)
 	if err != nil {
 		t.Fatalf("open a new browser context: %v", err)
 	}
-	session, detach, err := attachTab(browser, id)
+	session, detach, err := attachTab(browser, tab.id)
 	if err != nil {
-		closeTab(browser, id)
+		closeTab(browser, tab)
 		t.Fatalf("attach to a tab: %v", err)
 	}
 	ctx, cancel := context.WithCancelCause(session)
@@ -187,11 +196,11 @@ func openTab(t *testing.T, name string) context.Context {
 		emptied := !t.Failed() && emptyTab(session)
 		detach()
 		if !emptied {
-			closeTab(browser, id)
+			closeTab(browser, tab)
 			return
 		}
 		idleTabs.Lock()
-		idleTabs.ids = append(idleTabs.ids, id)
+		idleTabs.tabs = append(idleTabs.tabs, tab)
 		idleTabs.Unlock()
 	})
 	logConsole(t, ctx, name)
@@ -237,11 +246,11 @@ func TestBrowserTabEmptiedForTheNextTest(t *testing.T) {
 	t.Parallel()
 	srv := startTestServer(t)
 	browser := sharedChromium(t)
-	id, err := takeTab(browser)
+	tab, err := takeTab(browser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closeTab(browser, id) })
+	t.Cleanup(func() { closeTab(browser, tab) })
 	type look struct {
 		Width  int    `json:"width"`
 		Dark   bool   `json:"dark"`
@@ -255,7 +264,7 @@ func TestBrowserTabEmptiedForTheNextTest(t *testing.T) {
 		signed: document.querySelector('#account-email').textContent, script: 'leftBehind' in window})`
 
 	// The last test: signs up, sets what a test can set, and leaves.
-	first, detach, err := attachTab(browser, id)
+	first, detach, err := attachTab(browser, tab.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +293,7 @@ func TestBrowserTabEmptiedForTheNextTest(t *testing.T) {
 	detach()
 
 	// The next test.
-	next, detach, err := attachTab(browser, id)
+	next, detach, err := attachTab(browser, tab.id)
 	if err != nil {
 		t.Fatal(err)
 	}
