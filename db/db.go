@@ -9,8 +9,9 @@
 //
 // SQLite has one writer at a time: writes run in IMMEDIATE transactions
 // (they take the write lock when they begin, so a transaction never has to
-// upgrade a read lock and fail with "database is locked"), and a busy
-// timeout makes them wait for each other instead of failing.
+// upgrade a read lock and fail with "database is locked"), an instance's
+// writes wait for each other in order (writeTurns), and a busy timeout
+// makes them wait for other processes' instead of failing.
 package db
 
 import (
@@ -61,6 +62,7 @@ type DB struct {
 	db      *bun.DB
 	hot     *stmtcache.Cache // the statements every comparison runs (hotQueries)
 	dialect string
+	turns   *writeTurns // SQLite's writes in order; nil on PostgreSQL
 	plans   playground.Plans
 	nowFn   func() time.Time
 	log     *slog.Logger
@@ -106,11 +108,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fail("open sqlite", err)
 		}
 		// A few connections let readers proceed while one writer holds
-		// the lock (WAL); writers queue on the busy timeout.
+		// the lock (WAL); writers queue in writeTurns.
 		sqldb.SetMaxOpenConns(8)
 		sqldb.SetMaxIdleConns(8)
 		d.db = bun.NewDB(sqldb, sqlitedialect.New())
 		d.dialect = DialectSQLite
+		d.turns = newWriteTurns()
 	}
 
 	d.hot = stmtcache.New(d.db)

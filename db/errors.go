@@ -54,7 +54,8 @@ func txFail(op string, err error) error {
 //     connections, or ending the connection (SQLSTATE class 08, 57P01,
 //     57P02, 57P03, 53300; any FATAL or PANIC);
 //   - a deadline that ran out before the database answered;
-//   - SQLite still busy (locked) after its busy timeout.
+//   - SQLite still busy (locked) after its busy timeout, or a write that
+//     waited as long for its turn (writeTurns).
 func Unreachable(err error) bool {
 	if err == nil {
 		return false
@@ -74,7 +75,7 @@ func Unreachable(err error) bool {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, errNoTurn), errors.As(err, &netErr):
 		return true
 	}
 	// modernc.org/sqlite and mattn/go-sqlite3 expose the result code;

@@ -228,7 +228,7 @@ func (d *DB) CreateSession(ctx context.Context, s *playground.Session) error {
 
 	n := len(s.Responses)
 	period := dbTime(playground.PeriodStart(now))
-	err = d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = d.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var remaining int
 		err := d.hot.Scan(ctx, &tx, chargeSQL, []any{period, d.plans.ProPerDay, d.plans.FreePerDay, n, s.UserID}, &remaining)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -554,8 +554,12 @@ func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 	if token != "" {
 		tok = &token
 	}
-	res, err := d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).
-		Where("id = (SELECT CASE WHEN s.share_token IS NOT NULL THEN s.id ELSE s.root_id END FROM sessions s WHERE s.id = ?)", id).Exec(ctx)
+	var res sql.Result
+	err := d.writing(ctx, func() (err error) {
+		res, err = d.db.NewUpdate().Table("sessions").Set("share_token = ?", tok).
+			Where("id = (SELECT CASE WHEN s.share_token IS NOT NULL THEN s.id ELSE s.root_id END FROM sessions s WHERE s.id = ?)", id).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return fail("set share token", err)
 	}
@@ -569,7 +573,7 @@ func (d *DB) SetShareToken(ctx context.Context, id, token string) error {
 // small and set in place. An ended response is never written: its final
 // row came from FinishResponse.
 func (d *DB) Checkpoint(ctx context.Context, sessionID string, lastSeq int64, rs []playground.ResponseCheckpoint) error {
-	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		for _, c := range rs {
 			// The update comes first: on PostgreSQL it locks the row, so a
 			// retry waits for an earlier attempt still in flight.
@@ -699,7 +703,7 @@ func (d *DB) FinishResponse(ctx context.Context, sessionID string, r *playground
 	}
 
 	refunded := false
-	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		n, err := d.hot.Affected(ctx, &tx, finishResponseSQL,
 			row.Status, row.Text, row.Reasoning, row.Error, row.TTFTMs, row.DurationMs,
 			row.PromptTokens, row.CompletionTokens, row.ReasoningTokens, row.CachedTokens,
@@ -768,7 +772,11 @@ var ErrResponsesRunning = errors.New("db: finish session: a response has not end
 // nothing. A session is never stored ended while one of its responses is
 // not: that is ErrResponsesRunning, and nothing is written.
 func (d *DB) FinishSession(ctx context.Context, sessionID, status string, lastSeq int64) error {
-	if n, err := d.hot.Affected(ctx, nil, finishSessionSQL, status, lastSeq, sessionID); err != nil {
+	var n int64
+	if err := d.writing(ctx, func() (err error) {
+		n, err = d.hot.Affected(ctx, nil, finishSessionSQL, status, lastSeq, sessionID)
+		return err
+	}); err != nil {
 		return fail("finish session", err)
 	} else if n > 0 {
 		return nil
@@ -816,7 +824,7 @@ func (d *DB) SetRating(ctx context.Context, sessionID, responseID string, score 
 		return nil, playground.Invalid("score", "Score must be -1, 0 or 1.")
 	}
 	var out *playground.Response
-	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		row := new(responseRow)
 		if err := tx.NewSelect().Model(row).
 			Where("id = ? AND session_id = ?", responseID, sessionID).Scan(ctx); err != nil {

@@ -14,6 +14,10 @@ import (
 // more, so the table only ever holds live ones.
 func (d *DB) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	expiresAt = expiresAt.UTC().Truncate(time.Microsecond)
+	if err := d.turns.take(ctx); err != nil {
+		return fail("revoke token", err)
+	}
+	defer d.turns.give()
 	if _, err := d.db.NewRaw("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"+
 		" ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revoked_tokens.expires_at"+
 		" THEN excluded.expires_at ELSE revoked_tokens.expires_at END",
@@ -45,8 +49,11 @@ func (d *DB) IsTokenRevoked(ctx context.Context, jti, userID string) (bool, erro
 // all end up with the first one written: the insert does nothing on a
 // conflict, and the read that follows sees the winner.
 func (d *DB) EnsureSetting(ctx context.Context, key, value string) (string, error) {
-	if _, err := d.db.NewRaw("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-		key, value).Exec(ctx); err != nil {
+	if err := d.writing(ctx, func() error {
+		_, err := d.db.NewRaw("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+			key, value).Exec(ctx)
+		return err
+	}); err != nil {
 		return "", fail("ensure setting", err)
 	}
 	var stored string

@@ -72,7 +72,10 @@ func (d *DB) CreateUser(ctx context.Context, u *playground.User) error {
 		QuotaPeriodStart: u.QuotaPeriodStart.UTC(),
 		CreatedAt:        now,
 	}
-	if _, err := d.db.NewInsert().Model(row).Exec(ctx); err != nil {
+	if err := d.writing(ctx, func() error {
+		_, err := d.db.NewInsert().Model(row).Exec(ctx)
+		return err
+	}); err != nil {
 		if isUniqueViolation(err) {
 			return playground.Errorf(playground.EEmailTaken, "This email is already registered.")
 		}
@@ -147,7 +150,7 @@ func (d *DB) SetRole(ctx context.Context, id, role string) (*playground.User, er
 // updateUser runs an UPDATE ... RETURNING * on one user.
 func (d *DB) updateUser(ctx context.Context, op, query string, args []any) (*playground.User, error) {
 	row := new(userRow)
-	if err := d.db.NewRaw(query, args...).Scan(ctx, row); err != nil {
+	if err := d.writing(ctx, func() error { return d.db.NewRaw(query, args...).Scan(ctx, row) }); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("User")
 		}

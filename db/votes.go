@@ -31,7 +31,7 @@ func (d *DB) Votes() playground.VoteService { return d }
 // and nothing is written.
 func (d *DB) CastVote(ctx context.Context, v *playground.Vote) error {
 	v.At = v.At.UTC().Truncate(time.Microsecond)
-	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewSelect().Table("sessions").Column("blind", "revealed").Where("id = ?", v.SessionID)
 		if d.dialect == DialectPostgres {
 			q = q.For("UPDATE")
@@ -58,8 +58,12 @@ func (d *DB) CastVote(ctx context.Context, v *playground.Vote) error {
 
 // Reveal marks a blind session revealed, once.
 func (d *DB) Reveal(ctx context.Context, sessionID string) (bool, error) {
-	res, err := d.db.NewUpdate().Table("sessions").Set("revealed = ?", true).
-		Where("id = ? AND blind = ? AND revealed = ?", sessionID, true, false).Exec(ctx)
+	var res sql.Result
+	err := d.writing(ctx, func() (err error) {
+		res, err = d.db.NewUpdate().Table("sessions").Set("revealed = ?", true).
+			Where("id = ? AND blind = ? AND revealed = ?", sessionID, true, false).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return false, fail("reveal", err)
 	}
