@@ -53,6 +53,9 @@ while read -r kind pkg src dest; do
 		mkdir -p "$(dirname "$out")"
 		cp "$f" "$out"
 		count=$((count + 1))
+		# Scripts and stylesheets are served gzipped from a copy made here,
+		# once (see api/web.go).
+		case $out in *.js | *.mjs | *.css) gzip -9 -n -k -f "$out" ;; esac
 	done
 done < <(grep -v '^\s*\(#\|$\)' "$manifest")
-echo "web-vendor: $count files copied into api/web/vendor/"
+echo "web-vendor: $count files copied into api/web/vendor/, scripts and stylesheets with their .gz"
