@@ -171,19 +171,36 @@ const markdownAnswer = "## CRDTs in brief\n\n" +
 
 // TestBrowserMarkdownRendered: a Markdown answer with a table, a task
 // list, a code block and math shows as such while the raw text stays
-// exactly what the model wrote, a toggle away.
+// exactly what the model wrote, a toggle away. KaTeX and highlight.js are
+// fetched only once an answer needs them.
 func TestBrowserMarkdownRendered(t *testing.T) {
 	t.Parallel()
 	up := newScriptedUpstream(t, 5*time.Millisecond, map[string][]string{"md": chunked(markdownAnswer, 7)})
 	srv := startTestServer(t, up.env("md")...)
 	tab := newBrowser(t)
 	registerThroughForm(t, tab, srv.URL)
+	fetched := func(file string) bool {
+		return eval[bool](t, tab, `performance.getEntriesByType('resource').some(e => new URL(e.name).pathname.endsWith('/`+file+`'))`)
+	}
+	lazy := []string{"katex.mjs", "katex.min.css", "highlight.min.js"}
+	for _, f := range lazy {
+		if fetched(f) {
+			t.Errorf("%s was fetched before any answer needed it", f)
+		}
+	}
 	startComparison(t, tab, "Explain CRDTs", []string{"openai/md"}, false)
 	cols := waitEnded(t, tab, 1, 30*time.Second)
 	if cols[0].Status != "complete" || cols[0].Text != markdownAnswer {
 		t.Fatalf("column %v: want complete with the model's exact text", cols[0])
 	}
 	a := answerOf("md", ".answer")
+	waitForPage(t, tab, 10*time.Second, "KaTeX and highlight.js loaded and run",
+		a+`.querySelector('.katex') !== null && `+a+`.querySelector('span.math:not(.math-done), code.highlight-pending') === null`)
+	for _, f := range lazy {
+		if !fetched(f) {
+			t.Errorf("%s was not fetched for an answer with math and code", f)
+		}
+	}
 	checks := map[string]string{
 		"a heading":                     a + `.querySelector('h2').textContent === 'CRDTs in brief'`,
 		"a table of 2 rows, 3 columns":  a + `.querySelectorAll('table tbody tr').length === 2 && ` + a + `.querySelectorAll('table thead th').length === 3`,
@@ -282,6 +299,13 @@ func TestBrowserHostileAnswers(t *testing.T) {
 	}
 	if n := dialogs.Load(); n > 0 {
 		t.Fatalf("a hostile answer opened %d dialogs", n)
+	}
+	// What KaTeX and highlight.js make is checked too: they load when the
+	// first answer needs them and then render what is in the page.
+	waitForPage(t, tab, 10*time.Second, "the math and code rendered",
+		`document.querySelector('#columns .katex') !== null && document.querySelector('#columns span.math:not(.math-done), #columns code.highlight-pending') === null`)
+	if p := eval[any](t, tab, `window.pwned ?? null`); p != nil {
+		t.Fatalf("a hostile answer ran code once KaTeX and highlight.js had run: window.pwned = %v", p)
 	}
 	bad := eval[[]string](t, tab, `[...document.querySelectorAll('#columns .answer *')].filter(e => {
 		if (e.closest('.katex')) return e.matches('script, iframe, a[href], foreignObject') || [...e.attributes].some(a => a.name.startsWith('on'));

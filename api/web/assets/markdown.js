@@ -24,6 +24,14 @@
 //     be blocked. Sanitising after KaTeX would have to allow style
 //     attributes (and SVG) for everyone; this order allows neither.
 //
+// KaTeX and highlight.js are two thirds of the page's script (KaTeX alone
+// 0.6 MB of 1.1 MB), so they are loaded when an answer first needs them: a
+// page whose answers hold no math and no code in a named language never
+// loads them. Until one has loaded, math shows as its TeX source and code
+// uncoloured; once it has, the math and code already in the page are
+// rendered (highlight.js's output sanitised as in step 2 before it goes in),
+// and later answers are rendered as they come.
+//
 // Streaming: a column does not re-render its whole answer on every chunk.
 // It renders at most once per animation frame, and only its tail: the
 // answer is cut into top-level blocks, and a block that is followed by a
@@ -33,12 +41,57 @@
 
 import { Marked } from '/vendor/marked/marked.esm.js';
 import DOMPurify from '/vendor/dompurify/purify.es.mjs';
-import hljs from '/vendor/highlight/highlight.min.js';
-import katex from '/vendor/katex/katex.mjs';
 
 const escapeHTML = (s) => String(s).replace(/[&<>"']/g, (c) => ({
   '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
 }[c]));
+
+// ---- KaTeX and highlight.js, loaded when first needed ----
+
+/**
+ * lazyLibrary is a module loaded the first time need() is called, then
+ * handed to loaded(module). A load that fails is tried again by a need()
+ * at least RETRY_MS later (not on every render of a streaming answer).
+ */
+function lazyLibrary(load, loaded) {
+  const RETRY_MS = 5000;
+  const lib = { module: null, loading: false, failedAt: -Infinity };
+  lib.need = () => {
+    if (lib.module || lib.loading || performance.now() - lib.failedAt < RETRY_MS) return;
+    lib.loading = true;
+    load().then((m) => {
+      lib.module = m;
+      lib.loading = false;
+      loaded(m);
+    }, (e) => {
+      lib.loading = false;
+      lib.failedAt = performance.now();
+      console.warn('markdown: could not load a renderer; shown as written for now', e);
+    });
+  };
+  return lib;
+}
+
+/** stylesheet adds a stylesheet to the page and settles once it has loaded. */
+function stylesheet(href) {
+  return new Promise((resolve, reject) => {
+    const link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = href;
+    link.onload = resolve;
+    link.onerror = () => { link.remove(); reject(new Error(`${href} did not load`)); };
+    document.head.append(link);
+  });
+}
+
+// KaTeX draws with its stylesheet (positions, fonts): both, before any math.
+const katexLib = lazyLibrary(async () => {
+  const [m] = await Promise.all([import('/vendor/katex/katex.mjs'), stylesheet('/vendor/katex/katex.min.css')]);
+  return m.default;
+}, () => renderMath(document));
+
+const hljsLib = lazyLibrary(async () => (await import('/vendor/highlight/highlight.min.js')).default,
+  () => highlightPending(document));
 
 // ---- math, lifted out before Markdown reads the text ----
 
@@ -105,9 +158,18 @@ const marked = new Marked({
     },
     code({ text, lang }) {
       const language = String(lang || '').trim().split(/\s+/)[0].toLowerCase();
-      const known = language && text.length <= HIGHLIGHT_MAX && hljs.getLanguage(language);
-      const body = known ? hljs.highlight(text, { language, ignoreIllegals: true }).value : escapeHTML(text);
-      const cls = known ? ` class="hljs language-${escapeHTML(language)}"` : '';
+      const hljs = hljsLib.module;
+      let body = escapeHTML(text);
+      let cls = '';
+      if (language && text.length <= HIGHLIGHT_MAX) {
+        if (!hljs) { // coloured once highlight.js has loaded (highlightPending)
+          hljsLib.need();
+          cls = ` class="highlight-pending language-${escapeHTML(language)}"`;
+        } else if (hljs.getLanguage(language)) {
+          body = hljs.highlight(text, { language, ignoreIllegals: true }).value;
+          cls = ` class="hljs language-${escapeHTML(language)}"`;
+        }
+      }
       const label = language ? `<span class="code-lang">${escapeHTML(language)}</span>` : '';
       return `<div class="code-block">${label}<pre><code${cls}>${body}</code></pre></div>\n`;
     },
@@ -142,11 +204,23 @@ const KATEX = {
   maxSize: 20, maxExpand: 500, // ems and macro expansions: no page-sized \rule, no endless macro
 };
 
-/** renderMath turns the math spans of a sanitised fragment into KaTeX. */
+/**
+ * renderMath turns the math spans of a sanitised fragment (or of the page,
+ * once KaTeX has loaded) into KaTeX. A span done is marked math-done: its
+ * text is KaTeX's now, not TeX.
+ */
 function renderMath(root) {
-  for (const span of root.querySelectorAll('span.math')) {
+  const spans = root.querySelectorAll('span.math:not(.math-done)');
+  if (!spans.length) return;
+  const katex = katexLib.module;
+  if (!katex) {
+    katexLib.need(); // the spans show their TeX until then
+    return;
+  }
+  for (const span of spans) {
     const tex = span.textContent;
     span.textContent = '';
+    span.classList.add('math-done');
     try {
       katex.render(tex, span, { ...KATEX, displayMode: span.classList.contains('math-display') });
     } catch (e) {
@@ -157,6 +231,26 @@ function renderMath(root) {
       span.classList.add('katex-error');
       span.title = e instanceof Error ? e.message : 'not valid TeX';
     }
+  }
+}
+
+/**
+ * highlightPending colours the code blocks rendered before highlight.js had
+ * loaded. Its output goes through DOMPurify, as everything rendered does.
+ */
+function highlightPending(root) {
+  const hljs = hljsLib.module;
+  for (const code of root.querySelectorAll('code.highlight-pending')) {
+    code.classList.remove('highlight-pending');
+    const cls = [...code.classList].find((c) => c.startsWith('language-'));
+    const language = cls ? cls.slice('language-'.length) : '';
+    if (!hljs.getLanguage(language)) {
+      code.classList.remove(cls);
+      continue;
+    }
+    const html = hljs.highlight(code.textContent, { language, ignoreIllegals: true }).value;
+    code.replaceChildren(DOMPurify.sanitize(html, PURIFY));
+    code.classList.add('hljs');
   }
 }
 
@@ -195,7 +289,8 @@ export function tooDeep(s) {
 /**
  * work counts, since the page loaded, the renders of streaming answers and
  * the characters of Markdown lexed and rendered (marked, then DOMPurify,
- * KaTeX and highlight.js on what it made). An answer rendered as it streams
+ * KaTeX and highlight.js on what it made; not the late pass over the page
+ * when one of those two loads). An answer rendered as it streams
  * costs about its own length plus, per render, its open blocks; rendering
  * the whole answer again on each chunk would cost its length per render.
  * Read it at the console with (await import('/assets/markdown.js')).work.
@@ -236,11 +331,13 @@ function plainFragment(src) {
 /**
  * warmUp renders a small sample once, when the page is idle, so the first
  * answer does not pay for compiling the renderers (a first render can take
- * over 100 ms, a long task, where later ones take a few).
+ * over 100 ms, a long task, where later ones take a few). It holds no math
+ * and no fenced code: those load KaTeX and highlight.js, which wait for an
+ * answer that needs them.
  */
 export function warmUp() {
   const run = () => {
-    try { renderMarkdown('# a\n\n**b** `c` $x^2$ [d](https://e.example)\n\n| f | g |\n|---|---|\n| 1 | 2 |\n\n```js\nconst h = 1;\n```\n\n$$\\frac{1}{2}$$\n'); } catch { /* only a warm-up */ }
+    try { renderMarkdown('# a\n\n**b** `c` [d](https://e.example)\n\n| f | g |\n|---|---|\n| 1 | 2 |\n\n- i\n- j\n'); } catch { /* only a warm-up */ }
   };
   if ('requestIdleCallback' in window) requestIdleCallback(run, { timeout: 2000 }); else setTimeout(run, 500);
 }
