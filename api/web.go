@@ -41,7 +41,7 @@ type pageAsset struct {
 	body        []byte
 	contentType string
 	etag        string
-	gzipped     func() []byte // nil, or the body gzipped; nil when that does not pay
+	gzipped     func() []byte // the body gzipped, nil when that does not pay; nil for a font or image
 	gzipETag    string        // a representation of its own, so an ETag of its own
 }
 

@@ -244,8 +244,8 @@ function highlightPending(root) {
     code.classList.remove('highlight-pending');
     const cls = [...code.classList].find((c) => c.startsWith('language-'));
     const language = cls ? cls.slice('language-'.length) : '';
-    if (!hljs.getLanguage(language)) {
-      code.classList.remove(cls);
+    if (!language || !hljs.getLanguage(language)) { // a language it does not know: left as it is
+      if (cls) code.classList.remove(cls);
       continue;
     }
     const html = hljs.highlight(code.textContent, { language, ignoreIllegals: true }).value;
