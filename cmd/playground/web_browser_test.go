@@ -424,6 +424,7 @@ func TestScreenshot(t *testing.T) {
 	}
 	startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
 	waitEnded(t, tab, 3, 60*time.Second)
+	waitRendered(t, tab)
 	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#start")))
 	ctx, cancel := context.WithTimeout(tab, 15*time.Second)
 	defer cancel()

@@ -255,6 +255,7 @@ func TestScreenshotConversation(t *testing.T) {
 	startComparison(t, tab, "Explain CRDTs in two sentences", []string{"demo/fast", "demo/steady"}, false)
 	waitEnded(t, tab, 2, 60*time.Second)
 	sendFollowup(t, tab, "Now an example: two phones edit a list offline", 2)
+	waitRendered(t, tab)
 	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#followup-send")))
 	ctx, cancel := context.WithTimeout(tab, 15*time.Second)
 	defer cancel()

@@ -169,6 +169,14 @@ const markdownAnswer = "## CRDTs in brief\n\n" +
 	"The value is $v = \\sum_i c_i$, and in display form:\n\n$$\\max(a, b) \\ge \\frac{a + b}{2}$$\n\n" +
 	"See [the paper](https://hal.inria.fr/inria-00555588) or \\(x^2\\).\n"
 
+// waitRendered waits until KaTeX and highlight.js, which load when an
+// answer first needs them, have rendered the math and code on the page.
+func waitRendered(t *testing.T, tab context.Context) {
+	t.Helper()
+	waitForPage(t, tab, 10*time.Second, "the math and code rendered",
+		`document.querySelector('span.math:not(.math-done), code.highlight-pending') === null`)
+}
+
 // TestBrowserMarkdownRendered: a Markdown answer with a table, a task
 // list, a code block and math shows as such while the raw text stays
 // exactly what the model wrote, a toggle away. KaTeX and highlight.js are
@@ -712,6 +720,7 @@ func TestScreenshotPhone(t *testing.T) {
 	}
 	startComparison(t, tab, "Explain CRDTs in two sentences", demoTrio, false)
 	waitEnded(t, tab, 3, 60*time.Second)
+	waitRendered(t, tab)
 	do(t, tab, 10*time.Second, chromedp.Blur(chromedp.CSS("#start")))
 	eval[bool](t, tab, `(document.querySelector('#session-title').scrollIntoView({block: 'start'}), window.scrollBy(0, -8), true)`)
 	png := func() []byte {
