@@ -17,7 +17,8 @@ import (
 // while they wait, six more people do, one after the other. When the lock
 // is let go, the sessions are stored in the order they were asked for.
 // SQLite's busy timeout alone lets each writer poll, sleeping up to 100 ms
-// between tries, and the latest, polling most often, went first.
+// between tries, and those that asked later, polling more often, went
+// first: the first to ask was stored third to seventh in four runs.
 func TestSQLiteWritesTakeTurns(t *testing.T) {
 	d := openSQLite(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
