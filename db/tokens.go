@@ -14,20 +14,22 @@ import (
 // more, so the table only ever holds live ones.
 func (d *DB) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	expiresAt = expiresAt.UTC().Truncate(time.Microsecond)
-	if err := d.turns.take(ctx); err != nil {
+	err := d.writing(ctx, func() error {
+		if _, err := d.db.NewRaw("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"+
+			" ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revoked_tokens.expires_at"+
+			" THEN excluded.expires_at ELSE revoked_tokens.expires_at END",
+			jti, expiresAt).Exec(ctx); err != nil {
+			return err
+		}
+		// Opportunistic purge: a failure costs nothing but space.
+		if _, err := d.db.NewDelete().Table("revoked_tokens").
+			Where("expires_at <= ?", d.now()).Exec(ctx); err != nil {
+			d.log.Warn("db: purge revoked tokens", "err", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return fail("revoke token", err)
-	}
-	defer d.turns.give()
-	if _, err := d.db.NewRaw("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"+
-		" ON CONFLICT (jti) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > revoked_tokens.expires_at"+
-		" THEN excluded.expires_at ELSE revoked_tokens.expires_at END",
-		jti, expiresAt).Exec(ctx); err != nil {
-		return fail("revoke token", err)
-	}
-	// Opportunistic purge: a failure costs nothing but space.
-	if _, err := d.db.NewDelete().Table("revoked_tokens").
-		Where("expires_at <= ?", d.now()).Exec(ctx); err != nil {
-		d.log.Warn("db: purge revoked tokens", "err", err)
 	}
 	return nil
 }
