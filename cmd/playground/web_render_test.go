@@ -169,12 +169,14 @@ const markdownAnswer = "## CRDTs in brief\n\n" +
 	"The value is $v = \\sum_i c_i$, and in display form:\n\n$$\\max(a, b) \\ge \\frac{a + b}{2}$$\n\n" +
 	"See [the paper](https://hal.inria.fr/inria-00555588) or \\(x^2\\).\n"
 
-// waitRendered waits until KaTeX and highlight.js, which load when an
-// answer first needs them, have rendered the math and code on the page.
+// unrendered selects the math and code that KaTeX and highlight.js, which
+// load when an answer first needs them, have not rendered yet.
+const unrendered = `span.math:not(.math-done), code.highlight-pending`
+
+// waitRendered waits until the math and code on the page are rendered.
 func waitRendered(t *testing.T, tab context.Context) {
 	t.Helper()
-	waitForPage(t, tab, 10*time.Second, "the math and code rendered",
-		`document.querySelector('span.math:not(.math-done), code.highlight-pending') === null`)
+	waitForPage(t, tab, 10*time.Second, "the math and code rendered", `document.querySelector('`+unrendered+`') === null`)
 }
 
 // TestBrowserMarkdownRendered: a Markdown answer with a table, a task
@@ -203,7 +205,7 @@ func TestBrowserMarkdownRendered(t *testing.T) {
 	}
 	a := answerOf("md", ".answer")
 	waitForPage(t, tab, 10*time.Second, "KaTeX and highlight.js loaded and run",
-		a+`.querySelector('.katex') !== null && `+a+`.querySelector('span.math:not(.math-done), code.highlight-pending') === null`)
+		a+`.querySelector('.katex') !== null && `+a+`.querySelector('`+unrendered+`') === null`)
 	for _, f := range lazy {
 		if !fetched(f) {
 			t.Errorf("%s was not fetched for an answer with math and code", f)
@@ -311,7 +313,7 @@ func TestBrowserHostileAnswers(t *testing.T) {
 	// What KaTeX and highlight.js make is checked too: they load when the
 	// first answer needs them and then render what is in the page.
 	waitForPage(t, tab, 10*time.Second, "the math and code rendered",
-		`document.querySelector('#columns .katex') !== null && document.querySelector('#columns span.math:not(.math-done), #columns code.highlight-pending') === null`)
+		`document.querySelector('#columns .katex') !== null && document.querySelector('#columns').querySelector('`+unrendered+`') === null`)
 	if p := eval[any](t, tab, `window.pwned ?? null`); p != nil {
 		t.Fatalf("a hostile answer ran code once KaTeX and highlight.js had run: window.pwned = %v", p)
 	}
